@@ -1,0 +1,44 @@
+# Two commands a fresh Debian machine needs: `make run` (the SUS table) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BUDGET ?= default
+ARGS ?=
+
+.PHONY: run test lint bench data clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0  # the CPU build; a bare `torch` fetches a CUDA one
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# The default data: Debian's Fashion-MNIST and fortunes packages (installed when run as root).
+data:
+	@if [ -d /usr/share/datasets/fashion-mnist ] && [ -f /usr/share/games/fortunes/fortunes ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes >/dev/null; \
+	else \
+		echo "Missing default data: run 'sudo apt-get install dataset-fashion-mnist fortunes'"; \
+		echo "or pass ARGS='--data-dir DIR' with fashion-mnist/ and fortunes/ inside."; \
+	fi
+
+run: $(VENV)/.installed data
+	$(VENV)/bin/sharedspace reproduce sus --budget $(BUDGET) --resume $(ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV)/.dev data lint
+	$(VENV)/bin/pytest
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/train_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,133 @@
+"""Training throughput of the framework's trainer against a plain PyTorch loop, in one run.
+
+    python benchmarks/train_throughput.py [--steps 60] [--data-dir DIR]
+
+Prints, per SUS task and for the all-three mix: samples/s, model FLOPs per step (counted with
+``torch.utils.flop_counter`` on one forward + backward), achieved FLOP/s, and the fraction of the
+GEMM FLOP/s this machine reaches on one large float32 matrix multiply measured in the same run
+(model-FLOP utilisation, MFU). The plain loop is a hand-written nn.Sequential of the same image
+classifier with torch.optim.Adam; the trainer runs the real ``sharedspace.train`` loop with task
+sampling, metrics, logging, validation and checkpointing included.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from sharedspace.config import load_config, load_yaml
+from sharedspace.train.trainer import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sus"
+BATCH = 128
+
+
+def gemm_flops(n: int = 4096, repeats: int = 5) -> float:
+    """Best-of-``repeats`` FLOP/s of one n×n×n float32 matrix multiply."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def step_flops(model, task, batch) -> int:
+    """FLOPs of one forward + backward of ``task`` on ``batch`` (the optimizer is not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        output, _ = model(task.index, batch["x"])
+        task.loss(output, batch).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def plain_loop(steps: int) -> tuple[float, int]:
+    """The yardstick: the SUS image classifier written by hand, trained on random uint8 images."""
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 2048), nn.LeakyReLU(),
+        nn.Linear(2048, 1024), nn.LeakyReLU(), nn.Linear(1024, 1024), nn.LeakyReLU(),
+        nn.Linear(1024, 512), nn.LeakyReLU(), nn.Linear(512, 10),
+    )  # fmt: skip
+    images = torch.randint(0, 256, (20000, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (20000,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(i: int) -> None:
+        idx = torch.randint(0, 20000, (BATCH,))
+        x = (images[idx].float() / 255 - 0.286) / 0.353
+        loss = loss_fn(model(x), labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for i in range(3):
+        step(i)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    seconds = time.perf_counter() - start
+    x = torch.zeros(BATCH, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        loss_fn(model(x), labels[:BATCH]).backward()
+    return seconds / steps, counter.get_total_flops()
+
+
+def trainer_run(setting: str, steps: int, data_dir: str | None, out: str) -> tuple[float, float]:
+    """(seconds per step, mean FLOPs per step) of the real trainer on one SUS configuration."""
+    overrides = [
+        f"out_dir={out}",
+        f"train.max_steps={steps}",
+        "train.progress=false",
+        f"train.log_every={max(1, steps // 4)}",
+        f"train.checkpoint_every={steps}",
+    ]
+    path = CONFIGS / f"{setting}.yaml"
+    # validation/test are not what is measured here: keep them small
+    overrides += [f"tasks.{name}.data.eval_size=500" for name in load_yaml(path)["tasks"]]
+    overrides += [f"data_dir={data_dir}"] if data_dir else []
+    result = train(load_config(path, overrides), overwrite=True)
+    flops = 0.0
+    for task in result.tasks:  # the samplers draw tasks uniformly
+        batch = task.data.splits["train"].get(torch.arange(BATCH))
+        flops += step_flops(result.model, task, batch) / len(result.tasks)
+    return result.loop_seconds / steps, flops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    peak = gemm_flops()
+    print(f"threads: {torch.get_num_threads()}; GEMM (4096³ float32): {peak / 1e9:.1f} GFLOP/s\n")
+    rows = []
+    plain_seconds, plain_flops = plain_loop(args.steps)
+    rows.append(("plain PyTorch loop (classification)", plain_seconds, plain_flops))
+    with tempfile.TemporaryDirectory() as out:
+        for setting in ("classification", "reconstruction", "next_word", "all_three"):
+            seconds, flops = trainer_run(setting, args.steps, args.data_dir, out)
+            rows.append((f"sharedspace trainer: {setting}", seconds, flops))
+    header = f"{'run':42} {'samples/s':>10} {'ms/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>8}"
+    print(header + f" {'MFU':>6} {'vs plain':>9}")
+    plain_rate = plain_flops / plain_seconds
+    for name, seconds, flops in rows:
+        rate = flops / seconds
+        print(
+            f"{name:42} {BATCH / seconds:10.0f} {seconds * 1e3:8.1f} {flops / 1e9:11.2f} "
+            f"{rate / 1e9:8.1f} {rate / peak:6.1%} {rate / plain_rate:9.2f}"
+        )
+    print("\nMFU = model FLOP/s ÷ GEMM FLOP/s; 'vs plain' = FLOP/s ÷ the plain loop's FLOP/s.")
+
+
+if __name__ == "__main__":
+    main()

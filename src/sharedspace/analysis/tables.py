@@ -1,0 +1,99 @@
+"""Results tables written twice: Markdown to read (and paste into the README), CSV to reload.
+
+The Markdown rounds floats to 4 significant digits; the CSV keeps full precision, so numbers quoted
+from a table can always be traced back to the exact value.
+"""
+
+import csv
+import math
+import numbers
+from pathlib import Path
+
+MISSING = "–"  # en dash: a cell with no value, distinct from a written 0 or "nan"
+
+
+def write_table(
+    rows: list[dict], columns: list[str], stem: Path, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write ``stem.md`` and ``stem.csv`` with one line per row, in ``columns`` order.
+
+    Keys of a row that are not in ``columns`` are left out; a column a row lacks (or holds None)
+    is written as "–" in Markdown and an empty cell in CSV. Raises ``FileExistsError`` naming the
+    file if either exists, unless ``overwrite`` is set, so a finished run's table is never lost.
+    """
+    if not columns:
+        raise ValueError("a table needs at least one column")
+    stem = Path(stem)
+    md_path, csv_path = stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".csv")
+    if not overwrite:
+        for existing in (md_path, csv_path):
+            if existing.exists():
+                raise FileExistsError(
+                    f"{existing} already exists; pass overwrite=True to replace it"
+                )
+    stem.parent.mkdir(parents=True, exist_ok=True)
+
+    md_path.write_text(_markdown(rows, columns), encoding="utf-8")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return md_path, csv_path
+
+
+def read_table_csv(path: Path) -> list[dict]:
+    """Rows of a table written by ``write_table``, with the types the CSV lost restored.
+
+    An empty cell is None, "True"/"False" a bool, then int if it parses, float if it parses,
+    else the string.
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{key: _parse(value) for key, value in row.items()} for row in csv.DictReader(f)]
+
+
+def _markdown(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub-flavoured table; numeric columns are right-aligned so digits line up."""
+    cells = [[_format(row.get(column)) for column in columns] for row in rows]
+    present = [[row[c] for row in rows if row.get(c) is not None] for c in columns]
+    numeric = [bool(values) and all(map(_is_number, values)) for values in present]
+    lines = [
+        _line(columns),
+        _line(["---:" if right else "---" for right in numeric]),
+        *(_line(line) for line in cells),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _line(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", r"\|").replace("\n", " ") for cell in cells) + " |"
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, bool | numbers.Integral):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _parse(value: str) -> bool | int | float | str | None:
+    if value == "":
+        return None
+    if value in ("True", "False"):
+        return value == "True"
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    # Python writes non-finite floats as nan, inf, -inf; other spellings ("Infinity") are labels.
+    return number if math.isfinite(number) or value in ("nan", "inf", "-inf") else value

@@ -1,0 +1,146 @@
+"""One entry point: ``sharedspace train | evaluate | validate | reproduce | data``.
+
+Errors the project raises on purpose (bad config, missing data, bad checkpoint) print as one clean
+message and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sharedspace.errors import SharedSpaceError
+
+
+def _train(args: argparse.Namespace) -> None:
+    from sharedspace.config import load_config
+    from sharedspace.train import distributed
+    from sharedspace.train.trainer import train
+
+    cfg = load_config(args.config, args.overrides)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        # Re-launch this same command under torchrun, one process per rank.
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += [f"--nproc_per_node={args.nproc}", "-m", "sharedspace.cli", "train"]
+        command += [str(args.config), *args.overrides]
+        command += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
+        raise SystemExit(subprocess.call(command))
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    distributed.teardown()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(result.metrics["test"], indent=2))
+        print(f"run folder: {result.run_dir}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from sharedspace.train.evaluation import evaluate_run
+
+    metrics = evaluate_run(args.run_dir, args.split, args.checkpoint)
+    print(json.dumps(metrics, indent=2))
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from sharedspace.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    print(f"{args.config}: valid ({len(cfg.tasks)} tasks: {', '.join(cfg.tasks)})")
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from sharedspace.experiments import EXPERIMENTS
+
+    table = EXPERIMENTS.get(args.experiment)(
+        budget=args.budget,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        overrides=args.overrides,
+    )
+    print(table.read_text())
+    print(f"written: {table} (and .csv beside it)")
+
+
+def _data_download(args: argparse.Namespace) -> None:
+    from sharedspace.data import download
+
+    print(f"downloaded to {download(args.name, Path(args.data_dir))}")
+
+
+def _data_list(args: argparse.Namespace) -> None:
+    from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA
+
+    print("image datasets:", ", ".join(IMAGE_DATASETS))
+    print("text corpora:  ", ", ".join(TEXT_CORPORA))
+    print("downloadable:  ", ", ".join(sorted(DOWNLOADS)))
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="sharedspace", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one experiment config")
+    p.add_argument("config", type=Path)
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. train.lr=3e-4")
+    p.add_argument("--nproc", type=int, default=1, help="processes (DDP via torchrun)")
+    _run_flags(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run's checkpoint on a split")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the latest")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("validate", help="check a config without loading data")
+    p.add_argument("config", type=Path)
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("reproduce", help="run a published experiment and write its table")
+    p.add_argument("experiment", help="e.g. sus")
+    p.add_argument("--budget", default="default", choices=["smoke", "default", "full"])
+    p.add_argument("--data-dir", default=None, help="folder of datasets (default: search path)")
+    p.add_argument("--out", default="runs", help="parent folder of the run folders")
+    p.add_argument("overrides", nargs="*", help="key=value applied to every configuration")
+    _run_flags(p)
+    p.set_defaults(func=_reproduce)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(
+        dest="data_command", required=True
+    )
+    p = data.add_parser("download", help="download a dataset (needs internet)")
+    p.add_argument("name")
+    p.add_argument("--data-dir", required=True)
+    p.set_defaults(func=_data_download)
+    p = data.add_parser("list", help="list known datasets")
+    p.set_defaults(func=_data_list)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    # key=value overrides may also follow the options (argparse stops the positionals there)
+    if extra and (
+        not hasattr(args, "overrides") or any("=" not in a or a[0] == "-" for a in extra)
+    ):
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
+    try:
+        args.func(args)
+    except SharedSpaceError as e:
+        print(f"sharedspace: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the official "python version" archives.
+
+Each batch file is a pickled dict: ``data`` is (N, 3072) uint8, the red, green and blue 32x32
+planes of each image in turn, and the labels are lists of ints. The files were pickled under
+Python 2, so their keys and strings load as bytes; str keys are accepted too. They are read with
+``safe_pickle`` because a pickle can run code.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sharedspace.data.datasets import IMAGE_DATASETS, ImageSplits
+from sharedspace.data.locate import find_dataset
+from sharedspace.data.safe_pickle import load_pickle
+from sharedspace.errors import DataError
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """Where one CIFAR variant keeps its files and which keys hold its labels."""
+
+    name: str  # as `sharedspace data download` knows it
+    folder: str
+    archive: str
+    train_files: tuple[str, ...]
+    test_file: str
+    meta_file: str
+
+
+CIFAR10 = CifarLayout(
+    "cifar10",
+    "cifar-10-batches-py",
+    "cifar-10-python.tar.gz",
+    tuple(f"data_batch_{i}" for i in range(1, 6)),
+    "test_batch",
+    "batches.meta",
+)
+CIFAR100 = CifarLayout(
+    "cifar100", "cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta"
+)
+
+
+@IMAGE_DATASETS.register("cifar10")
+def load_cifar10(data_dir: Path | None = None) -> ImageSplits:
+    """CIFAR-10: 50,000/10,000 32x32 colour images in 10 classes, uint8 (N, 3, 32, 32)."""
+    return load_cifar(CIFAR10, "labels", "label_names", data_dir)
+
+
+@IMAGE_DATASETS.register("cifar100")
+def load_cifar100(data_dir: Path | None = None) -> ImageSplits:
+    """CIFAR-100 with its 100 fine labels."""
+    return load_cifar(CIFAR100, "fine_labels", "fine_label_names", data_dir)
+
+
+@IMAGE_DATASETS.register("cifar100_coarse")
+def load_cifar100_coarse(data_dir: Path | None = None) -> ImageSplits:
+    """CIFAR-100 with its 20 coarse labels (superclasses)."""
+    return load_cifar(CIFAR100, "coarse_labels", "coarse_label_names", data_dir)
+
+
+def load_cifar(
+    layout: CifarLayout, label_key: str, names_key: str, data_dir: Path | None
+) -> ImageSplits:
+    folder = find_dataset(
+        layout.folder,
+        (layout.meta_file,),
+        data_dir,
+        archive=layout.archive,
+        how_to_get=f"get it with `sharedspace data download {layout.name} --data-dir DIR`",
+    )
+    meta_path = folder / layout.meta_file
+    names = _field(_dict(meta_path), names_key, meta_path)
+    if not isinstance(names, list | tuple):
+        raise DataError(f"{meta_path}: {names_key!r} is a {type(names).__name__}, expected a list")
+    classes = [_text(n, meta_path) for n in names]
+    train = [_batch(folder / f, label_key, len(classes)) for f in layout.train_files]
+    test_images, test_labels = _batch(folder / layout.test_file, label_key, len(classes))
+    return ImageSplits(
+        train_images=torch.cat([images for images, _ in train]),
+        train_labels=torch.cat([labels for _, labels in train]),
+        test_images=test_images,
+        test_labels=test_labels,
+        classes=classes,
+    )
+
+
+def _batch(path: Path, label_key: str, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch file as uint8 (N, 3, 32, 32) images and int64 (N,) labels."""
+    batch = _dict(path)
+    data = _field(batch, "data", path)
+    if not isinstance(data, np.ndarray):
+        raise DataError(f"{path}: data is a {type(data).__name__}, expected a uint8 array")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
+    try:
+        labels = np.asarray(_field(batch, label_key, path), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"{path}: {label_key} are not integers ({e})") from e
+    if labels.shape != (len(data),):
+        raise DataError(f"{path}: {labels.size} {label_key} for {len(data)} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DataError(f"{path}: {label_key} outside 0..{n_classes - 1}")
+    images = torch.from_numpy(np.require(data, requirements="CW").reshape(-1, 3, 32, 32))
+    return images, torch.from_numpy(labels)
+
+
+def _dict(path: Path) -> dict[str, Any]:
+    """A batch or meta pickle with its keys as str, whichever Python wrote it."""
+    loaded = load_pickle(path)
+    if not isinstance(loaded, dict):
+        raise DataError(f"{path}: holds a {type(loaded).__name__}, expected a dict")
+    return {_text(k, path): v for k, v in loaded.items()}
+
+
+def _field(d: dict[str, Any], key: str, path: Path) -> Any:
+    if key not in d:
+        raise DataError(f"{path}: no {key!r} entry (has {sorted(d)})")
+    return d[key]
+
+
+def _text(value: object, path: Path) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: {value[:20]!r} is not UTF-8 text") from e
+    if isinstance(value, str):
+        return value
+    raise DataError(f"{path}: {value!r} is a {type(value).__name__}, expected text")

@@ -1,0 +1,109 @@
+"""Text corpora as lists of documents: WikiText, Debian's fortunes, and any folder of .txt files.
+
+WikiText keeps its official train/valid/test files; corpora without an official split are split
+by ``split_by_index`` in a fixed file order, so every machine sees the same split.
+"""
+
+import re
+from pathlib import Path
+
+from sharedspace.data.datasets import TEXT_CORPORA, TextSplits, split_by_index
+from sharedspace.data.locate import find_dataset
+from sharedspace.errors import DataError
+
+FORTUNES_DEBIAN_ROOT = Path("/usr/share/games")
+FORTUNE_SEPARATOR = re.compile(r"^%$", re.MULTILINE)  # a line that is exactly "%"
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+WIKITEXT_FILES = {
+    "train": "wiki.train.tokens",
+    "validation": "wiki.valid.tokens",
+    "test": "wiki.test.tokens",
+}
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file with \\n line ends; unreadable or non-UTF-8 bytes are a DataError."""
+    try:
+        return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e})") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from e
+
+
+def _documents(pieces: list[str]) -> list[str]:
+    """Non-blank pieces without their surrounding blank lines (a first line's indent is kept)."""
+    return [piece.strip("\n").rstrip() for piece in pieces if piece.strip()]
+
+
+def _wikitext(folder_name: str, archive: str, name: str, data_dir: Path | None) -> TextSplits:
+    """One document per non-blank line (an article heading or paragraph), official splits."""
+    folder = find_dataset(
+        folder_name,
+        (WIKITEXT_FILES["train"],),
+        data_dir,
+        archive=archive,
+        how_to_get=f"get it with `sharedspace data download {name} --data-dir DIR`",
+    )
+    splits = {}
+    for split, file_name in WIKITEXT_FILES.items():
+        lines = read_text(folder / file_name).split("\n")
+        splits[split] = [line.strip() for line in lines if line.strip()]
+        if not splits[split]:
+            raise DataError(f"{folder / file_name}: holds no text")
+    return TextSplits(**splits)
+
+
+@TEXT_CORPORA.register("wikitext2")
+def load_wikitext2(data_dir: Path | None = None) -> TextSplits:
+    """WikiText-2 (Merity et al. 2016), the word-level version with ``<unk>`` tokens."""
+    return _wikitext("wikitext-2", "wikitext-2-v1.zip", "wikitext2", data_dir)
+
+
+@TEXT_CORPORA.register("wikitext103")
+def load_wikitext103(data_dir: Path | None = None) -> TextSplits:
+    """WikiText-103, same format as WikiText-2 with a 50x larger train file."""
+    return _wikitext("wikitext-103", "wikitext-103-v1.zip", "wikitext103", data_dir)
+
+
+@TEXT_CORPORA.register("fortunes")
+def load_fortunes(data_dir: Path | None = None) -> TextSplits:
+    """Debian's fortune cookies, one document per fortune, without the offensive set.
+
+    The corpora are the files without an extension; ``*.dat`` indexes, ``*.u8`` links and the
+    ``off/`` folder (the offensive set) are skipped.
+    """
+    folder = find_dataset(
+        "fortunes",
+        ("*.dat", "fortunes"),
+        data_dir,
+        debian_root=FORTUNES_DEBIAN_ROOT,
+        how_to_get="get it with `apt-get install -y fortunes`",
+    )
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.is_symlink() and not p.suffix and not p.name.startswith(".")
+    )
+    docs = [doc for p in files for doc in _documents(FORTUNE_SEPARATOR.split(read_text(p)))]
+    if not docs:
+        raise DataError(f"{folder}: holds no fortunes (files without an extension)")
+    return split_by_index(docs)
+
+
+@TEXT_CORPORA.register("text_files")
+def load_text_files(data_dir: Path | None = None) -> TextSplits:
+    """Your own text: ``data_dir`` is a .txt file or a folder of them; a paragraph is a document."""
+    if data_dir is None:
+        raise DataError("text_files: give data_dir, a .txt file or a folder of .txt files")
+    path = Path(data_dir)
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"))
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"{path}: no such file or folder")
+    docs = [doc for p in files for doc in _documents(PARAGRAPH_BREAK.split(read_text(p)))]
+    if not docs:
+        raise DataError(f"{path}: holds no text (looked for paragraphs in *.txt files)")
+    return split_by_index(docs)

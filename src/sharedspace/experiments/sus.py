@@ -1,0 +1,153 @@
+"""The SUS report's Table 1: each task alone, the image pair, all three, and all three without
+the shared space — trained, tested, tabulated, with reconstruction grids and a PCA of the space.
+
+    sharedspace reproduce sus [--budget smoke|default|full] [--data-dir DIR] [key=value …]
+
+Each configuration is a YAML file under ``configs/sus/`` (written for the full budget); a budget
+scales the training down for a quicker look. Every run keeps its own folder under
+``OUT/sus-BUDGET/``, so ``--resume`` continues an interrupted table where it stopped.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sharedspace.analysis.embedding import pca_figure
+from sharedspace.analysis.reconstruction import reconstruction_grid
+from sharedspace.analysis.tables import write_table
+from sharedspace.config import ExperimentConfig, apply_overrides, load_config, load_yaml
+from sharedspace.errors import ConfigError
+from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.tasks import TASKS
+from sharedspace.tasks.reconstruction import Reconstruction
+from sharedspace.train.trainer import TrainResult, train
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "sus"
+
+# configuration file stem → row label, in the report's order
+SETTINGS = {
+    "classification": "Classification alone",
+    "reconstruction": "Reconstruction alone",
+    "next_word": "Next-word prediction alone",
+    "image_pair": "Classification + reconstruction",
+    "all_three": "All three",
+    "all_three_no_space": "All three, no shared space",
+}
+
+
+@dataclass
+class Budget:
+    """Overrides applied to every configuration: to ``train`` and to each task's ``data``."""
+
+    train: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+BUDGETS = {
+    # seconds: wiring only, numbers meaningless
+    "smoke": Budget(
+        train={"epochs": 1, "max_steps": 12, "log_every": 4, "warmup_steps": 2, "progress": False},
+        data={"train_size": 512, "val_size": 256, "eval_size": 256},
+    ),
+    # what `make run` runs: the whole table in at most 15 minutes on 2 CPU cores
+    "default": Budget(train={"epochs": 1}, data={"eval_size": 5000}),
+    # the configurations as written (README "Results")
+    "full": Budget(),
+}
+
+COLUMNS = {  # table column → (task kind, metric)
+    "Accuracy": ("classification", "accuracy"),
+    "MSE per pixel, 0–1": ("reconstruction", "mse_pixel_01"),
+    "MSE per pixel, 0–255": ("reconstruction", "mse_pixel_255"),
+    "SSE per image, 0–1": ("reconstruction", "sse_image_01"),
+    "Perplexity": ("language_model", "perplexity"),
+    "Next-word accuracy": ("language_model", "next_token_accuracy"),
+}
+
+
+def setting_config(
+    setting: str, budget: str, out_dir: str, data_dir: str | None, overrides: list[str]
+) -> ExperimentConfig:
+    path = CONFIG_DIR / f"{setting}.yaml"
+    raw = load_yaml(path)
+    plan = BUDGETS[budget]
+    raw.setdefault("train", {}).update(plan.train)
+    for task in raw.get("tasks", {}).values():
+        task.setdefault("data", {}).update(plan.data)
+    raw.update(name=setting, out_dir=str(Path(out_dir) / f"sus-{budget}"), data_dir=data_dir)
+    return load_config(data=apply_overrides(raw, list(overrides)), source=str(path))
+
+
+def space_vectors(result: TrainResult, per_task: int = 300) -> tuple[np.ndarray, list, list]:
+    """Shared-space vectors of the first ``per_task`` test examples of every task."""
+    vectors, modality, task_names = [], [], []
+    result.model.eval()
+    with torch.inference_mode():
+        for task in result.tasks:
+            split = task.data.splits["test"]
+            batch = split.get(torch.arange(min(per_task, len(split))))
+            z, _ = result.model.embed(task.index, batch["x"])
+            vectors.append(z.numpy())
+            modality += [task.modality] * len(z)
+            task_names += [task.name] * len(z)
+    return np.concatenate(vectors), modality, task_names
+
+
+def reconstructions(result: TrainResult, n: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first ``n`` test images of the run's reconstruction task and their reconstructions."""
+    for task in result.tasks:
+        if isinstance(task, Reconstruction):
+            x = task.data.splits["test"].get(torch.arange(n))["x"]
+            with torch.inference_mode():
+                output, _ = result.model(task.index, x)
+            return x.float() / 255, output
+    return None
+
+
+def table_row(setting: str, result: TrainResult, minutes: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"Configuration": SETTINGS[setting]}
+    for column, (kind, metric) in COLUMNS.items():
+        names = [task.name for task in result.tasks if isinstance(task, TASKS.get(kind))]
+        row[column] = result.metrics["test"][names[0]][metric] if names else None
+    row["Steps"] = result.steps
+    row["Train minutes"] = minutes
+    return row
+
+
+@EXPERIMENTS.register("sus")
+def reproduce_sus(
+    budget: str = "default",
+    data_dir: str | None = None,
+    out_dir: str = "runs",
+    resume: bool = False,
+    overwrite: bool = False,
+    overrides: list[str] = (),
+    settings: list[str] | None = None,
+) -> Path:
+    """Train every configuration, then write results.md/.csv; returns the .md path."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
+    rows = []
+    for setting in settings or SETTINGS:
+        cfg = setting_config(setting, budget, out_dir, data_dir, list(overrides))
+        print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
+        started = time.perf_counter()
+        result = train(cfg, resume=resume, overwrite=overwrite)
+        minutes = (time.perf_counter() - started) / 60
+        vectors, modality, task_names = space_vectors(result)
+        pca_figure(
+            vectors, modality, task_names, result.run_dir / "space_pca.png", SETTINGS[setting]
+        )
+        pair = reconstructions(result)
+        if pair is not None:
+            reconstruction_grid(*pair, result.run_dir / "reconstructions.png")
+        rows.append(table_row(setting, result, minutes))
+    stem = Path(out_dir) / f"sus-{budget}" / "results"
+    md, _ = write_table(
+        rows, ["Configuration", *COLUMNS, "Steps", "Train minutes"], stem, overwrite=True
+    )
+    return md

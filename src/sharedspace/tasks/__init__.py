@@ -1,0 +1,8 @@
+"""Tasks: data + head (task cap) + loss + metrics, built from the run's config."""
+
+from sharedspace.tasks import classification, language_model, reconstruction  # noqa: F401
+from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.build import build_tasks
+from sharedspace.tasks.data import TaskData
+
+__all__ = ["TASKS", "Task", "TaskData", "build_tasks"]

@@ -1,0 +1,55 @@
+"""Image reconstruction: a 2-layer MLP from the shared space to pixels, MSE on the 0–1 scale."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from sharedspace.tasks.base import TASKS, Task
+
+
+@TASKS.register("reconstruction")
+class Reconstruction(Task):
+    modality_kind = "image"
+
+    @dataclass
+    class Config:
+        hidden: int = 1024
+        negative_slope: float = 0.01
+
+    def build_head(self, in_dim: int) -> nn.Module:
+        s = self.data.spec
+        return nn.Sequential(
+            nn.Linear(in_dim, self.head_cfg.hidden),
+            nn.LeakyReLU(self.head_cfg.negative_slope),
+            nn.Linear(self.head_cfg.hidden, s.channels * s.height * s.width),
+            nn.Sigmoid(),
+            nn.Unflatten(1, (s.channels, s.height, s.width)),
+        )  # (B, in_dim) → (B, C, H, W) in [0, 1]
+
+    @staticmethod
+    def _squared_error(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (output - batch["x"].float() / 255).square()  # the input is the target
+
+    def loss(self, output, batch):
+        return self._squared_error(output, batch).mean()
+
+    def metric_sums(self, output, batch):
+        return {
+            "sse": self._squared_error(output, batch).sum().double(),
+            "images": torch.tensor(len(output), dtype=torch.float64),
+            "values": torch.tensor(output.numel(), dtype=torch.float64),
+        }
+
+    @staticmethod
+    def metrics(sums):
+        """mse_pixel_01: mean squared error per value, pixels on the 0–1 scale (the loss);
+        mse_pixel_255: the same on the 0–255 scale (×255²);
+        sse_image_01: squared error summed over one image's values, 0–1 scale, mean over images."""
+        mse = sums["sse"] / sums["values"]
+        return {
+            "loss": mse,
+            "mse_pixel_01": mse,
+            "mse_pixel_255": mse * 255**2,
+            "sse_image_01": sums["sse"] / sums["images"],
+        }

@@ -1,0 +1,1 @@
+"""Training: task sampling, loss weighting, the loop, evaluation, checkpoints, processes."""

@@ -1,0 +1,68 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from sharedspace.data.idx import read_idx
+from sharedspace.errors import DataError
+from tests.data.data_formats import write_idx
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_round_trip_gzipped_and_raw(tmp_path, gz, dtype):
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4).astype(dtype)
+    path = write_idx(tmp_path / "x-idx3-ubyte", array, gz=gz)
+    got = read_idx(path)
+    assert got.dtype == np.dtype(dtype) and got.dtype.isnative
+    np.testing.assert_array_equal(got, array)
+    got[0, 0, 0] = 1  # writable, so torch.from_numpy takes it without a warning
+
+
+def test_gzip_is_told_by_magic_bytes_not_name(tmp_path):
+    path = write_idx(tmp_path / "labels.raw", np.arange(5, dtype=np.uint8), gz=True)
+    np.testing.assert_array_equal(read_idx(path, 0x00000801), np.arange(5))
+
+
+def test_wrong_magic_names_both_numbers(tmp_path):
+    path = write_idx(tmp_path / "labels", np.arange(5, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"labels.*0x00000801.*expected 0x00000803"):
+        read_idx(path, 0x00000803)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\x00\x00", "too short"),
+        (b"\x01\x00\x08\x01" + b"\x00" * 8, "not an IDX file"),
+        (b"\x00\x00\x07\x01" + b"\x00" * 8, "not an IDX file"),
+        (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated IDX header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05" + b"\x00" * 4, r"truncated"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05" + b"\x00" * 6, "file has 14"),
+    ],
+)
+def test_malformed_headers(tmp_path, raw, message):
+    path = tmp_path / "bad-idx1-ubyte"
+    path.write_bytes(raw)
+    with pytest.raises(DataError, match=message) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_gzip_stream(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.zeros((10, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"x.gz"):
+        read_idx(path)
+
+
+def test_gzip_of_garbage_is_not_idx(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(b"<html>not found</html>"))
+    with pytest.raises(DataError, match=r"not an IDX file"):
+        read_idx(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"nothere.gz"):
+        read_idx(tmp_path / "nothere.gz")

@@ -1,0 +1,26 @@
+"""The SUS table end to end at the smoke budget, on the tiny data in the real formats."""
+
+import pytest
+
+from sharedspace.analysis.tables import read_table_csv
+from sharedspace.experiments.sus import SETTINGS, reproduce_sus
+
+
+@pytest.mark.slow
+def test_smoke_table_has_every_configuration_and_figure(tiny_data_dir, tmp_path):
+    md = reproduce_sus(budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path))
+    rows = read_table_csv(md.with_suffix(".csv"))
+    assert [r["Configuration"] for r in rows] == list(SETTINGS.values())
+    by_name = dict(zip(SETTINGS, rows, strict=True))
+    assert by_name["classification"]["Accuracy"] is not None
+    assert by_name["classification"]["Perplexity"] is None
+    assert by_name["next_word"]["Perplexity"] > 1
+    assert by_name["all_three"]["MSE per pixel, 0–255"] == pytest.approx(
+        by_name["all_three"]["MSE per pixel, 0–1"] * 255**2
+    )
+    for setting in SETTINGS:
+        run = tmp_path / "sus-smoke" / setting
+        assert (run / "space_pca.png").exists()
+        has_reconstruction = setting not in ("classification", "next_word")
+        assert (run / "reconstructions.png").exists() == has_reconstruction
+    assert "| Configuration |" in md.read_text()

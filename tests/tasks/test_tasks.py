@@ -1,0 +1,72 @@
+"""Each task on the tiny data: batch shapes, metric definitions, and overfitting one tiny batch."""
+
+import math
+
+import pytest
+import torch
+
+from sharedspace.model import build_model
+from sharedspace.tasks import build_tasks
+from tests.tiny import tiny_config
+
+NAMES = ["classification", "reconstruction", "next_word"]
+
+
+@pytest.fixture(scope="module")
+def built(tiny_data_dir, tmp_path_factory):
+    cfg = tiny_config(tiny_data_dir, tmp_path_factory.mktemp("runs"), tasks=NAMES)
+    tasks = build_tasks(cfg)
+    return cfg, tasks
+
+
+def test_splits_have_the_configured_sizes(built):
+    _, tasks = built
+    cls, rec, lm = tasks
+    assert [len(cls.data.splits[s]) for s in ("train", "validation", "test")] == [256, 128, 128]
+    batch = cls.data.splits["train"].get(torch.arange(4))
+    assert batch["x"].shape == (4, 1, 28, 28) and batch["x"].dtype == torch.uint8
+    text = lm.data.splits["train"].get(torch.tensor([0, 1]))
+    assert text["x"].shape == (2, 6) and text["y"].shape == (2,)
+    stream = lm.data.splits["train"].stream
+    assert torch.equal(text["x"][1], stream[3:9]) and text["y"][1] == stream[9]  # stride 3
+    assert cls.data.classes and rec.data.spec == cls.data.spec
+
+
+@pytest.mark.parametrize("index", range(3), ids=NAMES)
+def test_each_task_overfits_a_tiny_batch(built, index):
+    cfg, tasks = built
+    torch.manual_seed(0)
+    model = build_model(cfg, tasks)
+    task = tasks[index]
+    batch = task.data.splits["train"].get(torch.arange(16))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss = task.loss(model(index, batch["x"])[0], batch)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first, (first, loss.item())
+
+
+def test_metrics_follow_their_definitions(built):
+    _, (cls, rec, lm) = built
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+    sums = cls.metric_sums(logits, {"y": torch.tensor([0, 0, 0])})
+    m = cls.metrics({k: float(v) for k, v in sums.items()})
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 0, 0])).item()
+    assert m["loss"] == pytest.approx(expected)
+
+    x = torch.full((2, 1, 2, 2), 255, dtype=torch.uint8)  # target 1.0 everywhere
+    out = torch.full((2, 1, 2, 2), 0.5)
+    m = rec.metrics({k: float(v) for k, v in rec.metric_sums(out, {"x": x}).items()})
+    assert m["mse_pixel_01"] == pytest.approx(0.25)
+    assert m["mse_pixel_255"] == pytest.approx(0.25 * 255**2)
+    assert m["sse_image_01"] == pytest.approx(0.25 * 4)
+
+    logits = torch.zeros(4, 8)  # uniform over 8 words → perplexity 8; a pad target is skipped
+    y = torch.tensor([3, 5, 0, 7])
+    m = lm.metrics({k: float(v) for k, v in lm.metric_sums(logits, {"y": y}).items()})
+    assert m["perplexity"] == pytest.approx(8.0) and m["loss"] == pytest.approx(math.log(8))

@@ -1,0 +1,63 @@
+"""The command line: clean errors for bad input, train → evaluate round trip."""
+
+import json
+
+import pytest
+
+from sharedspace.cli import main
+from sharedspace.config import save_config
+from tests.tiny import tiny_config
+
+
+def run_cli(capsys, *argv):
+    """(exit status, stdout, stderr) of one ``sharedspace`` call."""
+    try:
+        main([str(a) for a in argv])
+        status = 0
+    except SystemExit as e:
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_a_config_typo_is_one_clear_message(capsys, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\ntasks: {}\ntrain: {epohcs: 3}\n")
+    status, _, err = run_cli(capsys, "validate", path)
+    assert status == 2
+    assert "train.epohcs: unknown key (did you mean 'epochs'?)" in err
+    assert "Traceback" not in err
+
+
+def test_overrides_may_follow_the_options(capsys):
+    status, out, _ = run_cli(capsys, "validate", "configs/sus/all_three.yaml", "train.lr=0.01")
+    assert status == 0 and "3 tasks" in out
+    status, _, err = run_cli(capsys, "validate", "configs/sus/all_three.yaml", "--bogus")
+    assert status == 2 and "unrecognized arguments: --bogus" in err
+
+
+def test_missing_data_names_where_it_looked(capsys, tmp_path):
+    cfg = tiny_config(tmp_path / "nowhere", tmp_path, max_steps=1)
+    save_config(cfg, tmp_path / "c.yaml")
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml")
+    assert status == 2 and "fashion-mnist" in err and str(tmp_path / "nowhere") in err
+
+
+def test_train_then_evaluate_gives_the_same_test_numbers(capsys, tiny_data_dir, tmp_path):
+    cfg = tiny_config(tiny_data_dir, tmp_path, tasks=("classification", "next_word"), max_steps=8)
+    save_config(cfg, tmp_path / "c.yaml")
+    status, out, _ = run_cli(capsys, "train", tmp_path / "c.yaml")
+    assert status == 0
+    trained = json.loads((tmp_path / "tiny" / "results.json").read_text())["test"]
+    status, out, _ = run_cli(capsys, "evaluate", tmp_path / "tiny", "--split", "test")
+    assert status == 0
+    evaluated = json.loads(out)
+    for task, values in trained.items():
+        assert evaluated[task] == pytest.approx(values)
+
+
+def test_data_list_names_every_dataset(capsys):
+    status, out, _ = run_cli(capsys, "data", "list")
+    assert status == 0
+    for name in ("fashion_mnist", "cifar10", "cifar100", "wikitext2", "fortunes"):
+        assert name in out

@@ -1,0 +1,290 @@
+"""Checkpoints round-trip a full training state, survive crashes and refuse bad or unsafe files."""
+
+import builtins
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sharedspace.errors import CheckpointError
+from sharedspace.train.checkpoint import (
+    LATEST,
+    latest_checkpoint,
+    load_checkpoint,
+    previous_good,
+    save_checkpoint,
+)
+
+
+def training_state(seed: int = 0) -> dict:
+    """What a trainer saves after one step: model, Adam moments, RNG states, sampler and config."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10)
+    model(torch.randn(5, 4)).pow(2).mean().backward()
+    optimizer.step()
+    scheduler.step()
+    numpy_state = np.random.default_rng(seed).bit_generator.state
+    return {
+        "step": 1,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "generator": torch.Generator().manual_seed(seed).get_state(),
+            "python": list(random.Random(seed).getstate()[1]),
+            "numpy_pcg64": {"state": str(numpy_state["state"]["state"])},
+        },
+        "sampler": {"order": torch.randperm(6), "position": 2, "weights": [0.5, 0.25, 0.25]},
+        "config": {"name": "tiny", "lr": 1e-3, "tasks": ["a", "b"], "smoke": True, "seed": None},
+        "tokenizer": {"vocab": {"<pad>": 0, "the": 1}, "lowercase": True},
+    }
+
+
+def assert_same(a: object, b: object, where: str = "state") -> None:
+    """Deep equality that compares tensors by value, dtype and shape."""
+    assert type(a) is type(b), where
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def steps_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_round_trip_of_a_training_state(tmp_path: Path) -> None:
+    state = training_state()
+    path = save_checkpoint(state, tmp_path, step=100)
+    assert path == tmp_path / "step_00000100.pt"
+    assert_same(load_checkpoint(path), state)
+
+
+def test_loaded_state_restores_model_and_optimizer(tmp_path: Path) -> None:
+    state = training_state()
+    loaded = load_checkpoint(save_checkpoint(state, tmp_path, step=1))
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    model.load_state_dict(loaded["model"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer.load_state_dict(loaded["optimizer"])
+    assert_same(optimizer.state_dict()["state"], state["optimizer"]["state"])
+
+
+def test_layout_sidecar_and_latest_pointer(tmp_path: Path) -> None:
+    save_checkpoint({"x": 1}, tmp_path, step=5)
+    save_checkpoint({"x": 2}, tmp_path, step=7)
+    assert steps_in(tmp_path) == [
+        LATEST,
+        "step_00000005.pt",
+        "step_00000005.pt.sha256",
+        "step_00000007.pt",
+        "step_00000007.pt.sha256",
+    ]
+    assert (tmp_path / LATEST).read_text().strip() == "step_00000007.pt"
+    digest, name = (tmp_path / "step_00000007.pt.sha256").read_text().split()
+    assert name == "step_00000007.pt" and len(digest) == 64
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000007.pt"
+
+
+def test_latest_without_pointer_is_newest_that_verifies(tmp_path: Path) -> None:
+    assert latest_checkpoint(tmp_path / "absent") is None
+    assert latest_checkpoint(tmp_path) is None
+    save_checkpoint({"x": 1}, tmp_path, step=1)
+    save_checkpoint({"x": 2}, tmp_path, step=2)
+    (tmp_path / LATEST).unlink()
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000002.pt"
+    (tmp_path / "step_00000002.pt").write_bytes(b"junk")
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000001.pt"
+
+
+def test_pointer_outside_the_directory_is_ignored(tmp_path: Path) -> None:
+    save_checkpoint({"x": 1}, tmp_path, step=1)
+    (tmp_path / LATEST).write_text("../../etc/passwd\n")
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000001.pt"
+
+
+def test_pruning_keeps_the_newest(tmp_path: Path) -> None:
+    for step in (10, 20, 30, 40, 50):
+        save_checkpoint({"step": step}, tmp_path, step=step, keep=2)
+    assert steps_in(tmp_path) == [
+        LATEST,
+        "step_00000040.pt",
+        "step_00000040.pt.sha256",
+        "step_00000050.pt",
+        "step_00000050.pt.sha256",
+    ]
+
+
+def test_pruning_never_deletes_the_checkpoint_just_written(tmp_path: Path) -> None:
+    # A run resumed from an earlier step writes below abandoned later checkpoints.
+    for step in (100, 200):
+        save_checkpoint({"step": step}, tmp_path, step=step)
+    path = save_checkpoint({"step": 150}, tmp_path, step=150, keep=1)
+    assert path.exists()
+    assert latest_checkpoint(tmp_path) == path
+    assert load_checkpoint(path) == {"step": 150}
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, 3], ids=["checkpoint", "sidecar", "pointer"])
+def test_crash_during_save_keeps_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    good = save_checkpoint({"step": 100}, tmp_path, step=100)
+    real_replace = os.replace
+    calls = []
+
+    def crash_on_nth(src: str, dst: str) -> None:
+        calls.append(dst)
+        if len(calls) == failing_call:
+            raise OSError("simulated crash")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_nth)
+    with pytest.raises(OSError, match="simulated crash"):
+        save_checkpoint({"step": 200}, tmp_path, step=200)
+    monkeypatch.undo()
+
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    if failing_call == 1:
+        assert not (tmp_path / "step_00000200.pt").exists()
+    assert (tmp_path / LATEST).read_text().strip() == good.name
+    assert latest_checkpoint(tmp_path) == good
+    assert load_checkpoint(good) == {"step": 100}
+
+
+def test_crash_inside_torch_save_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_checkpoint({"step": 1}, tmp_path, step=1)
+
+    def half_then_die(obj: object, f: object) -> None:
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"step": 2}, tmp_path, step=2)
+    assert steps_in(tmp_path) == [LATEST, "step_00000001.pt", "step_00000001.pt.sha256"]
+
+
+def test_truncated_file_names_itself_and_the_previous_good(tmp_path: Path) -> None:
+    save_checkpoint(training_state(), tmp_path, step=100)
+    bad = save_checkpoint(training_state(1), tmp_path, step=200)
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(bad)
+    message = str(caught.value)
+    assert str(bad) in message
+    assert "truncated" in message
+    assert f"previous good checkpoint is {tmp_path / 'step_00000100.pt'}" in message
+    # The advice works: with the bad file moved aside, resuming finds the good one.
+    bad.rename(tmp_path / "bad.pt")
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000100.pt"
+
+
+def test_one_flipped_byte_is_detected(tmp_path: Path) -> None:
+    path = save_checkpoint(training_state(), tmp_path, step=3)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="fails its checksum"):
+        load_checkpoint(path)
+    assert previous_good(path) is None
+
+
+def test_missing_file_and_missing_sidecar(tmp_path: Path) -> None:
+    good = save_checkpoint({"x": 1}, tmp_path, step=1)
+    with pytest.raises(CheckpointError, match=r"step_00000009\.pt does not exist; the previous"):
+        load_checkpoint(tmp_path / "step_00000009.pt")
+    unsealed = save_checkpoint({"x": 2}, tmp_path, step=2)
+    (tmp_path / "step_00000002.pt.sha256").unlink()
+    with pytest.raises(CheckpointError, match="no checksum file") as caught:
+        load_checkpoint(unsealed)
+    assert str(good) in str(caught.value)
+
+
+class WritesMarker:
+    """Unpickling this calls open(marker, "w"): code execution that leaves evidence on disk."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (builtins.open, (str(self.marker), "w"))
+
+
+def test_malicious_pickle_with_valid_checksum_is_refused(tmp_path: Path) -> None:
+    good = save_checkpoint({"step": 100}, tmp_path, step=100)
+    marker = tmp_path / "pwned"
+    planted = tmp_path / "step_00000200.pt"
+    torch.save({"model": {}, "payload": WritesMarker(marker)}, planted)
+    digest = hashlib.sha256(planted.read_bytes()).hexdigest()
+    (tmp_path / "step_00000200.pt.sha256").write_text(f"{digest}  {planted.name}\n")
+
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(planted)
+    assert not marker.exists()
+    message = str(caught.value)
+    assert str(planted) in message and "cannot be loaded safely" in message
+    assert "open" in message and str(good) in message
+    assert "weights_only=False" not in message
+
+    # The payload is live: an unsafe load would have run it.
+    torch.load(planted, weights_only=False)["payload"].close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"not a checkpoint at all", "cannot be loaded safely.*not a torch checkpoint"),
+        (b"PK\x03\x04" + bytes(100), r"matches its checksum but torch\.load cannot read"),
+    ],
+    ids=["not-a-pickle", "broken-zip"],
+)
+def test_garbage_with_valid_checksum_is_refused(tmp_path: Path, content: bytes, match: str) -> None:
+    planted = tmp_path / "step_00000001.pt"
+    planted.write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    (tmp_path / "step_00000001.pt.sha256").write_text(f"{digest}  {planted.name}\n")
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(planted)
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"cfg": {"lr": np.float64(0.1)}}, r"state\['cfg'\]\['lr'\] is a numpy.float64"),
+        ({"rng": [np.zeros(3)]}, r"state\['rng'\]\[0\] is a numpy.ndarray"),
+        ({"fn": print}, r"state\['fn'\] is a builtins"),
+    ],
+)
+def test_unloadable_state_fails_at_save_not_at_resume(
+    tmp_path: Path, bad: dict, named: str
+) -> None:
+    with pytest.raises(CheckpointError, match=named):
+        save_checkpoint(bad, tmp_path, step=1)
+    assert not any(tmp_path.iterdir())
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="keep"):
+        save_checkpoint({}, tmp_path, step=1, keep=0)
+    with pytest.raises(ValueError, match="step"):
+        save_checkpoint({}, tmp_path, step=-1)
