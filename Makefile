@@ -21,7 +21,8 @@ $(VENV)/.dev: $(VENV)/.installed
 data:
 	@if [ -d /usr/share/datasets/fashion-mnist ] && [ -f /usr/share/games/fortunes/fortunes ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes >/dev/null; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes >/dev/null) \
+		|| echo "warning: could not install dataset-fashion-mnist fortunes; pass ARGS='--data-dir DIR'"; \
 	else \
 		echo "Missing default data: run 'sudo apt-get install dataset-fashion-mnist fortunes'"; \
 		echo "or pass ARGS='--data-dir DIR' with fashion-mnist/ and fortunes/ inside."; \

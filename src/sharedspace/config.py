@@ -72,6 +72,7 @@ class TrainConfig:
     aux_loss_weights: dict[str, float] = field(
         default_factory=dict
     )  # space aux loss name -> weight
+    eval_every: int | None = None  # steps between validations besides each epoch's end
     checkpoint_every: int = 500  # steps; a checkpoint is also written after every epoch
     keep_checkpoints: int = 3
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run or skips the step
@@ -276,6 +277,8 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         "train.lr": cfg.train.lr,
         "model.width": cfg.model.width,
     }
+    optional = {"train.eval_every": cfg.train.eval_every, "train.max_steps": cfg.train.max_steps}
+    positive.update({k: v for k, v in optional.items() if v is not None})
     errors += [f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0]
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))

@@ -31,7 +31,9 @@ def test_a_run_writes_its_folder_and_learns(tiny_data_dir, tmp_path):
     run = result.run_dir
     assert (run / "config.yaml").exists() and (run / "results.json").exists()
     assert list((run / "tensorboard").iterdir())
-    assert json.loads((run / "results.json").read_text()) == result.metrics
+    saved = json.loads((run / "results.json").read_text())
+    assert {k: saved[k] for k in ("validation", "test")} == result.metrics
+    assert saved["run"]["steps"] == result.steps
     validation = records(run, "validation")
     assert {r["task"] for r in validation} == set(ALL)
     assert len(validation) == 3 * 3  # every task after every epoch
@@ -99,3 +101,20 @@ def test_a_non_finite_loss_stops_or_skips_and_names_task_and_step(
     else:
         result = train(cfg)
         assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_space_auxiliary_losses_are_added_and_logged_by_name(tiny_data_dir, tmp_path, monkeypatch):
+    from sharedspace.spaces.sus import SUSSpace
+
+    def forward_with_penalty(self, h, task):
+        z = self.layers(h)
+        return z, {"activation_l2": z.square().mean()}
+
+    monkeypatch.setattr(SUSSpace, "forward", forward_with_penalty)
+    weights = ["train.aux_loss_weights={activation_l2: 10.0}"]
+    cfg = tiny_config(
+        tiny_data_dir, tmp_path, epochs=3, max_steps=20, log_every=5, overrides=weights
+    )
+    logged = records(train(cfg).run_dir)
+    assert len(logged) == 4 and all("activation_l2" in r for r in logged)
+    assert logged[-1]["activation_l2"] < logged[0]["activation_l2"]  # the penalty is minimised

@@ -85,9 +85,9 @@ def save_checkpoint(state: dict, directory: Path, step: int, keep: int = 3) -> P
     # Order matters for a crash at any point: an old sidecar must never vouch for a new file,
     # and `latest` moves only once the file and its checksum are both in place.
     sidecar.unlink(missing_ok=True)
-    digest = _atomic_write(path, lambda f: torch.save(state, f))
-    _atomic_write(sidecar, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
-    _atomic_write(directory / LATEST, lambda f: f.write(f"{path.name}\n".encode()))
+    digest = atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(sidecar, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+    atomic_write(directory / LATEST, lambda f: f.write(f"{path.name}\n".encode()))
     _prune(directory, keep, protect=path)
     return path
 
@@ -225,7 +225,7 @@ def _check_loadable(value: Any, where: str) -> None:
             _check_loadable(item, f"{where}[{index}]")
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
     """Run ``write(file)`` on a temp file beside ``path``, then rename it there; return its sha256.
 
     The digest is of the bytes read back from disk after fsync, so it vouches for what was stored.

@@ -49,29 +49,33 @@ class RunLog:
 
 
 class RunningLoss:
-    """Each task's mean training loss since the last log, kept on the device (no sync per step)."""
+    """Each task's mean losses since the last log — its own and the space's auxiliary losses, by
+    name — kept as tensors on the device, so a step costs no synchronisation."""
 
-    def __init__(self, task_names: list[str], device: torch.device) -> None:
+    def __init__(self, task_names: list[str]) -> None:
         self.names = task_names
-        self.sums = torch.zeros(len(task_names), dtype=torch.float64, device=device)
-        self.counts = torch.zeros(len(task_names), dtype=torch.float64, device=device)
+        self.sums: dict[tuple[int, str], torch.Tensor] = {}
+        self.counts = [0] * len(task_names)
 
-    def add(self, task: int, loss: torch.Tensor) -> None:
-        self.sums[task] += loss.detach()
+    def add(self, task: int, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            key = (task, name)
+            value = value.detach().double()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.counts[task] += 1
 
     def flush(self, step: int, lr: float, log: RunLog, procs: Processes) -> dict[str, str]:
         """Write the means (of the global batch: every rank steps the same task) and reset."""
-        if procs.world > 1:
-            torch.distributed.all_reduce(self.sums)
-            self.sums /= procs.world
-        means = {}
-        for name, total, count in zip(
-            self.names, self.sums.tolist(), self.counts.tolist(), strict=True
-        ):
-            if count:
-                means[name] = total / count
-                log.write(step, "train", name, {"loss": means[name], "lr": lr})
-        self.sums.zero_()
-        self.counts.zero_()
-        return {name: f"{value:.3g}" for name, value in means.items()}
+        keys = sorted(self.sums)
+        values = torch.stack([self.sums[k] for k in keys]) if keys else torch.zeros(0)
+        if procs.world > 1 and keys:
+            torch.distributed.all_reduce(values)
+            values /= procs.world
+        means: dict[int, dict[str, float]] = {}
+        for (task, name), total in zip(keys, values.tolist(), strict=True):
+            means.setdefault(task, {})[name] = total / self.counts[task]
+        for task, values_of_task in means.items():
+            log.write(step, "train", self.names[task], {**values_of_task, "lr": lr})
+        self.sums.clear()
+        self.counts = [0] * len(self.names)
+        return {self.names[task]: f"{m['loss']:.3g}" for task, m in means.items()}

@@ -7,7 +7,6 @@ weights as an uninterrupted one.
 """
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,7 +22,12 @@ from sharedspace.errors import SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed
-from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sharedspace.train.checkpoint import (
+    atomic_write,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.runlog import RunLog, RunningLoss
 from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
@@ -74,12 +78,6 @@ def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Pat
     return run_dir
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
     # --- setup: processes, run folder, data, model, optimizer, schedule state
     t = cfg.train
@@ -108,9 +106,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         for i, size in enumerate(sizes)
     ]
     epoch_steps = steps_per_epoch(sizes, t.batch_size)
-    total = (
-        t.epochs * epoch_steps if t.max_steps is None else min(t.max_steps, t.epochs * epoch_steps)
-    )
+    total = min(t.epochs * epoch_steps, t.max_steps or t.epochs * epoch_steps)
     start = 0
     if ckpt:
         model.load_state_dict(ckpt["model"])
@@ -151,7 +147,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
             log.write(step, "validation", task.name, values)
 
     # --- train: draw a task, take its next batch, one optimizer step
-    running = RunningLoss([task.name for task in tasks], device)
+    running = RunningLoss([task.name for task in tasks])
     bar = tqdm(
         range(start, total), initial=start, total=total, disable=not (t.progress and procs.is_main)
     )
@@ -188,11 +184,11 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
 
         # bookkeeping: running train loss per task, periodic logs, epoch-end validation, checkpoints
         if finite:
-            running.add(i, task_loss)
+            running.add(i, {"loss": task_loss, **aux})
         done = step + 1
         if done % t.log_every == 0 or done == total:
             bar.set_postfix(running.flush(done, lr, log, procs))
-        if done % epoch_steps == 0 or done == total:
+        if done % epoch_steps == 0 or done == total or (t.eval_every and done % t.eval_every == 0):
             validate(done)
             checkpoint(done)
         elif done % t.checkpoint_every == 0:
@@ -212,5 +208,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         log.write(total, "test", task.name, metrics["test"][task.name])
     log.close()
     if procs.is_main:
-        write_json_atomic(run_dir / "results.json", metrics)
+        timing = {"steps": total - start, "loop_seconds": loop_seconds, "processes": procs.world}
+        results = json.dumps({**metrics, "run": timing}, indent=2).encode()
+        atomic_write(run_dir / "results.json", lambda f: f.write(results))
     return TrainResult(model, tasks, metrics, run_dir, total, loop_seconds)
