@@ -52,10 +52,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for nproc in args.nproc:
             timing = run(nproc, args.setting, args.steps, args.batch, out)
-            rate = timing["steps"] * args.batch / timing["loop_seconds"]
+            rate = timing["steps"] * args.batch / timing["train_seconds"]
             base = base or rate
             print(
-                f"{nproc:9d} {timing['steps']:6d} {timing['loop_seconds']:8.1f} {rate:10.0f} "
+                f"{nproc:9d} {timing['steps']:6d} {timing['train_seconds']:8.1f} {rate:10.0f} "
                 f"{rate / base:13.2f}"
             )
 

@@ -66,6 +66,7 @@ def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeyp
     for name, weight in reference.model.state_dict().items():
         assert torch.equal(weight, resumed_weights[name]), name
     assert resumed.metrics == reference.metrics
+    assert resumed.train_seconds > resumed.loop_seconds  # the killed run's time is counted too
 
 
 def test_an_existing_run_is_never_silently_overwritten(tiny_data_dir, tmp_path):

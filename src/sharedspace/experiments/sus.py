@@ -8,7 +8,6 @@ scales the training down for a quicker look. Every run keeps its own folder unde
 ``OUT/sus-BUDGET/``, so ``--resume`` continues an interrupted table where it stopped.
 """
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,13 +112,13 @@ def reconstructions(result: TrainResult, n: int = 16) -> tuple[torch.Tensor, tor
     return None
 
 
-def table_row(setting: str, result: TrainResult, minutes: float) -> dict[str, Any]:
+def table_row(setting: str, result: TrainResult) -> dict[str, Any]:
     row: dict[str, Any] = {"Configuration": SETTINGS[setting]}
     for column, (kind, metric) in COLUMNS.items():
         names = [task.name for task in result.tasks if isinstance(task, TASKS.get(kind))]
         row[column] = result.metrics["test"][names[0]][metric] if names else None
     row["Steps"] = result.steps
-    row["Train minutes"] = minutes
+    row["Train minutes"] = result.train_seconds / 60
     return row
 
 
@@ -140,9 +139,7 @@ def reproduce_sus(
     for setting in settings or SETTINGS:
         cfg = setting_config(setting, budget, out_dir, data_dir, list(overrides))
         print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
-        started = time.perf_counter()
         result = train(cfg, resume=resume, overwrite=overwrite)
-        minutes = (time.perf_counter() - started) / 60
         vectors, modality, task_names = space_vectors(result)
         pca_figure(
             vectors, modality, task_names, result.run_dir / "space_pca.png", SETTINGS[setting]
@@ -150,7 +147,7 @@ def reproduce_sus(
         pair = reconstructions(result)
         if pair is not None:
             reconstruction_grid(*pair, result.run_dir / "reconstructions.png")
-        rows.append(table_row(setting, result, minutes))
+        rows.append(table_row(setting, result))
     stem = Path(out_dir) / f"sus-{budget}" / "results"
     md, _ = write_table(
         rows, ["Configuration", *COLUMNS, "Steps", "Train minutes"], stem, overwrite=True

@@ -46,7 +46,8 @@ class TrainResult:
     metrics: dict[str, dict[str, dict[str, float]]]  # split → task → metric → value
     run_dir: Path
     steps: int
-    loop_seconds: float  # wall time of the training loop (validation and checkpoints included)
+    loop_seconds: float  # this call's training-loop wall time (validation, checkpoints included)
+    train_seconds: float  # the run's training wall time over every call that resumed it
 
 
 def pick_device(name: str) -> torch.device:
@@ -107,7 +108,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     ]
     epoch_steps = steps_per_epoch(sizes, t.batch_size)
     total = min(t.epochs * epoch_steps, t.max_steps or t.epochs * epoch_steps)
-    start = 0
+    start, seconds_before = 0, 0.0
     if ckpt:
         model.load_state_dict(ckpt["model"])
         weighting.load_state_dict(ckpt["weighting"])
@@ -116,7 +117,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         for stream, state in zip(streams, ckpt["streams"], strict=True):
             stream.load_state_dict(state)
         torch.set_rng_state(ckpt["rng"]["torch"])
-        start = ckpt["step"]
+        start, seconds_before = ckpt["step"], ckpt["train_seconds"]
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
     # Each step uses one task's cap and head only, hence find_unused_parameters.
@@ -138,6 +139,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
                 "rng": {"torch": torch.get_rng_state()},
                 "config": to_dict(cfg),
                 "task_states": {task.name: task.data.state for task in tasks},
+                "train_seconds": seconds_before + time.perf_counter() - loop_started,
             }
             save_checkpoint(state, ckpt_dir, step, keep=t.keep_checkpoints)
 
@@ -208,7 +210,13 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         log.write(total, "test", task.name, metrics["test"][task.name])
     log.close()
     if procs.is_main:
-        timing = {"steps": total - start, "loop_seconds": loop_seconds, "processes": procs.world}
+        timing = {
+            "steps": total,
+            "train_seconds": seconds_before + loop_seconds,
+            "processes": procs.world,
+        }
         results = json.dumps({**metrics, "run": timing}, indent=2).encode()
         atomic_write(run_dir / "results.json", lambda f: f.write(results))
-    return TrainResult(model, tasks, metrics, run_dir, total, loop_seconds)
+    return TrainResult(
+        model, tasks, metrics, run_dir, total, loop_seconds, seconds_before + loop_seconds
+    )
