@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from sharedspace.config import ExperimentConfig, apply_overrides, load_config, save_config
+from sharedspace.config import (
+    ExperimentConfig,
+    apply_overrides,
+    changed_keys,
+    load_config,
+    save_config,
+    to_dict,
+)
 from sharedspace.errors import ConfigError
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/**/*.yaml"))
@@ -96,3 +103,10 @@ def test_saved_config_loads_back_equal(tmp_path):
     save_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert isinstance(again, ExperimentConfig) and again == cfg
+
+
+def test_changed_keys_lists_dotted_differences():
+    old = load_config(data=BASE)
+    new = load_config(data=BASE, overrides=["train.lr=0.5", "tasks.cls.data.val_size=7"])
+    assert changed_keys(to_dict(old), to_dict(new)) == ["tasks.cls.data.val_size", "train.lr"]
+    assert changed_keys(to_dict(old), to_dict(old)) == []

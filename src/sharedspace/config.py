@@ -288,5 +288,17 @@ def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config dicts (for resume warnings)."""
+    keys = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, dotted = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, dotted + ".")
+        elif a != b:
+            keys.append(dotted)
+    return keys
+
+
 def save_config(cfg: ExperimentConfig, path: Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

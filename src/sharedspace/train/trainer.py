@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from sharedspace.config import ExperimentConfig, TrainConfig, save_config, to_dict
+from sharedspace.config import ExperimentConfig, TrainConfig, changed_keys, save_config, to_dict
 from sharedspace.errors import SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tasks import Task, build_tasks
@@ -118,6 +118,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
             stream.load_state_dict(state)
         torch.set_rng_state(ckpt["rng"]["torch"])
         start, seconds_before = ckpt["step"], ckpt["train_seconds"]
+        changed = changed_keys(ckpt["config"], to_dict(cfg))
+        if changed and procs.is_main:
+            print(f"warning: resuming {latest} with changed config keys: {', '.join(changed)}")
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
     # Each step uses one task's cap and head only, hence find_unused_parameters.
