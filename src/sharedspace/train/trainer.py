@@ -107,7 +107,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         for i, size in enumerate(sizes)
     ]
     epoch_steps = steps_per_epoch(sizes, t.batch_size)
-    total = min(t.epochs * epoch_steps, t.max_steps or t.epochs * epoch_steps)
+    total = t.epochs * epoch_steps
+    if t.max_steps is not None:
+        total = min(total, t.max_steps)
     start, seconds_before = 0, 0.0
     if ckpt:
         model.load_state_dict(ckpt["model"])
@@ -200,6 +202,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
             checkpoint(done)
     bar.close()
     loop_seconds = time.perf_counter() - loop_started
+    train_seconds = seconds_before + loop_seconds
 
     # --- final evaluation on validation and test (the test split is only ever read here)
     metrics = {
@@ -215,11 +218,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     if procs.is_main:
         timing = {
             "steps": total,
-            "train_seconds": seconds_before + loop_seconds,
+            "train_seconds": train_seconds,
             "processes": procs.world,
         }
         results = json.dumps({**metrics, "run": timing}, indent=2).encode()
         atomic_write(run_dir / "results.json", lambda f: f.write(results))
-    return TrainResult(
-        model, tasks, metrics, run_dir, total, loop_seconds, seconds_before + loop_seconds
-    )
+    return TrainResult(model, tasks, metrics, run_dir, total, loop_seconds, train_seconds)
