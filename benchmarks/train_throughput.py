@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from sharedspace.config import load_config, load_yaml
+from sharedspace.config import load_yaml
+from sharedspace.resolve import load_config
 from sharedspace.train.trainer import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sus"
@@ -41,8 +42,8 @@ def gemm_flops(n: int = 4096, repeats: int = 5) -> float:
 def step_flops(model, task, batch) -> int:
     """FLOPs of one forward + backward of ``task`` on ``batch`` (the optimizer is not counted)."""
     with FlopCounterMode(display=False) as counter:
-        output, _ = model(task.index, batch["x"])
-        task.loss(output, batch).backward()
+        output, _ = model(task.index, batch)
+        task.loss(output, batch).mean().backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 

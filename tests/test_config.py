@@ -6,11 +6,11 @@ from sharedspace.config import (
     ExperimentConfig,
     apply_overrides,
     changed_keys,
-    load_config,
     save_config,
     to_dict,
 )
 from sharedspace.errors import ConfigError
+from sharedspace.resolve import load_config
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/**/*.yaml"))
 BASE = {
@@ -33,9 +33,10 @@ def test_shipped_configs_exist():
 
 def test_defaults_fill_what_the_yaml_leaves_out():
     cfg = load_config(data=BASE)
-    assert cfg.model.width == 2048 and cfg.model.space == {"name": "sus"}
+    assert cfg.model.width == 2048 and cfg.model.space.name == "sus"
+    assert cfg.model.space.config.hidden == [1024, 1024]  # resolved once, with its defaults
     assert cfg.train.batch_size == 128
-    assert cfg.tasks["cls"].data.val_size == 5000
+    assert cfg.tasks["cls"].data.config.val_size == 5000
 
 
 def test_typo_names_the_key_and_suggests_the_fix():
@@ -103,6 +104,16 @@ def test_saved_config_loads_back_equal(tmp_path):
     save_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert isinstance(again, ExperimentConfig) and again == cfg
+
+
+def test_a_bare_name_is_a_component_and_the_saved_config_lists_its_defaults(tmp_path):
+    cfg = load_config(data=BASE, overrides=["train.sampler=temperature", "model.space=none"])
+    assert cfg.train.sampler.name == "temperature" and cfg.model.space.name == "none"
+    assert cfg.train.sampler.config.temperature == 2.0
+    save_config(cfg, tmp_path / "config.yaml")
+    saved = (tmp_path / "config.yaml").read_text()
+    assert "sampler:\n    name: temperature\n    temperature: 2.0" in saved
+    assert "source: fashion_mnist" in saved and "val_size: 5000" in saved
 
 
 def test_changed_keys_lists_dotted_differences():

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sharedspace.config import ExperimentConfig, load_config
+from sharedspace.config import ExperimentConfig
+from sharedspace.resolve import load_config
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

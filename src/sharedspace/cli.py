@@ -15,7 +15,7 @@ from sharedspace.errors import SharedSpaceError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from sharedspace.config import load_config
+    from sharedspace.resolve import load_config
     from sharedspace.train import distributed
     from sharedspace.train.trainer import train
 
@@ -35,14 +35,14 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from sharedspace.train.evaluation import evaluate_run
+    from sharedspace.runs import evaluate_run
 
     metrics = evaluate_run(args.run_dir, args.split, args.checkpoint)
     print(json.dumps(metrics, indent=2))
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from sharedspace.config import load_config
+    from sharedspace.resolve import load_config
 
     cfg = load_config(args.config, args.overrides)
     print(f"{args.config}: valid ({len(cfg.tasks)} tasks: {', '.join(cfg.tasks)})")

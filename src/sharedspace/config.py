@@ -1,9 +1,9 @@
 """Typed experiment configs: dataclass defaults ← YAML file ← ``key=value`` overrides.
 
-Every problem in a config (unknown key, wrong type, unknown registry name, bad value) is collected
-and reported at once with its dotted key, before any data is loaded (after nanoGPT's and
-torchtune's config checks). Pluggable parts are ``{name: <registry entry>, ...params}`` sections
-whose params are checked against the entry's own ``Config`` dataclass.
+This module is the bottom layer every part may import: schemas and the generic machinery that
+turns plain data into them (every problem collected with its dotted key, after nanoGPT's and
+torchtune's config checks). It knows no registry; ``sharedspace.resolve`` (above the parts) looks
+each pluggable section up and checks the experiment as a whole before any data loads.
 """
 
 import copy
@@ -22,44 +22,69 @@ from sharedspace.errors import ConfigError
 C = TypeVar("C")
 
 
-@dataclass
-class DataConfig:
-    source: str  # an IMAGE_DATASETS or TEXT_CORPORA name: fashion_mnist, cifar10, fortunes, …
-    train_size: int | None = None  # training examples (images, text windows); None: all
-    eval_size: int | None = None  # cap on validation/test examples (smoke runs); None: all
-    val_size: int = 5000  # held out from the training set (images) for validation
-    seq_len: int = 15  # text: tokens the model reads; the next one is the target
-    stride: int = 1  # text: step between consecutive training windows of the token stream
-    tokenizer: str = "word"  # text: a TOKENIZERS name
-    vocab_size: int = 10000  # text: size cap of the tokenizer, specials included
+@dataclass(eq=False)
+class Component:
+    """A pluggable part as a config names it: ``{name: <registry entry>, ...params}``.
+
+    ``config`` is the entry's own typed ``Config`` built from ``params``; ``sharedspace.resolve``
+    sets it once and every builder reads it from there. ``name_key`` is the key that holds the name
+    (``source`` for a task's data; None for a head, whose entry is the task's kind). A bare string
+    in a config is a component with no params: ``sampler: all``.
+    """
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    config: Any = None
+    name_key: str | None = "name"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Component):
+            return NotImplemented
+        mine = self.config if self.config is not None else self.params
+        theirs = other.config if other.config is not None else other.params
+        return (self.name, mine) == (other.name, theirs)
+
+
+def component(default: str | None = None, name_key: str | None = "name") -> Any:
+    """A dataclass field holding a Component (or a dict of them), with the name's default."""
+    if default is None:
+        return field(metadata={"name_key": name_key})
+    return field(
+        default_factory=lambda: Component(default, name_key=name_key),
+        metadata={"name_key": name_key},
+    )
 
 
 @dataclass
 class TaskConfig:
-    kind: str  # a TASKS name: classification, reconstruction, language_model
+    kind: str  # a TASKS name: classification, reconstruction, language_model, seq2seq
     modality: str  # key of model.modalities whose cap reads this task's input
-    data: DataConfig
-    head: dict[str, Any] = field(default_factory=dict)  # params of the task kind's head Config
+    # {source: <IMAGE_DATASETS or TEXT_CORPORA name>, ...}: the fields the task kind reads from
+    # that kind of data (see `sharedspace list` and tasks/data.py)
+    data: Component = component(name_key="source")
+    head: Component = component("", name_key=None)  # params of the task kind's head Config
 
 
 @dataclass
 class ModelConfig:
     width: int = 2048  # every modality cap's output width = the space's input width
     # modality key -> {name: <MODALITIES entry>, ...params}
-    modalities: dict[str, dict[str, Any]] = field(
+    modalities: dict[str, Component] = field(
         default_factory=lambda: {
-            "image": {"name": "image_cnn"},
-            "text": {"name": "text_transformer"},
-        }
+            "image": Component("image_cnn"),
+            "text": Component("text_transformer"),
+        },
+        metadata={"name_key": "name"},
     )
-    space: dict[str, Any] = field(default_factory=lambda: {"name": "sus"})
+    space: Component = component("sus")  # a SPACES entry
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10  # an epoch = ceil(sum of tasks' training examples / batch_size) steps
+    # an epoch = ceil(sum of tasks' training examples / (batch_size × tasks per step)) steps
+    epochs: int = 10
     max_steps: int | None = None  # stop early (smoke runs, benchmarks)
-    batch_size: int = 128  # global batch: split evenly across processes under DDP
+    batch_size: int = 128  # per task of a step; split evenly across processes under DDP
     eval_batch_size: int = 1000
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
@@ -67,11 +92,10 @@ class TrainConfig:
     warmup_steps: int = 100
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
-    sampler: str = "uniform"  # a SAMPLERS name: uniform, proportional, round_robin
-    weighting: dict[str, Any] = field(default_factory=lambda: {"name": "equal"})
-    aux_loss_weights: dict[str, float] = field(
-        default_factory=dict
-    )  # space aux loss name -> weight
+    sampler: Component = component("uniform")  # which tasks each step trains (a SAMPLERS entry)
+    weighting: Component = component("equal")  # how their losses combine (a WEIGHTINGS entry)
+    # auxiliary loss name (declared by a cap, space or head) -> weight; undeclared names are errors
+    aux_loss_weights: dict[str, float] = field(default_factory=dict)
     eval_every: int | None = None  # steps between validations besides each epoch's end
     checkpoint_every: int = 500  # steps; a checkpoint is also written after every epoch
     keep_checkpoints: int = 3
@@ -96,9 +120,26 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
+def _component(value: Any, key: str, name_key: str | None, errors: list[str]) -> Any:
+    """A ``{name_key: name, ...params}`` mapping (or a bare name) → Component."""
+    if isinstance(value, str) and name_key:
+        return Component(value, name_key=name_key)
+    if not isinstance(value, dict):
+        errors.append(f"{key}: expected a mapping or a name, got {value!r}")
+        return None
+    params = dict(value)
+    name = params.pop(name_key, None) if name_key else ""
+    if not isinstance(name, str):
+        errors.append(f"{key}.{name_key}: missing or not a name, got {name!r}")
+        return None
+    return Component(name, params, name_key=name_key)
+
+
+def _convert(value: Any, tp: Any, key: str, errors: list[str], name_key: Any = None) -> Any:
     """Check ``value`` against the type hint ``tp``; returns the converted value."""
     origin = typing.get_origin(tp)
+    if tp is Component:
+        return _component(value, key, name_key, errors)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             errors.append(f"{key}: expected a mapping, got {value!r}")
@@ -126,7 +167,7 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
             errors.append(f"{key}: expected a mapping, got {value!r}")
             return value
         _, item = typing.get_args(tp)
-        return {k: _convert(v, item, f"{key}.{k}", errors) for k, v in value.items()}
+        return {k: _convert(v, item, f"{key}.{k}", errors, name_key) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -137,7 +178,7 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
 
 
 def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -> C | None:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
@@ -148,7 +189,8 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], key, errors)
+            name_key = f.metadata.get("name_key")
+            kwargs[name] = _convert(data[name], hints[name], key, errors, name_key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             errors.append(f"{key}: missing required key")
     try:
@@ -164,19 +206,6 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     return result
-
-
-def component_config(registry: Any, section: dict[str, Any], key: str) -> tuple[Any, Any]:
-    """Resolve a ``{name: entry, ...params}`` section to (registry entry, its typed Config)."""
-    params = dict(section)
-    name = params.pop("name", None)
-    if name is None:
-        raise ConfigError(f"{key}.name: missing; known: {', '.join(registry)}")
-    try:
-        entry = registry.get(name)
-    except ConfigError as e:
-        raise ConfigError(f"{key}.name: {e}") from None
-    return entry, from_dict(entry.Config, params, key)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -209,83 +238,27 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(
-    path: Path | None = None,
-    overrides: list[str] = (),
-    data: dict[str, Any] | None = None,
-    source: str | None = None,
-) -> ExperimentConfig:
-    """Defaults ← YAML file (or plain ``data``) ← overrides, then validated in full.
-
-    ``source`` names the config in error messages (default: the path).
-    """
+def read_config(
+    path: Path | None = None, overrides: list[str] = (), data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The plain data of a YAML file (or a copy of ``data``) with the overrides applied."""
     raw = load_yaml(path) if path is not None else copy.deepcopy(data or {})
-    raw = apply_overrides(raw, list(overrides))
-    source = source or str(path or "config")
-    try:
-        cfg = from_dict(ExperimentConfig, raw)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-    validate(cfg, source)
-    return cfg
+    return apply_overrides(raw, list(overrides))
 
 
-def validate(cfg: ExperimentConfig, source: str = "config") -> None:
-    """Check registry names, cross-references and values; one ConfigError lists them all."""
-    # Imported here: the registries fill on import of the parts, which import this module.
-    from sharedspace.data import IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
-    from sharedspace.modalities import MODALITIES
-    from sharedspace.spaces import SPACES
-    from sharedspace.tasks import TASKS
-    from sharedspace.train.sampling import SAMPLERS
-    from sharedspace.train.weighting import WEIGHTINGS
-
-    errors: list[str] = []
-
-    def check(fn, *args) -> Any:
-        try:
-            return fn(*args)
-        except ConfigError as e:
-            errors.append(str(e).replace("invalid config:\n  ", ""))
-
-    if not cfg.tasks:
-        errors.append("tasks: at least one task is needed")
-    for key, section in cfg.model.modalities.items():
-        check(component_config, MODALITIES, section, f"model.modalities.{key}")
-    check(component_config, SPACES, cfg.model.space, "model.space")
-    check(component_config, WEIGHTINGS, cfg.train.weighting, "train.weighting")
-    check(SAMPLERS.get, cfg.train.sampler)
-    for name, task in cfg.tasks.items():
-        key = f"tasks.{name}"
-        kind = check(TASKS.get, task.kind)
-        if kind is not None:
-            check(from_dict, kind.Config, task.head, f"{key}.head")
-            sources = TEXT_CORPORA if kind.modality_kind == "text" else IMAGE_DATASETS
-            check(sources.get, task.data.source)
-            if kind.modality_kind == "text":
-                check(TOKENIZERS.get, task.data.tokenizer)
-        if task.modality not in cfg.model.modalities:
-            known = ", ".join(cfg.model.modalities)
-            errors.append(f"{key}.modality: {task.modality!r} is not in model.modalities ({known})")
-    positive = {
-        "train.epochs": cfg.train.epochs,
-        "train.batch_size": cfg.train.batch_size,
-        "train.eval_batch_size": cfg.train.eval_batch_size,
-        "train.checkpoint_every": cfg.train.checkpoint_every,
-        "train.keep_checkpoints": cfg.train.keep_checkpoints,
-        "train.log_every": cfg.train.log_every,
-        "train.lr": cfg.train.lr,
-        "model.width": cfg.model.width,
-    }
-    optional = {"train.eval_every": cfg.train.eval_every, "train.max_steps": cfg.train.max_steps}
-    positive.update({k: v for k, v in optional.items() if v is not None})
-    errors += [f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0]
-    if errors:
-        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
-
-
-def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+def to_dict(value: Any) -> Any:
+    """Plain data of a config: components as ``{name_key: name, ...}`` with every default filled
+    in once resolved, so a saved config states everything the run used."""
+    if isinstance(value, Component):
+        params = dataclasses.asdict(value.config) if value.config is not None else value.params
+        return {value.name_key: value.name, **params} if value.name_key else dict(params)
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: to_dict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_dict(v) for v in value]
+    return value
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

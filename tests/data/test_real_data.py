@@ -33,3 +33,7 @@ def test_debian_fortunes(isolated_home):
     docs = splits.train + splits.validation + splits.test
     assert not any(line == "%" for doc in docs for line in doc.split("\n"))
     assert all(doc.strip() for doc in docs)
+    for split in ("train", "validation", "test"):
+        assert len(splits.categories[split]) == len(getattr(splits, split))
+    assert {"art", "computers", "science"} <= set(splits.categories["train"])
+    assert not any(c in ("off", "rude") or "." in c for c in splits.categories["train"])

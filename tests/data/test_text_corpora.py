@@ -65,6 +65,18 @@ def test_fortunes_skip_offensive_indexes_and_links(tmp_path):
     assert splits.test == ["beta fortune 4\n\t\t-- Someone"]  # document 19
 
 
+def test_fortunes_category_is_the_file_name(tmp_path):
+    write_fortunes(tmp_path / "fortunes")
+    splits = TEXT_CORPORA.get("fortunes")(tmp_path)
+    assert splits.categories["validation"] == ["beta"]  # document 18: "beta fortune 3"
+    for split in ("train", "validation", "test"):
+        docs, categories = getattr(splits, split), splits.categories[split]
+        assert len(categories) == len(docs)
+        for doc, category in zip(docs, categories, strict=True):
+            assert doc.startswith(f"{category} fortune ")  # each file's fortunes name the file
+    assert set(splits.categories["train"]) == {"alpha", "beta"}
+
+
 def test_fortunes_entry_separator_is_a_whole_line(tmp_path):
     folder = tmp_path / "fortunes"
     folder.mkdir()
@@ -79,6 +91,16 @@ def test_split_by_index_rule():
     assert splits.test == ["19", "39"]
     assert splits.validation == ["18", "38"]
     assert len(splits.train) == 41 and "17" in splits.train and "40" in splits.train
+
+
+def test_split_by_index_splits_categories_alongside():
+    docs = [str(i) for i in range(45)]
+    splits = split_by_index(docs, [f"c{i}" for i in range(45)])
+    for split in ("train", "validation", "test"):
+        assert splits.categories[split] == [f"c{d}" for d in getattr(splits, split)]
+    assert split_by_index(docs).categories == {}
+    with pytest.raises(ValueError, match="44 categories for 45 documents"):
+        split_by_index(docs, ["c"] * 44)
 
 
 def test_fortunes_not_found_says_apt_get(tmp_path, isolated_home, monkeypatch):
@@ -101,6 +123,26 @@ def test_text_files_paragraphs_from_a_file_or_a_folder(tmp_path):
         "Last one.",
     ]
     assert TEXT_CORPORA.get("text_files")(tmp_path / "b.txt").train == ["Second file.", "Last one."]
+
+
+def test_text_files_category_is_the_file_stem(tmp_path):
+    for topic in ("cats", "dogs"):
+        paragraphs = [f"{topic} paragraph {i}." for i in range(12)]
+        (tmp_path / f"{topic}.txt").write_text("\n\n".join(paragraphs))
+    splits = TEXT_CORPORA.get("text_files")(tmp_path)
+    assert splits.categories["validation"] == ["dogs"]  # document 18 is dogs paragraph 6
+    assert splits.categories["test"] == ["dogs"]
+    for split in ("train", "validation", "test"):
+        docs, categories = getattr(splits, split), splits.categories[split]
+        assert len(categories) == len(docs)
+        for doc, category in zip(docs, categories, strict=True):
+            assert doc.startswith(f"{category} paragraph ")
+    assert TEXT_CORPORA.get("text_files")(tmp_path / "cats.txt").categories == {}
+
+
+def test_wikitext_has_no_categories(tmp_path):
+    write_wikitext(tmp_path / "wikitext-2")
+    assert TEXT_CORPORA.get("wikitext2")(tmp_path).categories == {}
 
 
 @pytest.mark.parametrize("where", ["missing.txt", None])

@@ -42,7 +42,9 @@ def test_each_task_overfits_a_tiny_batch(built, index):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(150):
-        loss = task.loss(model(index, batch["x"])[0], batch)
+        losses = task.loss(model(index, batch)[0], batch)
+        assert losses.shape == (16,)
+        loss = losses.mean()
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()

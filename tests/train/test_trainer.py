@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.spaces import SPACES
+from sharedspace.spaces.sus import SUSSpace
+from sharedspace.tasks import build_tasks
 from sharedspace.tasks.classification import Classification
 from sharedspace.train import trainer
+from sharedspace.train.sampling import BatchStream
 from sharedspace.train.trainer import TrainingDiverged, train
 from tests.tiny import tiny_config
 
@@ -21,8 +26,8 @@ def records(run_dir, split="train"):
 
 
 def losses(run_dir):
-    """(step, task, loss) of every train record, in order."""
-    return [(r["step"], r["task"], r["loss"]) for r in records(run_dir)]
+    """(step, task, loss) of every task's train record, in order."""
+    return [(r["step"], r["task"], r["loss"]) for r in records(run_dir) if r["task"] != "*"]
 
 
 def test_a_run_writes_its_folder_and_learns(tiny_data_dir, tmp_path):
@@ -104,18 +109,103 @@ def test_a_non_finite_loss_stops_or_skips_and_names_task_and_step(
         assert all(torch.isfinite(p).all() for p in result.model.parameters())
 
 
-def test_space_auxiliary_losses_are_added_and_logged_by_name(tiny_data_dir, tmp_path, monkeypatch):
-    from sharedspace.spaces.sus import SUSSpace
+class PenalisedSpace(SUSSpace):
+    """SUS plus an activation penalty (an aux loss from the forward) and a loss-feedback hook
+    that records what it receives and returns a surrogate (an aux loss from the feedback)."""
 
-    def forward_with_penalty(self, h, task):
-        z = self.layers(h)
+    aux_losses = ("activation_l2", "surrogate")
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.received: list[tuple[int, torch.Tensor]] = []
+
+    def forward(self, h, task):
+        z = super().forward(h, task)
+        self.last = z
         return z, {"activation_l2": z.square().mean()}
 
-    monkeypatch.setattr(SUSSpace, "forward", forward_with_penalty)
-    weights = ["train.aux_loss_weights={activation_l2: 10.0}"]
+    def loss_feedback(self, task, losses):
+        self.received.append((task, losses.clone()))
+        return {"surrogate": (losses * self.last.mean(1)).mean()}
+
+
+@pytest.fixture
+def penalised(monkeypatch):
+    monkeypatch.setitem(SPACES._entries, "penalised", PenalisedSpace)
+    return ["model.space.name=penalised"]
+
+
+def test_aux_losses_from_forward_and_feedback_are_weighted_and_logged(
+    tiny_data_dir, tmp_path, penalised
+):
+    weights = ["train.aux_loss_weights={activation_l2: 10.0}", *penalised]
     cfg = tiny_config(
         tiny_data_dir, tmp_path, epochs=3, max_steps=20, log_every=5, overrides=weights
     )
-    logged = records(train(cfg).run_dir)
-    assert len(logged) == 4 and all("activation_l2" in r for r in logged)
+    run = train(cfg).run_dir
+    logged = [r for r in records(run) if r["task"] == "classification"]
+    assert len(logged) == 4
+    assert all(r["activation_l2.weight"] == 10.0 and r["surrogate.weight"] == 1.0 for r in logged)
     assert logged[-1]["activation_l2"] < logged[0]["activation_l2"]  # the penalty is minimised
+    step = [r for r in records(run) if r["task"] == "*"]
+    assert [r["step"] for r in step] == [5, 10, 15, 20] and all("lr" in r for r in step)
+    for task, whole in zip(logged, step, strict=True):  # one task per step: the total is its sum
+        expected = task["weight"] * task["loss"] + 10 * task["activation_l2"] + task["surrogate"]
+        assert whole["total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_feedback_hook_receives_each_examples_loss(tiny_data_dir, tmp_path, penalised):
+    cfg = tiny_config(
+        tiny_data_dir, tmp_path, tasks=ALL, max_steps=1, overrides=["train.sampler=all", *penalised]
+    )
+    result = train(cfg)
+    received = result.model.space.received
+    assert [task for task, _ in received] == [0, 1, 2]
+
+    torch.manual_seed(cfg.seed)  # the run's first step, by hand: same weights, same batches
+    tasks = build_tasks(cfg)
+    model = build_model(cfg, tasks)
+    for (i, losses), task in zip(received, tasks, strict=True):
+        stream = BatchStream(len(task.data.splits["train"]), 32, cfg.seed + 1 + i)
+        batch = task.data.splits["train"].get(next(stream))
+        with torch.no_grad():
+            expected = task.loss(model(i, batch)[0], batch)
+        assert losses.shape == (32,)
+        torch.testing.assert_close(losses, expected)
+
+
+def test_sampler_all_steps_every_task_once_per_step_with_its_own_batch(
+    tiny_data_dir, tmp_path, monkeypatch
+):
+    calls = []
+    real_forward = SharedSpaceModel.forward
+
+    def recording_forward(self, task, batch):
+        if self.training:
+            calls.append((task, batch["x"].clone()))
+        return real_forward(self, task, batch)
+
+    monkeypatch.setattr(SharedSpaceModel, "forward", recording_forward)
+    cfg = tiny_config(
+        tiny_data_dir, tmp_path, tasks=ALL, max_steps=4, overrides=["train.sampler=all"]
+    )
+    train(cfg)
+    assert [task for task, _ in calls] == [0, 1, 2] * 4
+    for step in range(4):
+        (_, cls), (_, rec), (_, text) = calls[3 * step : 3 * step + 3]
+        assert len(cls) == len(rec) == len(text) == 32
+        assert not torch.equal(cls, rec)  # two tasks on one dataset, each its own batch
+        assert text.dtype == torch.long and text.shape == (32, 6)
+    assert not torch.equal(calls[0][1], calls[3][1])  # and a new batch at every step
+
+
+def test_resuming_a_finished_run_returns_its_stored_results(tiny_data_dir, tmp_path, capsys):
+    cfg = tiny_config(tiny_data_dir, tmp_path, max_steps=6)
+    first = train(cfg)
+    log = (first.run_dir / "metrics.jsonl").read_text()
+    again = train(cfg, resume=True)
+    assert "finished at step 6; its stored results" in capsys.readouterr().out
+    assert again.metrics == first.metrics and again.train_seconds == first.train_seconds
+    assert (first.run_dir / "metrics.jsonl").read_text() == log  # no duplicate records
+    longer = train(tiny_config(tiny_data_dir, tmp_path, max_steps=8), resume=True)
+    assert longer.steps == 8 and len(records(first.run_dir, "test")) == 2

@@ -5,7 +5,7 @@ memory; batches are indexed, never built sample by sample).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,11 +29,17 @@ class ImageSplits:
 
 @dataclass
 class TextSplits:
-    """A text corpus as lists of documents (a fortune, a WikiText line, a paragraph)."""
+    """A text corpus as lists of documents (a fortune, a WikiText line, a paragraph).
+
+    ``categories`` maps a split's name to one category per document of that split, in the same
+    order (a fortune's file, a .txt file's stem), so a classifier can learn the category from the
+    text; it is empty for a corpus without categories.
+    """
 
     train: list[str]
     validation: list[str]
     test: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
 
 
 ImageLoader = Callable[[Path | None], ImageSplits]
@@ -43,14 +49,24 @@ IMAGE_DATASETS: Registry[ImageLoader] = Registry("image dataset")
 TEXT_CORPORA: Registry[TextLoader] = Registry("text corpus")
 
 
-def split_by_index(docs: list[str]) -> TextSplits:
+def split_by_index(docs: list[str], categories: list[str] | None = None) -> TextSplits:
     """Split a corpus with no official split, the same way on every machine and every run.
 
     Document i goes to test when i % 20 == 19, to validation when i % 20 == 18, else to train
-    (90/5/5): no randomness, so a corpus always splits alike whatever the seed.
+    (90/5/5): no randomness, so a corpus always splits alike whatever the seed. ``categories``
+    (one per document) are split alongside the documents.
     """
+    if categories is not None and len(categories) != len(docs):
+        raise ValueError(f"{len(categories)} categories for {len(docs)} documents")
     return TextSplits(
-        train=[d for i, d in enumerate(docs) if i % 20 < 18],
-        validation=docs[18::20],
-        test=docs[19::20],
+        **_by_index(docs), categories={} if categories is None else _by_index(categories)
     )
+
+
+def _by_index(items: list[str]) -> dict[str, list[str]]:
+    """The i % 20 rule of ``split_by_index``, keyed by split name."""
+    return {
+        "train": [x for i, x in enumerate(items) if i % 20 < 18],
+        "validation": items[18::20],
+        "test": items[19::20],
+    }

@@ -13,7 +13,6 @@ archives from torchvision's prototype ``datasets/_builtin/cifar.py`` and Keras'
 ``dataset_infos.json``.
 """
 
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from sharedspace.data.archives import extract, is_archive
 from sharedspace.errors import ConfigError, DataError
+from sharedspace.files import fsync_directory, fsync_file, sha256_file
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -137,7 +137,7 @@ def download(
 
 def fetch(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` unless it is already there with digest ``sha256``."""
-    if dest.is_file() and file_sha256(dest) == sha256:
+    if dest.is_file() and sha256_file(dest) == sha256:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -148,16 +148,16 @@ def fetch(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Path:
             raise DataError(f"{url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         raise DataError(f"{url}: download failed ({e}); {part} is kept, run again to resume") from e
-    got = file_sha256(part)
+    got = sha256_file(part)
     if got != sha256:
         part.unlink()
         raise DataError(
             f"{dest.name}: sha256 mismatch: expected {sha256}, got {got}; "
             f"deleted {part}, run again to download it afresh"
         )
-    _fsync(part)
+    fsync_file(part)
     os.replace(part, dest)
-    _fsync(dest.parent)
+    fsync_directory(dest.parent)
     return dest
 
 
@@ -193,20 +193,3 @@ def _fetch_part(url: str, part: Path, progress: bool) -> None:
             f"{url}: download interrupted after {size} of {total} bytes; "
             f"{part} is kept, run again to resume"
         )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') writes to disk, so a rename survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,7 +1,9 @@
 """Text corpora as lists of documents: WikiText, Debian's fortunes, and any folder of .txt files.
 
 WikiText keeps its official train/valid/test files; corpora without an official split are split
-by ``split_by_index`` in a fixed file order, so every machine sees the same split.
+by ``split_by_index`` in a fixed file order, so every machine sees the same split. Where a corpus
+is filed by topic, each file is a category (a fortunes file such as ``science``, a .txt file's
+stem) and ``TextSplits.categories`` names each document's file; WikiText has no categories.
 """
 
 import re
@@ -34,6 +36,18 @@ def read_text(path: Path) -> str:
 def _documents(pieces: list[str]) -> list[str]:
     """Non-blank pieces without their surrounding blank lines (a first line's indent is kept)."""
     return [piece.strip("\n").rstrip() for piece in pieces if piece.strip()]
+
+
+def _documents_by_file(
+    files: list[Path], separator: re.Pattern[str]
+) -> tuple[list[str], list[str]]:
+    """The documents of ``files`` in order, and beside each its file's stem as its category."""
+    docs, categories = [], []
+    for path in files:
+        found = _documents(separator.split(read_text(path)))
+        docs += found
+        categories += [path.stem] * len(found)
+    return docs, categories
 
 
 def _wikitext(folder_name: str, archive: str, name: str, data_dir: Path | None) -> TextSplits:
@@ -70,8 +84,9 @@ def load_wikitext103(data_dir: Path | None = None) -> TextSplits:
 def load_fortunes(data_dir: Path | None = None) -> TextSplits:
     """Debian's fortune cookies, one document per fortune, without the offensive set.
 
-    The corpora are the files without an extension; ``*.dat`` indexes, ``*.u8`` links and the
-    ``off/`` folder (the offensive set) are skipped.
+    The corpora are the files without an extension, and a fortune's category is its file's name
+    (``art``, ``computers``, ``science``, ...); ``*.dat`` indexes, ``*.u8`` links and the ``off/``
+    folder (the offensive set) are skipped.
     """
     folder = find_dataset(
         "fortunes",
@@ -85,15 +100,19 @@ def load_fortunes(data_dir: Path | None = None) -> TextSplits:
         for p in folder.iterdir()
         if p.is_file() and not p.is_symlink() and not p.suffix and not p.name.startswith(".")
     )
-    docs = [doc for p in files for doc in _documents(FORTUNE_SEPARATOR.split(read_text(p)))]
+    docs, categories = _documents_by_file(files, FORTUNE_SEPARATOR)  # no extension: stem = name
     if not docs:
         raise DataError(f"{folder}: holds no fortunes (files without an extension)")
-    return split_by_index(docs)
+    return split_by_index(docs, categories)
 
 
 @TEXT_CORPORA.register("text_files")
 def load_text_files(data_dir: Path | None = None) -> TextSplits:
-    """Your own text: ``data_dir`` is a .txt file or a folder of them; a paragraph is a document."""
+    """Your own text: ``data_dir`` is a .txt file or a folder of them; a paragraph is a document.
+
+    In a folder, each file is a category named by its stem (``poems.txt`` is ``poems``), so a
+    folder per topic is a classification corpus; a single file has no categories.
+    """
     if data_dir is None:
         raise DataError("text_files: give data_dir, a .txt file or a folder of .txt files")
     path = Path(data_dir)
@@ -103,7 +122,7 @@ def load_text_files(data_dir: Path | None = None) -> TextSplits:
         files = [path]
     else:
         raise DataError(f"{path}: no such file or folder")
-    docs = [doc for p in files for doc in _documents(PARAGRAPH_BREAK.split(read_text(p)))]
+    docs, categories = _documents_by_file(files, PARAGRAPH_BREAK)
     if not docs:
         raise DataError(f"{path}: holds no text (looked for paragraphs in *.txt files)")
-    return split_by_index(docs)
+    return split_by_index(docs, categories if path.is_dir() else None)

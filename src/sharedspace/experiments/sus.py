@@ -18,10 +18,12 @@ import torch
 from sharedspace.analysis.embedding import pca_figure
 from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.tables import write_table
-from sharedspace.config import ExperimentConfig, apply_overrides, load_config, load_yaml
+from sharedspace.config import ExperimentConfig, apply_overrides, load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.resolve import load_config
 from sharedspace.tasks import TASKS
+from sharedspace.tasks.data import source_kind
 from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.trainer import TrainResult, train
 
@@ -40,20 +42,27 @@ SETTINGS = {
 
 @dataclass
 class Budget:
-    """Overrides applied to every configuration: to ``train`` and to each task's ``data``."""
+    """Overrides applied to every configuration: to ``train``, and to each task's ``data`` by the
+    kind of data it reads (image datasets and text corpora have different fields)."""
 
     train: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)  # "image"/"text" → fields
 
 
 BUDGETS = {
     # seconds: wiring only, numbers meaningless
     "smoke": Budget(
         train={"epochs": 1, "max_steps": 12, "log_every": 4, "warmup_steps": 2, "progress": False},
-        data={"train_size": 512, "val_size": 256, "eval_size": 256},
+        data={
+            "image": {"train_size": 512, "val_size": 256, "eval_size": 256},
+            "text": {"train_size": 512, "eval_size": 256},
+        },
     ),
     # what `make run` runs: the whole table in at most 15 minutes on 2 CPU cores
-    "default": Budget(train={"epochs": 2}, data={"train_size": 20000, "eval_size": 5000}),
+    "default": Budget(
+        train={"epochs": 2},
+        data={kind: {"train_size": 20000, "eval_size": 5000} for kind in ("image", "text")},
+    ),
     # the configurations as written (README "Results")
     "full": Budget(),
 }
@@ -76,7 +85,8 @@ def setting_config(
     plan = BUDGETS[budget]
     raw.setdefault("train", {}).update(plan.train)
     for task in raw.get("tasks", {}).values():
-        task.setdefault("data", {}).update(plan.data)
+        data = task.setdefault("data", {})
+        data.update(plan.data.get(source_kind(data.get("source", "")), {}))
     raw.update(name=setting, out_dir=str(Path(out_dir) / f"sus-{budget}"), data_dir=data_dir)
     return load_config(data=apply_overrides(raw, list(overrides)), source=str(path))
 
@@ -94,7 +104,7 @@ def space_vectors(result: TrainResult, per_task: int = 300) -> tuple[np.ndarray,
             split = task.data.splits["test"]
             start = min(task.index * per_task, max(0, len(split) - per_task))
             batch = split.get(torch.arange(start, min(start + per_task, len(split))))
-            z, _ = result.model.embed(task.index, batch["x"])
+            z, _ = result.model.embed(task.index, batch)
             vectors.append(z.numpy())
             modality += [task.modality] * len(z)
             task_names += [task.name] * len(z)
@@ -105,10 +115,10 @@ def reconstructions(result: TrainResult, n: int = 16) -> tuple[torch.Tensor, tor
     """The first ``n`` test images of the run's reconstruction task and their reconstructions."""
     for task in result.tasks:
         if isinstance(task, Reconstruction):
-            x = task.data.splits["test"].get(torch.arange(n))["x"]
+            batch = task.data.splits["test"].get(torch.arange(n))
             with torch.inference_mode():
-                output, _ = result.model(task.index, x)
-            return x.float() / 255, output
+                output, _ = result.model(task.index, batch)
+            return batch["x"].float() / 255, output
     return None
 
 

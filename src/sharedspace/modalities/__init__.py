@@ -1,14 +1,7 @@
 """Modality caps: map one modality's raw input to the shared width, blind to the task."""
 
 from sharedspace.modalities.base import MODALITIES, build_modality_cap
-from sharedspace.modalities.image import ImageCNN, ImageSpec
-from sharedspace.modalities.text import TextSpec, TextTransformer
+from sharedspace.modalities.image import ImageCNN
+from sharedspace.modalities.text import TextEncoder, TextTransformer
 
-__all__ = [
-    "MODALITIES",
-    "ImageCNN",
-    "ImageSpec",
-    "TextSpec",
-    "TextTransformer",
-    "build_modality_cap",
-]
+__all__ = ["MODALITIES", "ImageCNN", "TextEncoder", "TextTransformer", "build_modality_cap"]

@@ -10,19 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from sharedspace.data.specs import ImageSpec
 from sharedspace.modalities.base import MODALITIES
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What an image cap needs to know of its data; per-channel mean/std are of the 0–1 scale."""
-
-    channels: int
-    height: int
-    width: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    kind: str = "image"
 
 
 @MODALITIES.register("image_cnn")
@@ -33,6 +22,8 @@ class ImageCNN(nn.Module):
     """
 
     modality_kind = "image"
+    produces = "vector"
+    aux_losses = ()
 
     @dataclass
     class Config:
@@ -57,6 +48,6 @@ class ImageCNN(nn.Module):
         self.features = nn.Sequential(*layers, nn.Flatten()).to(memory_format=torch.channels_last)
         self.proj = nn.Sequential(nn.Linear(c * h * w, out_dim), nn.LeakyReLU(cfg.negative_slope))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = ((x.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         return self.proj(self.features(x))  # (B, C, H, W) standardised → (B, out_dim)

@@ -1,16 +1,20 @@
 """No shared space: caps joined directly — the ablation the SUS report proposes."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import torch
 from torch import nn
 
+from sharedspace.representation import Form, Representation
 from sharedspace.spaces.registry import SPACES
 
 
 @SPACES.register("none")
 class NoSpace(nn.Module):
-    """(B, in_dim) → the same tensor; task caps read the modality caps' output directly."""
+    """The cap's output unchanged; task caps read the modality caps' output directly."""
+
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
+    aux_losses = ()
 
     @dataclass
     class Config:
@@ -20,5 +24,5 @@ class NoSpace(nn.Module):
         super().__init__()
         self.out_dim = in_dim
 
-    def forward(self, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return h, {}
+    def forward(self, h: Representation, task: int) -> Representation:
+        return h

@@ -2,10 +2,11 @@
 
 import itertools
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-import torch
 from torch import nn
 
+from sharedspace.representation import Form, PaddedSequence, Representation
 from sharedspace.spaces.registry import SPACES
 
 
@@ -13,8 +14,12 @@ from sharedspace.spaces.registry import SPACES
 class SUSSpace(nn.Module):
     """(B, in_dim) → (B, out_dim); 3 dense layers, 2048 → 1024 → 1024 → 512 by default.
 
+    A sequence is mapped position by position (B, T, in_dim) → (B, T, out_dim), keeping its mask.
     Task-blind: it takes the task index only to honour the space contract.
     """
+
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
+    aux_losses = ()
 
     @dataclass
     class Config:
@@ -31,5 +36,5 @@ class SUSSpace(nn.Module):
             layers += [nn.Linear(d_in, d_out), nn.LeakyReLU(cfg.negative_slope)]
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.layers(h), {}
+    def forward(self, h: Representation, task: int) -> Representation:
+        return h.map(self.layers) if isinstance(h, PaddedSequence) else self.layers(h)

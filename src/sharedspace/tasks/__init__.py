@@ -1,6 +1,11 @@
 """Tasks: data + head (task cap) + loss + metrics, built from the run's config."""
 
-from sharedspace.tasks import classification, language_model, reconstruction  # noqa: F401
+from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
+    classification,
+    language_model,
+    reconstruction,
+    seq2seq,
+)
 from sharedspace.tasks.base import TASKS, Task
 from sharedspace.tasks.build import build_tasks
 from sharedspace.tasks.data import TaskData

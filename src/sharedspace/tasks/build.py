@@ -2,24 +2,23 @@
 
 from typing import Any
 
-from sharedspace.config import ExperimentConfig, from_dict
+from sharedspace.config import ExperimentConfig
 from sharedspace.tasks.base import TASKS, Task
-from sharedspace.tasks.data import prepare_images, prepare_text
+from sharedspace.tasks.data import source_kind
 
 
 def build_tasks(
     cfg: ExperimentConfig, states: dict[str, dict[str, Any]] | None = None
 ) -> list[Task]:
-    """``states`` (task name → TaskData.state, from a checkpoint) restores tokenizers exactly."""
+    """``cfg`` is resolved (typed data and head configs); ``states`` (task name →
+    TaskData.state, from a checkpoint) restores tokenizers exactly."""
     tasks = []
     for index, (name, tcfg) in enumerate(cfg.tasks.items()):
         kind = TASKS.get(tcfg.kind)
+        source = tcfg.data.name
+        view = kind.data_views[source_kind(source)]
+        state = (states or {}).get(name, {})
         key = f"tasks.{name}.data"
-        if kind.modality_kind == "image":
-            data = prepare_images(tcfg.data, cfg.data_dir, cfg.seed, key)
-        else:
-            state = (states or {}).get(name, {}).get("tokenizer")
-            data = prepare_text(tcfg.data, cfg.data_dir, key, state)
-        head_cfg = from_dict(kind.Config, tcfg.head, f"tasks.{name}.head")
-        tasks.append(kind(name, index, tcfg.modality, head_cfg, data))
+        data = view.prepare(source, tcfg.data.config, cfg.data_dir, cfg.seed, key, state)
+        tasks.append(kind(name, index, tcfg.modality, tcfg.head.config, data))
     return tasks

@@ -1,23 +1,41 @@
-"""Classification: a 1-layer perceptron on the shared space, cross-entropy, accuracy."""
+"""Classification: a 1-layer perceptron on the shared space, cross-entropy, accuracy.
+
+Reads images (class labels) or text (document categories); from a sequence representation it
+classifies the mean of the real positions.
+"""
+
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sharedspace.representation import PaddedSequence, Representation, masked_mean
 from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.data import DataView
+from sharedspace.tasks.image_data import Images
+from sharedspace.tasks.text_data import Documents
+
+
+class LinearClassifier(nn.Linear):
+    """(B, D) or a PaddedSequence (B, T, D) → logits (B, classes)."""
+
+    def forward(self, z: Representation, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return super().forward(masked_mean(z) if isinstance(z, PaddedSequence) else z)
 
 
 @TASKS.register("classification")
 class Classification(Task):
-    modality_kind = "image"
+    data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images, "text": Documents}
+    accepts = ("vector", "sequence")
 
     def build_head(self, in_dim: int) -> nn.Module:
-        return nn.Linear(in_dim, len(self.data.classes))  # (B, in_dim) → logits (B, classes)
+        return LinearClassifier(in_dim, len(self.data.classes))
 
-    def loss(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return F.cross_entropy(output, batch["y"])
+    def loss(self, output, batch):
+        return F.cross_entropy(output, batch["y"], reduction="none")
 
-    def metric_sums(self, output, batch):
+    def metric_sums(self, output, batch, prediction=None):
         return {
             "nll": F.cross_entropy(output, batch["y"], reduction="sum").double(),
             "correct": (output.argmax(1) == batch["y"]).sum().double(),

@@ -6,26 +6,36 @@ padding excluded) — one prediction per token with a full window of context.
 """
 
 import math
+from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sharedspace.data.tokenizers import PAD_ID
 from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.data import DataView
+from sharedspace.tasks.text_data import NextTokenWindows
 
-PAD_ID = 0  # the tokenizers' <pad>
+
+class VocabularyHead(nn.Linear):
+    """(B, in_dim) → next-token logits (B, V)."""
+
+    def forward(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return super().forward(z)
 
 
 @TASKS.register("language_model")
 class LanguageModel(Task):
-    modality_kind = "text"
+    data_views: ClassVar[dict[str, type[DataView]]] = {"text": NextTokenWindows}
 
     def build_head(self, in_dim: int) -> nn.Module:
-        return nn.Linear(in_dim, self.data.spec.vocab_size)  # (B, in_dim) → logits (B, V)
+        return VocabularyHead(in_dim, self.data.spec.vocab_size)
 
     def loss(self, output, batch):
-        return F.cross_entropy(output, batch["y"], ignore_index=PAD_ID)
+        return F.cross_entropy(output, batch["y"], ignore_index=PAD_ID, reduction="none")
 
-    def metric_sums(self, output, batch):
+    def metric_sums(self, output, batch, prediction=None):
         y = batch["y"]
         real = y != PAD_ID
         return {

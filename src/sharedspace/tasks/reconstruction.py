@@ -1,16 +1,26 @@
 """Image reconstruction: a 2-layer MLP from the shared space to pixels, MSE on the 0–1 scale."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.data import DataView
+from sharedspace.tasks.image_data import Images
+
+
+class PixelDecoder(nn.Sequential):
+    """(B, in_dim) → (B, C, H, W) in [0, 1]."""
+
+    def forward(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return super().forward(z)
 
 
 @TASKS.register("reconstruction")
 class Reconstruction(Task):
-    modality_kind = "image"
+    data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images}
 
     @dataclass
     class Config:
@@ -19,22 +29,22 @@ class Reconstruction(Task):
 
     def build_head(self, in_dim: int) -> nn.Module:
         s = self.data.spec
-        return nn.Sequential(
+        return PixelDecoder(
             nn.Linear(in_dim, self.head_cfg.hidden),
             nn.LeakyReLU(self.head_cfg.negative_slope),
             nn.Linear(self.head_cfg.hidden, s.channels * s.height * s.width),
             nn.Sigmoid(),
             nn.Unflatten(1, (s.channels, s.height, s.width)),
-        )  # (B, in_dim) → (B, C, H, W) in [0, 1]
+        )
 
     @staticmethod
     def _squared_error(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return (output - batch["x"].float() / 255).square()  # the input is the target
 
     def loss(self, output, batch):
-        return self._squared_error(output, batch).mean()
+        return self._squared_error(output, batch).flatten(1).mean(1)
 
-    def metric_sums(self, output, batch):
+    def metric_sums(self, output, batch, prediction=None):
         return {
             "sse": self._squared_error(output, batch).sum().double(),
             "images": torch.tensor(len(output), dtype=torch.float64),

@@ -21,23 +21,20 @@ Layout of a checkpoint directory::
 from __future__ import annotations
 
 import collections
-import hashlib
-import os
 import pickle
 import re
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from sharedspace.errors import CheckpointError
+from sharedspace.files import atomic_write, sha256_file
 
 LATEST = "latest"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
 
 # Exactly the types torch.load(weights_only=True) rebuilds; subclasses (np.float64 is a float,
 # an Enum may be a str) are refused by the loader, so the check compares types exactly.
@@ -196,7 +193,7 @@ def _verify(path: Path) -> str | None:
         return f"has an unreadable checksum file {sidecar.name} ({err})"
     if not recorded or not _DIGEST.match(recorded[0]):
         return f"has a malformed checksum file {sidecar.name}"
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != recorded[0]:
         return (
             f"fails its checksum: the file is truncated or was modified after it was written "
@@ -225,38 +222,6 @@ def _check_loadable(value: Any, where: str) -> None:
             _check_loadable(item, f"{where}[{index}]")
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
-    """Run ``write(file)`` on a temp file beside ``path``, then rename it there; return its sha256.
-
-    The digest is of the bytes read back from disk after fsync, so it vouches for what was stored.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = _sha256(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return digest
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable; POSIX only (Windows cannot open a directory for fsync)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _prune(directory: Path, keep: int, protect: Path) -> None:
     """Delete all but the ``keep`` newest checkpoints, never the one just written."""
     for old in list(_newest_first(directory))[keep:]:
@@ -279,11 +244,3 @@ def _step(path: Path) -> int:
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

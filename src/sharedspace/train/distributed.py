@@ -1,4 +1,11 @@
-"""Multi-process training on PyTorch DDP, launched by ``torchrun`` (gloo on CPU, NCCL on GPU).
+"""Multi-process training on torch.distributed, launched by ``torchrun`` (gloo on CPU, NCCL on GPU).
+
+Gradients are averaged explicitly (``average_gradients``) rather than by the DDP module wrapper:
+DDP's reducer assumes one forward and one backward over a fixed set of parameters per step, and a
+multi-task step breaks each part of that — several forwards (one per task), surrogate losses from
+loss-feedback hooks that reach parameters no output depends on, and gradient-level weightings that
+need per-task gradients averaged before their nonlinear combination. One coalesced all-reduce per
+step carries what DDP's buckets would.
 
 A single process needs nothing of this: ``setup`` returns world size 1 unless torchrun set the
 environment.
@@ -9,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,43 @@ def setup(device: torch.device) -> Processes:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Processes(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def broadcast_state(module: nn.Module, procs: Processes) -> None:
+    """Give every rank rank 0's parameters and buffers (the same start, whatever the seeding)."""
+    if procs.world > 1:
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def average_gradients(params: list[nn.Parameter], procs: Processes) -> None:
+    """Average ``.grad`` over processes in one all-reduce.
+
+    A parameter with a gradient on any rank gets one on every rank (zeros where it had none), so
+    the result is the gradient of the global batch; a parameter no rank touched keeps ``None``
+    and the optimizer leaves it alone, as in one process.
+    """
+    if procs.world == 1:
+        return
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    device = params[0].device
+    present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=device)
+    dist.all_reduce(present, op=dist.ReduceOp.MAX)
+    grads = []
+    for p, any_rank in zip(params, present.tolist(), strict=True):
+        if any_rank:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= procs.world
+    for g, chunk in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(chunk.view_as(g))
 
 
 def all_reduce_sums(sums: dict[str, torch.Tensor], procs: Processes) -> dict[str, float]:

@@ -2,6 +2,10 @@
 
 Only the main process writes. On resume, records past the checkpoint's step (written by the
 killed run after its last checkpoint) are dropped, so the log reads as one uninterrupted run.
+
+Train records: one per task (``loss``, its ``weight`` from the weighting, each raw auxiliary loss
+and ``<aux>.weight``), and one with task ``*`` for the whole step (``total``, the objective that
+was minimised, and ``lr``). Every value is the mean over the steps since the previous record.
 """
 
 import json
@@ -12,6 +16,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from sharedspace.train.distributed import Processes
+
+STEP = "*"  # the task field of a record about the whole step
 
 
 class RunLog:
@@ -39,8 +45,9 @@ class RunLog:
         record = {"step": step, "split": split, "task": task, "time": round(time.time(), 3)}
         self.file.write(json.dumps({**record, **values}) + "\n")
         self.file.flush()
+        prefix = f"{split}/{task}/" if task != STEP else f"{split}/"
         for name, value in values.items():
-            self.tb.add_scalar(f"{split}/{task}/{name}", value, step)
+            self.tb.add_scalar(prefix + name, value, step)
 
     def close(self) -> None:
         if self.enabled:
@@ -48,34 +55,38 @@ class RunLog:
             self.tb.close()
 
 
-class RunningLoss:
-    """Each task's mean losses since the last log — its own and the space's auxiliary losses, by
-    name — kept as tensors on the device, so a step costs no synchronisation."""
+class RunningMeans:
+    """Each record's values summed since the last log — tensors stay on the device, so a step
+    costs no synchronisation — and written as means."""
 
-    def __init__(self, task_names: list[str]) -> None:
-        self.names = task_names
-        self.sums: dict[tuple[int, str], torch.Tensor] = {}
-        self.counts = [0] * len(task_names)
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, str], torch.Tensor | float] = {}
+        self.counts: dict[str, int] = {}
 
-    def add(self, task: int, losses: dict[str, torch.Tensor]) -> None:
-        for name, value in losses.items():
-            key = (task, name)
-            value = value.detach().double()
+    def add(self, record: str, values: dict[str, torch.Tensor | float]) -> None:
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().double()
+            key = (record, name)
             self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.counts[task] += 1
+        self.counts[record] = self.counts.get(record, 0) + 1
 
-    def flush(self, step: int, lr: float, log: RunLog, procs: Processes) -> dict[str, str]:
-        """Write the means (of the global batch: every rank steps the same task) and reset."""
-        keys = sorted(self.sums)
-        values = torch.stack([self.sums[k] for k in keys]) if keys else torch.zeros(0)
-        if procs.world > 1 and keys:
-            torch.distributed.all_reduce(values)
-            values /= procs.world
-        means: dict[int, dict[str, float]] = {}
-        for (task, name), total in zip(keys, values.tolist(), strict=True):
-            means.setdefault(task, {})[name] = total / self.counts[task]
-        for task, values_of_task in means.items():
-            log.write(step, "train", self.names[task], {**values_of_task, "lr": lr})
+    def flush(self, step: int, log: RunLog, procs: Processes) -> dict[str, float]:
+        """Write the means (of the global batch: every rank steps the same tasks) and reset;
+        returns the whole step's means."""
+        totals = {k: v for k, v in self.sums.items() if not isinstance(v, torch.Tensor)}
+        reduced = sorted(k for k, v in self.sums.items() if isinstance(v, torch.Tensor))
+        if reduced:  # floats (lr, constant weights) are the same on every rank already
+            stacked = torch.stack([self.sums[k] for k in reduced])
+            if procs.world > 1:
+                torch.distributed.all_reduce(stacked)
+                stacked /= procs.world
+            totals.update(zip(reduced, stacked.tolist(), strict=True))
+        means: dict[str, dict[str, float]] = {}
+        for (record, name), total in sorted(totals.items()):
+            means.setdefault(record, {})[name] = total / self.counts[record]
+        for record, record_means in means.items():
+            log.write(step, "train", record, record_means)
         self.sums.clear()
-        self.counts = [0] * len(self.names)
-        return {self.names[task]: f"{m['loss']:.3g}" for task, m in means.items()}
+        self.counts.clear()
+        return means

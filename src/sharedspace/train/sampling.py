@@ -1,34 +1,55 @@
-"""Which task each step trains, and which of its examples.
+"""Which tasks each step trains, and which of their examples.
 
-Both are driven by seeded generators whose state goes into the checkpoint, and both are the same
-on every rank: under DDP every process steps the same task at the same step, each on its own
-slice of the global batch, so a run's schedule does not depend on the number of processes.
+A sampler returns the tasks of a step (sorted task indices): one task (the SUS protocol, and the
+default), every task (``all``, the protocol of the multi-task literature), or k of them. Sampler
+and batch streams are seeded generators whose state goes into the checkpoint, and both are the
+same on every rank: under DDP every process steps the same tasks, each on its own slice of every
+global batch, so a run's schedule does not depend on the number of processes.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from sharedspace.errors import ConfigError
 from sharedspace.registry import Registry
 
 SAMPLERS: Registry[type["TaskSampler"]] = Registry("task sampler")
 
 
 class TaskSampler:
-    """Draws a task index per step with probabilities ``weights(sizes)``."""
+    """Draws ``k`` distinct tasks per step with probabilities ``weights(sizes)``.
 
-    def __init__(self, sizes: list[int], seed: int) -> None:
+    Built as ``cls(cfg, sizes, seed)``; ``k`` (tasks per step) comes from the config.
+    """
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, cfg: Config, sizes: list[int], seed: int) -> None:
+        self.cfg = cfg
+        self.k = self.tasks_per_step(cfg, len(sizes))
+        if not 1 <= self.k <= len(sizes):
+            raise ConfigError(
+                f"train.sampler.k: {self.k} tasks per step, but the run has {len(sizes)} tasks"
+            )
         self.probs = self.weights(torch.tensor(sizes, dtype=torch.float64))
         self.generator = torch.Generator().manual_seed(seed)
         self.draws = 0
 
-    @staticmethod
-    def weights(sizes: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @classmethod
+    def tasks_per_step(cls, cfg: Config, num_tasks: int) -> int:
+        return 1
 
-    def __call__(self) -> int:
+    def weights(self, sizes: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(sizes) / len(sizes)
+
+    def __call__(self) -> list[int]:
         self.draws += 1
-        return int(torch.multinomial(self.probs, 1, generator=self.generator))
+        drawn = torch.multinomial(self.probs, self.k, generator=self.generator)
+        return sorted(drawn.tolist())
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "draws": self.draws}
@@ -40,33 +61,69 @@ class TaskSampler:
 
 @SAMPLERS.register("uniform")
 class UniformSampler(TaskSampler):
-    """Every task equally often, whatever its size (the SUS report's scheme)."""
-
-    @staticmethod
-    def weights(sizes):
-        return torch.ones_like(sizes) / len(sizes)
+    """One task per step, every task equally often whatever its size (the SUS report's scheme)."""
 
 
 @SAMPLERS.register("proportional")
 class ProportionalSampler(TaskSampler):
-    """Tasks in proportion to their training-set sizes: each example is seen equally often."""
+    """One task per step in proportion to training-set size: each example is seen equally often."""
 
-    @staticmethod
-    def weights(sizes):
+    def weights(self, sizes):
         return sizes / sizes.sum()
+
+
+@SAMPLERS.register("temperature")
+class TemperatureSampler(TaskSampler):
+    """One task per step with p ∝ n^(1/T): T = 1 is proportional, T → ∞ uniform (as in
+    multilingual NMT, Arivazhagan et al. 2019)."""
+
+    @dataclass
+    class Config:
+        temperature: float = 2.0
+
+    def __init__(self, cfg: Config, sizes: list[int], seed: int) -> None:
+        if cfg.temperature <= 0:
+            raise ConfigError(f"train.sampler.temperature: must be > 0, got {cfg.temperature}")
+        super().__init__(cfg, sizes, seed)
+
+    def weights(self, sizes):
+        scaled = sizes ** (1 / self.cfg.temperature)
+        return scaled / scaled.sum()
 
 
 @SAMPLERS.register("round_robin")
 class RoundRobinSampler(TaskSampler):
-    """Tasks in turn, 0, 1, …, n-1, 0, … — no randomness."""
+    """One task per step, in turn: 0, 1, …, n-1, 0, … — no randomness."""
 
-    @staticmethod
-    def weights(sizes):
-        return torch.ones_like(sizes) / len(sizes)
-
-    def __call__(self) -> int:
+    def __call__(self) -> list[int]:
         self.draws += 1
-        return (self.draws - 1) % len(self.probs)
+        return [(self.draws - 1) % len(self.probs)]
+
+
+@SAMPLERS.register("k_of_n")
+class KOfNSampler(TaskSampler):
+    """``k`` distinct tasks per step, drawn uniformly."""
+
+    @dataclass
+    class Config:
+        k: int = 2
+
+    @classmethod
+    def tasks_per_step(cls, cfg, num_tasks):
+        return cfg.k
+
+
+@SAMPLERS.register("all")
+class AllSampler(TaskSampler):
+    """Every task at every step, each with its own batch — no randomness."""
+
+    @classmethod
+    def tasks_per_step(cls, cfg, num_tasks):
+        return num_tasks
+
+    def __call__(self) -> list[int]:
+        self.draws += 1
+        return list(range(len(self.probs)))
 
 
 class BatchStream:
@@ -106,6 +163,6 @@ class BatchStream:
         self._order = self._permutation()
 
 
-def steps_per_epoch(sizes: list[int], batch_size: int) -> int:
+def steps_per_epoch(sizes: list[int], batch_size: int, tasks_per_step: int = 1) -> int:
     """One epoch = as many steps as one pass over every task's training data would take."""
-    return math.ceil(sum(sizes) / batch_size)
+    return math.ceil(sum(sizes) / (batch_size * tasks_per_step))

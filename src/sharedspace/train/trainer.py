@@ -1,9 +1,16 @@
-"""The multi-task training loop: one task's batch per step, validation every epoch.
+"""The multi-task training loop: the tasks a sampler picks, one batch each, one optimizer step.
 
-setup (run folder, data, model, optimizer, sampler; restore a checkpoint) → train → final
-evaluation. Everything needed to continue — model, optimizer, weighting, sampler, batch streams,
-RNG state, step — is one checkpoint, so a killed run resumes where it stopped and gives the same
-weights as an uninterrupted one.
+setup (run folder, data, model, weighting, optimizer, sampler; restore a checkpoint) → train →
+final evaluation. One step::
+
+    sampler → tasks of the step → for each: its next batch → model(task, batch) → output, aux
+        → task.loss → per-example losses (B,) → model.feedback (parts that learn from the loss)
+    → weighting.backward(task losses, weighted aux losses, context) → gradients, averaged over
+      processes → optimizer step → log each raw loss, each weight, the total minimised
+
+Everything needed to continue — model, optimizer, weighting, sampler, batch streams, RNG state,
+step — is one checkpoint, so a killed run resumes where it stopped and gives the same weights as an
+uninterrupted one; resuming a finished run returns its stored results without training again.
 """
 
 import json
@@ -14,25 +21,20 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sharedspace.config import ExperimentConfig, TrainConfig, changed_keys, save_config, to_dict
 from sharedspace.errors import SharedSpaceError
+from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed
-from sharedspace.train.checkpoint import (
-    atomic_write,
-    latest_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sharedspace.train.evaluation import evaluate
-from sharedspace.train.runlog import RunLog, RunningLoss
+from sharedspace.train.runlog import STEP, RunLog, RunningMeans
 from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
 from sharedspace.train.schedule import lr_at
-from sharedspace.train.weighting import build_weighting
+from sharedspace.train.weighting import StepContext, build_weighting
 
 
 class TrainingDiverged(SharedSpaceError):
@@ -79,8 +81,40 @@ def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Pat
     return run_dir
 
 
+def stored_results(run_dir: Path, steps: int) -> dict | None:
+    """The results a finished run wrote, if it finished at ``steps``."""
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return results if results.get("run", {}).get("steps") == steps else None
+
+
+def step_losses(
+    model: nn.Module,
+    tasks: list[Task],
+    batches: dict[int, dict[str, torch.Tensor]],
+    aux_weights: dict[str, float],
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, dict[str, torch.Tensor]]]:
+    """Forward every task of the step: (task name → mean loss, Σ weighted aux losses, task index
+    → {"loss", each raw aux loss} for the log)."""
+    losses, logged = {}, {}
+    extra = torch.zeros((), device=device)
+    for i, batch in batches.items():
+        output, aux = model(i, batch)
+        per_example = tasks[i].loss(output, batch)  # (B,)
+        for name, value in model.feedback(i, per_example.detach()).items():
+            aux[name] = aux[name] + value if name in aux else value
+        losses[tasks[i].name] = per_example.mean()
+        for name, value in aux.items():
+            extra = extra + aux_weights.get(name, 1.0) * value
+        logged[i] = {"loss": losses[tasks[i].name], **aux}
+    return losses, extra, logged
+
+
 def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
-    # --- setup: processes, run folder, data, model, optimizer, schedule state
+    # --- setup: processes, run folder, data, model, weighting, optimizer, schedule state
     t = cfg.train
     device = pick_device(t.device)
     procs = distributed.setup(device)
@@ -99,14 +133,15 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
     model = build_model(cfg, tasks).to(device)
     weighting = build_weighting(t.weighting, [task.name for task in tasks]).to(device)
-    optimizer = build_optimizer(t, [*model.parameters(), *weighting.parameters()])
+    params = [*model.parameters(), *weighting.parameters()]
+    optimizer = build_optimizer(t, params)
     sizes = [len(task.data.splits["train"]) for task in tasks]
-    sampler = SAMPLERS.get(t.sampler)(sizes, cfg.seed)
+    sampler = SAMPLERS.get(t.sampler.name)(t.sampler.config, sizes, cfg.seed)
     streams = [
         BatchStream(size, t.batch_size, cfg.seed + 1 + i, procs.rank, procs.world)
         for i, size in enumerate(sizes)
     ]
-    epoch_steps = steps_per_epoch(sizes, t.batch_size)
+    epoch_steps = steps_per_epoch(sizes, t.batch_size, sampler.k)
     total = t.epochs * epoch_steps
     if t.max_steps is not None:
         total = min(total, t.max_steps)
@@ -123,14 +158,20 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         changed = changed_keys(ckpt["config"], to_dict(cfg))
         if changed and procs.is_main:
             print(f"warning: resuming {latest} with changed config keys: {', '.join(changed)}")
+        finished = stored_results(run_dir, total) if start == total else None
+        if finished is not None:
+            if procs.is_main:
+                print(f"{run_dir}: finished at step {total}; its stored results, not re-evaluated")
+            metrics = {split: finished[split] for split in ("validation", "test")}
+            seconds = finished["run"]["train_seconds"]
+            return TrainResult(model, tasks, metrics, run_dir, total, 0.0, seconds)
+    distributed.broadcast_state(model, procs)
+    distributed.broadcast_state(weighting, procs)
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
-    # Each step uses one task's cap and head only, hence find_unused_parameters.
-    net = model
-    if procs.world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     log = RunLog(run_dir, enabled=procs.is_main, resume_step=start)
+    context = StepContext(0, model.shared_parameters(), params, procs)
+    aux_weights = t.aux_loss_weights
 
     def checkpoint(step: int) -> None:
         if procs.is_main:
@@ -153,48 +194,55 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
             values = evaluate(model, task, "validation", t.eval_batch_size, device, procs)
             log.write(step, "validation", task.name, values)
 
-    # --- train: draw a task, take its next batch, one optimizer step
-    running = RunningLoss([task.name for task in tasks])
+    # --- train: the sampler's tasks, each its next batch, one weighted backward, one step
+    running = RunningMeans()
     bar = tqdm(
         range(start, total), initial=start, total=total, disable=not (t.progress and procs.is_main)
     )
     model.train()
     loop_started = time.perf_counter()
     for step in bar:
-        i = sampler()
-        task = tasks[i]
-        batch = {
-            k: v.to(device, non_blocking=True)
-            for k, v in task.data.splits["train"].get(next(streams[i])).items()
+        picked = sampler()
+        batches = {
+            i: {
+                k: v.to(device, non_blocking=True)
+                for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
+            }
+            for i in picked
         }
         lr = lr_at(step, t, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        output, aux = net(i, batch["x"])
-        task_loss = task.loss(output, batch)
-        loss = weighting({task.name: task_loss}) + sum(
-            (t.aux_loss_weights.get(name, 1.0) * value for name, value in aux.items()),
-            start=torch.zeros((), device=device),
-        )
+        losses, extra, logged = step_losses(model, tasks, batches, aux_weights, device)
         optimizer.zero_grad(set_to_none=True)
-        finite = distributed.all_true(torch.isfinite(loss.detach()), procs)  # same on every rank
+        values = torch.stack([*losses.values(), extra])
+        finite = distributed.all_true(torch.isfinite(values).all(), procs)  # same on every rank
         if finite:
-            loss.backward()
+            context.step = step
+            minimised, weights = weighting.backward(losses, extra, context)
             optimizer.step()
-        elif t.on_nonfinite == "stop":
-            raise TrainingDiverged(
-                f"step {step}: the loss of task {task.name!r} is {loss.item()} "
-                "(train.on_nonfinite=stop; =skip skips such steps)"
-            )
         else:
-            tqdm.write(f"step {step}: the loss of task {task.name!r} is {loss.item()}; skipped")
+            bad = [name for name, loss in losses.items() if not torch.isfinite(loss)]
+            where = f"step {step}: " + (f"the loss of task {bad[0]!r}" if bad else "an aux loss")
+            value = losses[bad[0]].item() if bad else extra.item()
+            if t.on_nonfinite == "stop":
+                raise TrainingDiverged(
+                    f"{where} is {value} (train.on_nonfinite=stop; =skip skips such steps)"
+                )
+            tqdm.write(f"{where} is {value}; skipped")
 
-        # bookkeeping: running train loss per task, periodic logs, epoch-end validation, checkpoints
+        # bookkeeping: running means per task and step, periodic logs, validation, checkpoints
         if finite:
-            running.add(i, {"loss": task_loss, **aux})
+            for i, values_of_task in logged.items():
+                name = tasks[i].name
+                aux_names = [aux for aux in values_of_task if aux != "loss"]
+                constants = {f"{aux}.weight": aux_weights.get(aux, 1.0) for aux in aux_names}
+                running.add(name, {**values_of_task, "weight": weights[name], **constants})
+            running.add(STEP, {"total": minimised, "lr": lr})
         done = step + 1
         if done % t.log_every == 0 or done == total:
-            bar.set_postfix(running.flush(done, lr, log, procs))
+            means = running.flush(done, log, procs)
+            bar.set_postfix({k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP})
         if done % epoch_steps == 0 or done == total or (t.eval_every and done % t.eval_every == 0):
             validate(done)
             checkpoint(done)

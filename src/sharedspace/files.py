@@ -1,0 +1,61 @@
+"""Durable, verified file writes: one copy of the sha256 and fsync code for every layer.
+
+Checkpoints, run results and downloads all need the same two promises: a file under its final name
+is complete (written beside it, synced, then renamed, and the rename synced), and its sha256 is of
+the bytes on disk. This module keeps those promises in one place and imports only the standard
+library, so any layer (data, train) may use it.
+"""
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+_CHUNK = 1 << 20
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
+    """Run ``write(file)`` on a temp file beside ``path``, then rename it there; return its sha256.
+
+    The digest is of the bytes read back from disk after fsync, so it vouches for what was stored.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+    return digest
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks so a large file never sits in memory whole."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's writes to disk, so renaming it into place cannot expose lost data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename durable; POSIX only (Windows cannot open a directory for fsync)."""
+    if os.name == "posix":
+        fsync_file(directory)

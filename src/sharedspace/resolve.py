@@ -1,0 +1,189 @@
+"""Resolve an experiment: plain data → typed config, every part checked before any data loads.
+
+This module sits above the parts (it imports every registry; the parts import only the schemas
+in ``config``). Each ``{name: …}`` section is looked up once and its typed ``Config`` kept on the
+section, where the builders read it. ``validate`` collects every problem with its dotted key:
+unknown names and keys, a cap that reads another kind of data than its tasks give, a cap whose
+output form the space or head cannot read, data fields the task's kind of data does not have,
+weighting settings for unknown tasks, samplers asking for more tasks than there are, and
+auxiliary-loss weights that no part of the model declares.
+"""
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from sharedspace.config import (
+    Component,
+    ExperimentConfig,
+    from_dict,
+    read_config,
+)
+from sharedspace.data import TOKENIZERS
+from sharedspace.errors import ConfigError
+from sharedspace.modalities import MODALITIES
+from sharedspace.registry import Registry
+from sharedspace.spaces import SPACES
+from sharedspace.tasks import TASKS
+from sharedspace.tasks.data import source_kind
+from sharedspace.train.sampling import SAMPLERS
+from sharedspace.train.weighting import WEIGHTINGS
+
+# Keys of a train record beside the aux losses: an aux loss may not take one of these names.
+RESERVED = frozenset({"loss", "lr", "step", "task", "split", "time", "total", "weight"})
+AUX_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: list[str] = (),
+    data: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> ExperimentConfig:
+    """Defaults ← YAML file (or plain ``data``) ← overrides, then resolved and validated in full.
+
+    ``source`` names the config in error messages (default: the path).
+    """
+    raw = read_config(path, overrides, data)
+    source = source or str(path or "config")
+    try:
+        cfg = from_dict(ExperimentConfig, raw)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    validate(cfg, source)
+    return cfg
+
+
+def _lookup(registry: Registry, name: str, key: str) -> Any:
+    try:
+        return registry.get(name)
+    except ConfigError as e:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{key}: {e}{hint}") from None
+
+
+def _resolve(registry: Registry, section: Component, key: str) -> Any:
+    """Look ``section`` up and set its typed config; returns the registry entry."""
+    entry = _lookup(registry, section.name, f"{key}.{section.name_key or 'name'}")
+    section.config = from_dict(entry.Config, section.params, key)
+    return entry
+
+
+def validate(cfg: ExperimentConfig, source: str = "config") -> None:
+    """Resolve every section of ``cfg`` in place; one ConfigError lists every problem."""
+    errors: list[str] = []
+
+    def check(fn, *args) -> Any:
+        try:
+            return fn(*args)
+        except ConfigError as e:
+            errors.append(str(e).replace("invalid config:\n  ", ""))
+            return None
+
+    if not cfg.tasks:
+        errors.append("tasks: at least one task is needed")
+    caps = {
+        key: check(_resolve, MODALITIES, section, f"model.modalities.{key}")
+        for key, section in cfg.model.modalities.items()
+    }
+    space = check(_resolve, SPACES, cfg.model.space, "model.space")
+    sampler = check(_resolve, SAMPLERS, cfg.train.sampler, "train.sampler")
+    if sampler is not None:  # its own checks (k ≤ tasks, temperature > 0) need only the count
+        check(sampler, cfg.train.sampler.config, [1] * max(1, len(cfg.tasks)), 0)
+    weighting = check(_resolve, WEIGHTINGS, cfg.train.weighting, "train.weighting")
+    if weighting is not None:
+        check(weighting, cfg.train.weighting.config, list(cfg.tasks))
+
+    declared: dict[str, str] = {}  # aux loss name → the part that declares it
+    if space is not None:
+        declared |= dict.fromkeys(space.aux_losses, "model.space")
+    for name, task in cfg.tasks.items():
+        key = f"tasks.{name}"
+        if not TASK_NAME.match(name):
+            errors.append(f"{key}: a task name is letters, digits, _ and - (got {name!r})")
+        if task.modality not in cfg.model.modalities:
+            known = ", ".join(cfg.model.modalities)
+            errors.append(f"{key}.modality: {task.modality!r} is not in model.modalities ({known})")
+        kind = check(_lookup, TASKS, task.kind, f"{key}.kind")
+        if kind is None:
+            continue
+        task.head.name = task.kind
+        check(_resolve, TASKS, task.head, f"{key}.head")
+        declared |= dict.fromkeys(kind.aux_losses, f"{key} head")
+        data_kind = check(_lookup_source, task.data.name, f"{key}.data.source")
+        if data_kind is None:
+            continue
+        view = kind.data_views.get(data_kind)
+        if view is None:
+            errors.append(
+                f"{key}.data.source: {task.kind} reads {' or '.join(kind.data_views)} data; "
+                f"{task.data.name!r} is {data_kind} data"
+            )
+            continue
+        task.data.config = check(from_dict, view.Config, task.data.params, f"{key}.data")
+        tokenizer = getattr(task.data.config, "tokenizer", None)
+        if tokenizer is not None:
+            check(TOKENIZERS.get, tokenizer)
+        cap = caps.get(task.modality)
+        if cap is not None:
+            declared |= dict.fromkeys(cap.aux_losses, f"model.modalities.{task.modality}")
+            errors += _joins(key, task, cap, data_kind, space, kind)
+    for name, part in declared.items():
+        if name in RESERVED or not AUX_NAME.match(name):
+            errors.append(f"{part}: declares the aux loss {name!r}; reserved: {sorted(RESERVED)}")
+    for name in cfg.train.aux_loss_weights:
+        if name not in declared:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            known = ", ".join(sorted(declared)) or "none"
+            errors.append(
+                f"train.aux_loss_weights.{name}: no part of this model emits {name!r}{hint}; "
+                f"declared: {known}"
+            )
+    errors += _positive(cfg)
+    if errors:
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
+
+
+def _lookup_source(name: str, key: str) -> str:
+    try:
+        return source_kind(name)
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
+def _joins(key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any) -> list[str]:
+    """Does the cap read the task's data, the space the cap's output, the head the space's?"""
+    where = f"{key}.modality: cap {cap.__name__} (model.modalities.{task.modality})"
+    if cap.modality_kind != data_kind:
+        return [f"{where} reads {cap.modality_kind} data, but {task.data.name!r} is {data_kind}"]
+    if space is None:
+        return []
+    if cap.produces not in space.forms:
+        takes = " or ".join(space.forms)
+        return [f"{where} gives {cap.produces}s; the space {space.__name__} takes {takes}"]
+    out = space.forms[cap.produces]
+    if out not in kind.accepts:
+        reads = " or ".join(kind.accepts)
+        return [f"{key}: the space gives this task {out}s; a {task.kind} head reads {reads}"]
+    return []
+
+
+def _positive(cfg: ExperimentConfig) -> list[str]:
+    t = cfg.train
+    values = {
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.eval_batch_size": t.eval_batch_size,
+        "train.checkpoint_every": t.checkpoint_every,
+        "train.keep_checkpoints": t.keep_checkpoints,
+        "train.log_every": t.log_every,
+        "train.lr": t.lr,
+        "model.width": cfg.model.width,
+    }
+    optional = {"train.eval_every": t.eval_every, "train.max_steps": t.max_steps}
+    values.update({k: v for k, v in optional.items() if v is not None})
+    return [f"{k}: must be > 0, got {v}" for k, v in values.items() if v <= 0]

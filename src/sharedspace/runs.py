@@ -1,0 +1,39 @@
+"""Read a run folder back: rebuild its model and tasks and evaluate them.
+
+Above the trainer and the config resolution: a run folder holds the resolved config
+(``config.yaml``) and checkpoints, from which everything the run saw is rebuilt.
+"""
+
+from pathlib import Path
+
+import torch
+
+from sharedspace.errors import CheckpointError
+from sharedspace.model import build_model
+from sharedspace.resolve import load_config
+from sharedspace.tasks import build_tasks
+from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
+from sharedspace.train.evaluation import evaluate
+
+
+def evaluate_run(
+    run_dir: Path, split: str = "test", checkpoint: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Rebuild a finished (or interrupted) run from its folder and evaluate every task on a split.
+
+    The config comes from the run's ``config.yaml``, the weights and tokenizers from the
+    checkpoint (the latest unless one is named), so the numbers match what the run saw.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    path = checkpoint or latest_checkpoint(run_dir / "checkpoints")
+    if path is None:
+        raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to evaluate")
+    state = load_checkpoint(path)
+    tasks = build_tasks(cfg, state["task_states"])
+    model = build_model(cfg, tasks)
+    model.load_state_dict(state["model"])
+    device = torch.device("cpu")
+    return {
+        task.name: evaluate(model, task, split, cfg.train.eval_batch_size, device) for task in tasks
+    }

@@ -1,0 +1,79 @@
+"""Images as tasks read them: uint8 (N, C, H, W) and labels, normalised by dataset statistics.
+
+Validation is carved from the official training set by a seeded shuffle; test is the official one.
+The statistics are computed once per dataset from all of its official training images, so every
+task on one dataset — whatever slice or class subset it takes — gives the image cap the same spec
+and can share it (the validation carve-out is among those images: two moments, a negligible leak).
+"""
+
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from sharedspace.data.specs import ImageSpec
+from sharedspace.errors import ConfigError
+from sharedspace.tasks.data import DataView, Sizes, TaskData, load_images
+
+
+@dataclass
+class ImageSplit:
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"x": self.images[idx], "y": self.labels[idx]}
+
+    def first(self, n: int | None) -> "ImageSplit":
+        return ImageSplit(self.images[:n], self.labels[:n])
+
+
+@functools.lru_cache(maxsize=8)
+def image_spec(source: str, data_dir: str | None) -> ImageSpec:
+    """Per-channel mean/std (0–1 scale) of all the dataset's official training images."""
+    images = load_images(source, data_dir).train_images  # (N, C, H, W) uint8
+    _, c, h, w = images.shape
+    total = torch.zeros(c, dtype=torch.float64)
+    squares = torch.zeros(c, dtype=torch.float64)
+    for chunk in images.split(4096):  # bounded memory: float64 of 4096 images at a time
+        values = chunk.transpose(0, 1).flatten(1).double() / 255  # (C, n·H·W)
+        total += values.sum(1)
+        squares += values.square().sum(1)
+    count = images.numel() / c
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt() * (count / (count - 1)) ** 0.5
+    return ImageSpec(c, h, w, tuple(mean.tolist()), tuple(std.tolist()))
+
+
+class Images(DataView):
+    """Images and their class labels (classification reads both, reconstruction the images)."""
+
+    kind = "image"
+
+    @dataclass
+    class Config(Sizes):
+        val_size: int = 5000  # held out from the official training set for validation
+
+    @classmethod
+    def prepare(cls, source, cfg, data_dir, seed, key, state):
+        ds = load_images(source, data_dir)
+        n = len(ds.train_labels)
+        train_size = n - cfg.val_size if cfg.train_size is None else cfg.train_size
+        if cfg.val_size < 0 or train_size <= 0 or cfg.val_size + train_size > n:
+            raise ConfigError(
+                f"{key}: val_size {cfg.val_size} + train_size {cfg.train_size} must fit in the "
+                f"{n} training images of {source}"
+            )
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        val, train = order[: cfg.val_size], order[cfg.val_size : cfg.val_size + train_size]
+        splits = {
+            "train": ImageSplit(ds.train_images[train], ds.train_labels[train]),
+            "validation": ImageSplit(ds.train_images[val], ds.train_labels[val]).first(
+                cfg.eval_size
+            ),
+            "test": ImageSplit(ds.test_images, ds.test_labels).first(cfg.eval_size),
+        }
+        return TaskData(splits, image_spec(source, data_dir), classes=list(ds.classes))

@@ -1,0 +1,78 @@
+"""Sequence to sequence: an autoregressive transformer decoder reads the shared space's output
+(a sequence, or a vector as a one-step memory) and writes a token sequence.
+
+Training teacher-forces on ``batch["y"]``; evaluation also decodes greedily (``predict``), and
+exact match compares that decoded output with the target. Per-example loss = mean cross-entropy
+over the example's real target tokens (its ``<eos>`` included).
+"""
+
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sharedspace.data.tokenizers import PAD_ID
+from sharedspace.errors import ConfigError
+from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.data import DataView
+from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
+from sharedspace.tasks.text_data import ReversalPairs
+
+
+@TASKS.register("seq2seq")
+class SequenceToSequence(Task):
+    data_views: ClassVar[dict[str, type[DataView]]] = {"text": ReversalPairs}
+    accepts = ("vector", "sequence")
+    decodes = True
+    Config = DecoderConfig
+
+    def build_head(self, in_dim: int) -> nn.Module:
+        longest = self.data.splits["train"].targets.shape[1]
+        if longest > self.head_cfg.max_len:
+            raise ConfigError(
+                f"tasks.{self.name}.head.max_len: {self.head_cfg.max_len}, but targets are up "
+                f"to {longest} tokens long (<eos> included)"
+            )
+        return TransformerDecoderHead(self.head_cfg, in_dim, self.data.spec.vocab_size)
+
+    @staticmethod
+    def _token_nll(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L, V) logits → (B, L) cross-entropy, 0 at padding."""
+        return (
+            F.cross_entropy(output.transpose(1, 2), batch["y"], reduction="none") * batch["y_mask"]
+        )
+
+    def loss(self, output, batch):
+        return self._token_nll(output, batch).sum(1) / batch["y_mask"].sum(1)
+
+    def metric_sums(self, output, batch, prediction=None):
+        y, mask = batch["y"], batch["y_mask"]
+        sums = {
+            "nll": self._token_nll(output, batch).sum().double(),
+            "correct": ((output.argmax(-1) == y) & mask).sum().double(),
+            "tokens": mask.sum().double(),
+            "count": torch.tensor(len(y), dtype=torch.float64),
+        }
+        if prediction is not None:
+            width = max(y.shape[1], prediction.shape[1])
+            target = F.pad(y.masked_fill(~mask, PAD_ID), (0, width - y.shape[1]), value=PAD_ID)
+            decoded = F.pad(prediction, (0, width - prediction.shape[1]), value=PAD_ID)
+            sums["exact"] = (decoded == target).all(1).sum().double()
+        return sums
+
+    @staticmethod
+    def metrics(sums):
+        """loss: mean cross-entropy per target token (nats); perplexity: exp(loss);
+        token_accuracy: teacher-forced top-1 accuracy per target token, 0–1;
+        exact_match: fraction of examples whose greedy decoding equals the target, 0–1."""
+        loss = sums["nll"] / sums["tokens"]
+        values = {
+            "loss": loss,
+            "perplexity": math.exp(min(loss, 700.0)),
+            "token_accuracy": sums["correct"] / sums["tokens"],
+        }
+        if "exact" in sums:
+            values["exact_match"] = sums["exact"] / sums["count"]
+        return values

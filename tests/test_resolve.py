@@ -1,0 +1,121 @@
+"""``validate`` finds, before any data loads, every problem a run would otherwise meet late.
+
+Every config here names a data folder that does not exist: a check that needed the data would
+fail on that instead of on the problem asserted.
+"""
+
+import pytest
+
+from sharedspace.errors import ConfigError
+from sharedspace.resolve import RESERVED, load_config
+from sharedspace.spaces import SPACES
+
+NOWHERE = "/nonexistent/data"
+IMAGE = {"source": "fashion_mnist"}
+TEXT = {"source": "fortunes"}
+
+
+def config(tasks, **sections):
+    return {"name": "x", "data_dir": NOWHERE, "tasks": tasks, **sections}
+
+
+def problems(raw, overrides=()) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(data=raw, overrides=list(overrides))
+    return str(info.value)
+
+
+TWO = {
+    "cls": {"kind": "classification", "modality": "image", "data": IMAGE},
+    "lm": {"kind": "language_model", "modality": "text", "data": TEXT},
+}
+
+
+def test_a_valid_config_resolves_without_touching_the_data():
+    cfg = load_config(data=config(TWO, train={"sampler": "all", "weighting": "uncertainty"}))
+    assert cfg.tasks["lm"].data.config.seq_len == 15 and cfg.train.sampler.name == "all"
+
+
+def test_an_aux_weight_typo_is_an_error_naming_the_declared_names(monkeypatch):
+    class Penalised(SPACES.get("sus")):
+        aux_losses = ("activation_l2",)
+
+    monkeypatch.setitem(SPACES._entries, "penalised", Penalised)
+    message = problems(
+        config(TWO, model={"space": "penalised"}, train={"aux_loss_weights": {"activaton_l2": 2}})
+    )
+    assert (
+        "train.aux_loss_weights.activaton_l2: no part of this model emits 'activaton_l2'" in message
+    )
+    assert "(did you mean 'activation_l2'?)" in message
+    load_config(
+        data=config(
+            TWO, model={"space": "penalised"}, train={"aux_loss_weights": {"activation_l2": 2}}
+        )
+    )
+
+
+def test_a_reserved_aux_name_is_refused(monkeypatch):
+    class Clashing(SPACES.get("sus")):
+        aux_losses = ("loss",)
+
+    monkeypatch.setitem(SPACES._entries, "clashing", Clashing)
+    assert "model.space: declares the aux loss 'loss'" in problems(
+        config(TWO, model={"space": "clashing"})
+    )
+    assert {"loss", "lr", "step", "task", "split", "total"} <= RESERVED
+
+
+def test_weights_for_an_unknown_task_are_an_error():
+    message = problems(
+        config(TWO, train={"weighting": {"name": "fixed", "weights": {"clss": 2.0}}})
+    )
+    assert "train.weighting.weights: unknown tasks ['clss']" in message
+
+
+def test_an_image_field_on_a_text_task_is_an_error():
+    tasks = {**TWO, "lm": {**TWO["lm"], "data": {**TEXT, "val_size": 100}}}
+    assert "tasks.lm.data.val_size: unknown key" in problems(config(tasks))
+    tasks = {**TWO, "cls": {**TWO["cls"], "data": {**IMAGE, "stride": 2}}}
+    assert "tasks.cls.data.stride: unknown key" in problems(config(tasks))
+
+
+def test_a_cap_reading_another_kind_of_data_is_an_error():
+    tasks = {"lm": {"kind": "language_model", "modality": "image", "data": TEXT}}
+    message = problems(config(tasks))
+    assert "tasks.lm.modality: cap ImageCNN (model.modalities.image) reads image data" in message
+
+
+def test_a_task_kind_given_data_it_cannot_read_is_an_error():
+    tasks = {"rec": {"kind": "reconstruction", "modality": "text", "data": TEXT}}
+    assert "tasks.rec.data.source: reconstruction reads image data; 'fortunes' is text" in problems(
+        config(tasks)
+    )
+
+
+def test_representation_forms_must_join_up():
+    tasks = {"lm": {"kind": "language_model", "modality": "text", "data": TEXT}}
+    model = {"modalities": {"text": "text_encoder"}}
+    message = problems(config(tasks, model=model))
+    assert "the space gives this task sequences; a language_model head reads vector" in message
+    classify = {
+        "c": {"kind": "classification", "modality": "text", "data": {**TEXT, "seq_len": 32}}
+    }
+    load_config(data=config(classify, model=model))  # a classifier pools a sequence
+
+
+def test_sampler_settings_are_checked_against_the_task_count():
+    message = problems(config(TWO, train={"sampler": {"name": "k_of_n", "k": 3}}))
+    assert "train.sampler.k: 3 tasks per step, but the run has 2 tasks" in message
+
+
+def test_unknown_names_get_a_suggestion():
+    message = problems(config(TWO, train={"sampler": "unifrom"}))
+    assert "train.sampler.name: unknown task sampler 'unifrom'" in message
+    assert "(did you mean 'uniform'?)" in message
+    message = problems(
+        config(
+            {"c": {"kind": "classification", "modality": "image", "data": {"source": "fashion"}}}
+        )
+    )
+    assert "tasks.c.data.source: unknown dataset 'fashion'" in message
