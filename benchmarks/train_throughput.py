@@ -2,12 +2,13 @@
 
     python benchmarks/train_throughput.py [--steps 60] [--data-dir DIR]
 
-Prints, per SUS task and for the all-three mix: samples/s, model FLOPs per step (counted with
-``torch.utils.flop_counter`` on one forward + backward), achieved FLOP/s, and the fraction of the
-GEMM FLOP/s this machine reaches on one large float32 matrix multiply measured in the same run
-(model-FLOP utilisation, MFU). The plain loop is a hand-written nn.Sequential of the same image
-classifier with torch.optim.Adam; the trainer runs the real ``sharedspace.train`` loop with task
-sampling, metrics, logging, validation and checkpointing included.
+Prints, per SUS task, for the all-three mix (one task per step, the SUS protocol) and for sampler
+``all`` on the three tasks (every task each step, each its own batch): samples/s, model FLOPs per
+step (counted with ``torch.utils.flop_counter`` on one forward + backward), achieved FLOP/s, and
+the fraction of the GEMM FLOP/s this machine reaches on one large float32 matrix multiply measured
+in the same run (model-FLOP utilisation, MFU). The plain loop is a hand-written nn.Sequential of
+the same image classifier with torch.optim.Adam; the trainer runs the real ``sharedspace.train``
+loop with task sampling, metrics, logging, validation and checkpointing included.
 """
 
 import argparse
@@ -82,8 +83,11 @@ def plain_loop(steps: int) -> tuple[float, int]:
     return seconds / steps, counter.get_total_flops()
 
 
-def trainer_run(setting: str, steps: int, data_dir: str | None, out: str) -> tuple[float, float]:
-    """(seconds per step, mean FLOPs per step) of the real trainer on one SUS configuration."""
+def trainer_run(
+    setting: str, steps: int, data_dir: str | None, out: str, extra: tuple[str, ...] = ()
+) -> tuple[float, float, int]:
+    """(seconds per step, FLOPs per step, examples per step) of the real trainer on one SUS
+    configuration; ``extra`` overrides (e.g. the sampler) come last."""
     overrides = [
         f"out_dir={out}",
         f"train.max_steps={steps}",
@@ -95,12 +99,15 @@ def trainer_run(setting: str, steps: int, data_dir: str | None, out: str) -> tup
     # validation/test are not what is measured here: keep them small
     overrides += [f"tasks.{name}.data.eval_size=500" for name in load_yaml(path)["tasks"]]
     overrides += [f"data_dir={data_dir}"] if data_dir else []
-    result = train(load_config(path, overrides), overwrite=True)
-    flops = 0.0
-    for task in result.tasks:  # the samplers draw tasks uniformly
-        batch = task.data.splits["train"].get(torch.arange(BATCH))
-        flops += step_flops(result.model, task, batch) / len(result.tasks)
-    return result.loop_seconds / steps, flops
+    cfg = load_config(path, [*overrides, *extra])
+    result = train(cfg, overwrite=True)
+    per_task = [
+        step_flops(result.model, task, task.data.splits["train"].get(torch.arange(BATCH)))
+        for task in result.tasks
+    ]
+    if cfg.train.sampler.name == "all":  # every task each step
+        return result.loop_seconds / steps, float(sum(per_task)), BATCH * len(per_task)
+    return result.loop_seconds / steps, sum(per_task) / len(per_task), BATCH  # uniform draws
 
 
 def main() -> None:
@@ -113,18 +120,20 @@ def main() -> None:
     print(f"threads: {torch.get_num_threads()}; GEMM (4096³ float32): {peak / 1e9:.1f} GFLOP/s\n")
     rows = []
     plain_seconds, plain_flops = plain_loop(args.steps)
-    rows.append(("plain PyTorch loop (classification)", plain_seconds, plain_flops))
+    rows.append(("plain PyTorch loop (classification)", plain_seconds, plain_flops, BATCH))
+    runs = [(s, s, ()) for s in ("classification", "reconstruction", "next_word", "all_three")]
+    runs.append(("all_three, sampler all", "all_three", ("train.sampler=all",)))
     with tempfile.TemporaryDirectory() as out:
-        for setting in ("classification", "reconstruction", "next_word", "all_three"):
-            seconds, flops = trainer_run(setting, args.steps, args.data_dir, out)
-            rows.append((f"sharedspace trainer: {setting}", seconds, flops))
+        for label, setting, extra in runs:
+            seconds, flops, examples = trainer_run(setting, args.steps, args.data_dir, out, extra)
+            rows.append((f"sharedspace trainer: {label}", seconds, flops, examples))
     header = f"{'run':42} {'samples/s':>10} {'ms/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>8}"
     print(header + f" {'MFU':>6} {'vs plain':>9}")
     plain_rate = plain_flops / plain_seconds
-    for name, seconds, flops in rows:
+    for name, seconds, flops, examples in rows:
         rate = flops / seconds
         print(
-            f"{name:42} {BATCH / seconds:10.0f} {seconds * 1e3:8.1f} {flops / 1e9:11.2f} "
+            f"{name:42} {examples / seconds:10.0f} {seconds * 1e3:8.1f} {flops / 1e9:11.2f} "
             f"{rate / 1e9:8.1f} {rate / peak:6.1%} {rate / plain_rate:9.2f}"
         )
     print("\nMFU = model FLOP/s ÷ GEMM FLOP/s; 'vs plain' = FLOP/s ÷ the plain loop's FLOP/s.")

@@ -72,3 +72,36 @@ def test_metrics_follow_their_definitions(built):
     y = torch.tensor([3, 5, 0, 7])
     m = lm.metrics({k: float(v) for k, v in lm.metric_sums(logits, {"y": y}).items()})
     assert m["perplexity"] == pytest.approx(8.0) and m["loss"] == pytest.approx(math.log(8))
+
+
+def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir, tmp_path):
+    """Statistics come from the whole dataset, so class-subset tasks give the cap one spec."""
+    from sharedspace.data import IMAGE_DATASETS
+    from sharedspace.resolve import load_config
+
+    names = IMAGE_DATASETS.get("fashion_mnist")(tiny_data_dir).classes
+    data = {"source": "fashion_mnist", "val_size": 20, "eval_size": 50}
+    subsets = {"first": names[:3], "later": [names[7], names[4]]}
+    raw = {
+        "name": "subsets",
+        "data_dir": str(tiny_data_dir),
+        "out_dir": str(tmp_path),
+        "tasks": {
+            name: {"kind": "classification", "modality": "image", "data": {**data, "classes": kept}}
+            for name, kept in subsets.items()
+        },
+        "model": {"width": 16, "space": {"name": "sus", "hidden": [16], "out_dim": 8}},
+    }
+    cfg = load_config(data=raw)
+    first, later = build_tasks(cfg)
+    assert first.data.spec == later.data.spec and first.data.classes == names[:3]
+    model = build_model(cfg, [first, later])
+    assert list(model.caps) == ["image"] and model.heads[1].out_features == 2
+    full = IMAGE_DATASETS.get("fashion_mnist")(tiny_data_dir)
+    for task, kept in ((first, [0, 1, 2]), (later, [7, 4])):
+        test = task.data.splits["test"]
+        assert set(test.labels.tolist()) <= set(range(len(kept)))
+        # the relabelled test images are exactly the official ones of the kept classes, in order
+        mask = torch.isin(full.test_labels, torch.tensor(kept))
+        assert torch.equal(test.images, full.test_images[mask][: len(test)])
+        assert torch.equal(torch.tensor(kept)[test.labels], full.test_labels[mask][: len(test)])

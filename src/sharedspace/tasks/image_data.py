@@ -7,7 +7,7 @@ and can share it (the validation carve-out is among those images: two moments, a
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -48,18 +48,52 @@ def image_spec(source: str, data_dir: str | None) -> ImageSpec:
     return ImageSpec(c, h, w, tuple(mean.tolist()), tuple(std.tolist()))
 
 
+def keep_classes(
+    images: torch.Tensor, labels: torch.Tensor, kept: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The examples of the ``kept`` class ids, relabelled 0..k-1 in the order of ``kept``."""
+    relabel = torch.full((int(labels.max()) + 1,), -1, dtype=torch.long)
+    relabel[kept] = torch.arange(len(kept))
+    new = relabel[labels]
+    return images[new >= 0], new[new >= 0]
+
+
 class Images(DataView):
-    """Images and their class labels (classification reads both, reconstruction the images)."""
+    """Images and their class labels (classification reads both, reconstruction the images).
+
+    ``classes`` keeps a subset of the dataset's classes, relabelled in the order given — tasks on
+    different subsets of one dataset (a 10-task benchmark of class subsets) still share its
+    statistics, so they share one image cap.
+    """
 
     kind = "image"
 
     @dataclass
     class Config(Sizes):
-        val_size: int = 5000  # held out from the official training set for validation
+        val_size: int = 5000  # held out from the (kept) official training set for validation
+        classes: list[str] | None = None  # class names to keep; None: all
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
         ds = load_images(source, data_dir)
+        names = list(ds.classes)
+        if cfg.classes is not None:
+            unknown = [c for c in cfg.classes if c not in names]
+            if unknown or len(set(cfg.classes)) != len(cfg.classes) or not cfg.classes:
+                raise ConfigError(
+                    f"{key}.classes: {unknown or cfg.classes} — need distinct names of {names}"
+                )
+            kept = torch.tensor([names.index(c) for c in cfg.classes])
+            train_images, train_labels = keep_classes(ds.train_images, ds.train_labels, kept)
+            test_images, test_labels = keep_classes(ds.test_images, ds.test_labels, kept)
+            ds = replace(
+                ds,
+                train_images=train_images,
+                train_labels=train_labels,
+                test_images=test_images,
+                test_labels=test_labels,
+                classes=list(cfg.classes),
+            )
         n = len(ds.train_labels)
         train_size = n - cfg.val_size if cfg.train_size is None else cfg.train_size
         if cfg.val_size < 0 or train_size <= 0 or cfg.val_size + train_size > n:

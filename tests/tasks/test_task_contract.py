@@ -1,0 +1,56 @@
+"""Every registered task kind keeps the contract on every kind of data it reads and every
+representation form its head accepts: per-example losses (B,), gradients into the whole head,
+metrics from sums, and a prediction path where it decodes."""
+
+import math
+
+import pytest
+import torch
+
+from sharedspace.config import from_dict
+from sharedspace.representation import PaddedSequence
+from sharedspace.tasks import TASKS
+
+CASES = [
+    (name, kind, form)
+    for name in TASKS
+    for kind in TASKS.get(name).data_views
+    for form in TASKS.get(name).accepts
+]
+FIELDS = {"image": {"train_size": 64, "val_size": 16, "eval_size": 16}, "text": {"vocab_size": 64}}
+
+
+@pytest.fixture(scope="module")
+def sources(tiny_data_dir, tiny_category_dir):
+    """kind of data → (source, data_dir): the category fixture for text, as it has categories."""
+    return {"image": ("fashion_mnist", tiny_data_dir), "text": ("fortunes", tiny_category_dir)}
+
+
+@pytest.mark.parametrize(("name", "kind", "form"), CASES)
+def test_task_contract(name, kind, form, sources):
+    cls = TASKS.get(name)
+    view = cls.data_views[kind]
+    source, data_dir = sources[kind]
+    data = view.prepare(
+        source, from_dict(view.Config, FIELDS[kind]), str(data_dir), 0, "tasks.t.data", {}
+    )
+    assert set(data.splits) == {"train", "validation", "test"} and data.spec.kind == kind
+    task = cls("t", 0, kind, from_dict(cls.Config, {}), data)
+    torch.manual_seed(0)
+    head = task.build_head(16)
+    batch = data.splits["train"].get(torch.arange(4))
+    z = torch.randn(4, 16) if form == "vector" else PaddedSequence(
+        torch.randn(4, 3, 16), torch.tensor([[True, True, True], [True, False, False]] * 2)
+    )  # fmt: skip
+    output = head(z, batch)
+    losses = task.loss(output, batch)
+    assert losses.shape == (4,) and torch.isfinite(losses).all()
+    losses.mean().backward()
+    missing = [n for n, p in head.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing, f"no gradient reaches {missing}"
+    prediction = head.predict(z) if cls.decodes else None
+    if prediction is not None:
+        assert prediction.dtype == torch.long and prediction.shape[0] == 4
+    sums = task.metric_sums(output.detach(), batch, prediction)
+    metrics = task.metrics({k: float(v) for k, v in sums.items()})
+    assert set(metrics) >= {"loss"} and all(math.isfinite(v) for v in metrics.values())
