@@ -76,9 +76,10 @@ class SharedSpaceModel(nn.Module):
         z, _ = self.embed(task, batch)
         return self.heads[task].predict(z)
 
-    def feedback(self, task: int, losses: torch.Tensor) -> AuxLosses:
-        """Per-example losses (B,) of the last ``forward(task, …)`` → the parts' aux losses."""
-        aux: AuxLosses = {}
+    def feedback(self, task: int, losses: torch.Tensor, aux: AuxLosses | None = None) -> AuxLosses:
+        """Per-example losses (B,) of the last ``forward(task, …)`` → the parts' aux losses,
+        added into ``aux`` (e.g. the forward's) when given."""
+        aux = {} if aux is None else aux
         for part in self._learns_from_loss:
             _merge(part, aux, part.loss_feedback(task, losses))
         return aux

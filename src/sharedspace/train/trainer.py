@@ -98,19 +98,18 @@ def step_losses(
     device: torch.device,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, dict[str, torch.Tensor]]]:
     """Forward every task of the step: (task name → mean loss, Σ weighted aux losses, task index
-    → {"loss", each raw aux loss} for the log)."""
-    losses, logged = {}, {}
+    → its raw aux losses, from the forward and the loss feedback)."""
+    losses, raw_aux = {}, {}
     extra = torch.zeros((), device=device)
     for i, batch in batches.items():
         output, aux = model(i, batch)
         per_example = tasks[i].loss(output, batch)  # (B,)
-        for name, value in model.feedback(i, per_example.detach()).items():
-            aux[name] = aux[name] + value if name in aux else value
+        model.feedback(i, per_example.detach(), aux)
         losses[tasks[i].name] = per_example.mean()
         for name, value in aux.items():
             extra = extra + aux_weights.get(name, 1.0) * value
-        logged[i] = {"loss": losses[tasks[i].name], **aux}
-    return losses, extra, logged
+        raw_aux[i] = aux
+    return losses, extra, raw_aux
 
 
 def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
@@ -213,7 +212,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         lr = lr_at(step, t, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        losses, extra, logged = step_losses(model, tasks, batches, aux_weights, device)
+        losses, extra, raw_aux = step_losses(model, tasks, batches, aux_weights, device)
         optimizer.zero_grad(set_to_none=True)
         values = torch.stack([*losses.values(), extra])
         finite = distributed.all_true(torch.isfinite(values).all(), procs)  # same on every rank
@@ -233,11 +232,12 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
 
         # bookkeeping: running means per task and step, periodic logs, validation, checkpoints
         if finite:
-            for i, values_of_task in logged.items():
+            for i, aux in raw_aux.items():
                 name = tasks[i].name
-                aux_names = [aux for aux in values_of_task if aux != "loss"]
-                constants = {f"{aux}.weight": aux_weights.get(aux, 1.0) for aux in aux_names}
-                running.add(name, {**values_of_task, "weight": weights[name], **constants})
+                aux_weight = {f"{a}.weight": aux_weights.get(a, 1.0) for a in aux}
+                running.add(
+                    name, {"loss": losses[name], "weight": weights[name], **aux, **aux_weight}
+                )
             running.add(STEP, {"total": minimised, "lr": lr})
         done = step + 1
         if done % t.log_every == 0 or done == total:
