@@ -109,6 +109,13 @@ def test_sampler_settings_are_checked_against_the_task_count():
     assert "train.sampler.k: 3 tasks per step, but the run has 2 tasks" in message
 
 
+def test_a_weighting_that_needs_every_task_needs_a_sampler_that_gives_them():
+    message = problems(config(TWO, train={"weighting": "nash_mtl"}))  # default sampler: uniform
+    assert "train.weighting: nash_mtl combines every task's gradient in every step" in message
+    assert "use train.sampler=all" in message
+    load_config(data=config(TWO, train={"sampler": "all", "weighting": "nash_mtl"}))
+
+
 def test_unknown_names_get_a_suggestion():
     message = problems(config(TWO, train={"sampler": "unifrom"}))
     assert "train.sampler.name: unknown task sampler 'unifrom'" in message

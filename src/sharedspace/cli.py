@@ -16,6 +16,7 @@ from sharedspace.errors import SharedSpaceError
 
 def _train(args: argparse.Namespace) -> None:
     from sharedspace.resolve import load_config
+    from sharedspace.runs import draw_run_figures
     from sharedspace.train import distributed
     from sharedspace.train.trainer import train
 
@@ -31,6 +32,8 @@ def _train(args: argparse.Namespace) -> None:
     distributed.teardown()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.metrics["test"], indent=2))
+        for figure in draw_run_figures(result.run_dir):
+            print(f"figure: {figure}")
         print(f"run folder: {result.run_dir}")
 
 

@@ -101,6 +101,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run or skips the step
     log_every: int = 50  # steps between train-loss records in metrics.jsonl / TensorBoard
+    # steps between transfer probes (gradient cosine, TAG affinity) of a step's tasks; 0: none
+    transfer_every: int = 0
     progress: bool = True
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, …
 

@@ -5,8 +5,9 @@ in ``config``). Each ``{name: …}`` section is looked up once and its typed ``C
 section, where the builders read it. ``validate`` collects every problem with its dotted key:
 unknown names and keys, a cap that reads another kind of data than its tasks give, a cap whose
 output form the space or head cannot read, data fields the task's kind of data does not have,
-weighting settings for unknown tasks, samplers asking for more tasks than there are, and
-auxiliary-loss weights that no part of the model declares.
+weighting settings for unknown tasks, samplers asking for more tasks than there are, weightings
+that need every task in every step under a sampler that picks fewer, and auxiliary-loss weights
+that no part of the model declares.
 """
 
 import difflib
@@ -92,10 +93,16 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
     space = check(_resolve, SPACES, cfg.model.space, "model.space")
     sampler = check(_resolve, SAMPLERS, cfg.train.sampler, "train.sampler")
     if sampler is not None:  # its own checks (k ≤ tasks, temperature > 0) need only the count
-        check(sampler, cfg.train.sampler.config, [1] * max(1, len(cfg.tasks)), 0)
+        sampler = check(sampler, cfg.train.sampler.config, [1] * max(1, len(cfg.tasks)), 0)
     weighting = check(_resolve, WEIGHTINGS, cfg.train.weighting, "train.weighting")
     if weighting is not None:
         check(weighting, cfg.train.weighting.config, list(cfg.tasks))
+        if weighting.needs_every_task and sampler is not None and sampler.k < len(cfg.tasks):
+            errors.append(
+                f"train.weighting: {cfg.train.weighting.name} combines every task's gradient in "
+                f"every step, but sampler {cfg.train.sampler.name!r} trains {sampler.k} of "
+                f"{len(cfg.tasks)} tasks per step; use train.sampler=all"
+            )
 
     declared: dict[str, str] = {}  # aux loss name → the part that declares it
     if space is not None:

@@ -1,4 +1,4 @@
-"""Read a run folder back: rebuild its model and tasks and evaluate them.
+"""Read a run folder back: rebuild its model and tasks and evaluate them; draw its figures.
 
 Above the trainer and the config resolution: a run folder holds the resolved config
 (``config.yaml``) and checkpoints, from which everything the run saw is rebuilt.
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from sharedspace.errors import CheckpointError
+from sharedspace.analysis.transfer import read_transfer, transfer_figure
+from sharedspace.errors import CheckpointError, SharedSpaceError
 from sharedspace.model import build_model
 from sharedspace.resolve import load_config
 from sharedspace.tasks import build_tasks
@@ -37,3 +38,15 @@ def evaluate_run(
     return {
         task.name: evaluate(model, task, split, cfg.train.eval_batch_size, device) for task in tasks
     }
+
+
+def draw_run_figures(run_dir: Path) -> list[Path]:
+    """The figures a run's log supports, written into its folder: ``transfer.png`` when the run
+    probed task transfer (``train.transfer_every``)."""
+    try:
+        names, _, cosine, affinity = read_transfer(run_dir)
+    except SharedSpaceError:
+        return []
+    path = Path(run_dir) / "transfer.png"
+    transfer_figure(names, cosine, affinity, path, title=f"{Path(run_dir).name}: task transfer")
+    return [path]

@@ -86,3 +86,25 @@ def test_two_processes_match_one_and_resume(tiny_data_dir, tmp_path):
     resumed = train_losses(runs[2])
     assert [r[0] for r in resumed] == list(range(1, 19))
     assert resumed[:12] == two
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["famo", "upgrad", "pcgrad"])
+def test_weighting_methods_match_one_process(tiny_data_dir, tmp_path, method):
+    """A loss-level method with state from global losses (FAMO: weights from the loss values,
+    logits from the losses recomputed after the step) and two gradient-level ones (per-task
+    gradients averaged over ranks before their nonlinear combination): 2 processes = 1."""
+    runs = one_and_two_processes(
+        tiny_data_dir, tmp_path, ["train.sampler=all", f"train.weighting={method}"]
+    )
+    one, two = train_losses(runs[1]), train_losses(runs[2])
+    assert [r[:2] for r in one] == [r[:2] for r in two]
+    assert [r[2] for r in two] == pytest.approx([r[2] for r in one], rel=1e-4, abs=1e-5)
+    s1, s2 = (final_state(runs[n]) for n in (1, 2))
+    for name in s1["model"]:
+        torch.testing.assert_close(s2["model"][name], s1["model"][name], rtol=1e-4, atol=5e-5)
+    for name, value in s1["weighting"].items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(s2["weighting"][name], value, rtol=1e-4, atol=1e-5)
+    if method == "famo":
+        assert not torch.equal(s1["weighting"]["logits"], torch.zeros(3))  # it did learn

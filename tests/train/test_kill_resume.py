@@ -31,13 +31,21 @@ def last_step(run_dir):
 
 
 @pytest.mark.slow
-def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_data_dir, tmp_path):
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("train.sampler=all", "train.epochs=6", "train.weighting=nash_mtl")],
+    ids=["one_task_per_step", "nash_mtl"],  # the latter: a gradient-level method with state
+)
+def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(
+    tiny_data_dir, tmp_path, overrides
+):
     kill_at = random.Random(7).randrange(15, STEPS - 15)
     configs = {}
     for name in ("reference", "victim"):
         cfg = tiny_config(
             tiny_data_dir, tmp_path, tasks=("classification", "reconstruction", "next_word"),
-            epochs=5, max_steps=STEPS, log_every=1, checkpoint_every=7, overrides=[f"name={name}"],
+            epochs=5, max_steps=STEPS, log_every=1, checkpoint_every=7,
+            overrides=[f"name={name}", *overrides],
         )  # fmt: skip
         configs[name] = tmp_path / f"{name}.yaml"
         save_config(cfg, configs[name])
@@ -55,7 +63,8 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_data_
     stopped_at = load_checkpoint(latest_checkpoint(victim_dir / "checkpoints"))["step"]
     assert 0 < stopped_at < STEPS
 
-    subprocess.run(command(configs["victim"], "--resume"), check=True, capture_output=True)
+    resumed = subprocess.run(command(configs["victim"], "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     ref = load_checkpoint(latest_checkpoint(tmp_path / "reference" / "checkpoints"))
     got = load_checkpoint(latest_checkpoint(victim_dir / "checkpoints"))
     assert got["step"] == ref["step"] == STEPS

@@ -209,3 +209,28 @@ def test_resuming_a_finished_run_returns_its_stored_results(tiny_data_dir, tmp_p
     assert (first.run_dir / "metrics.jsonl").read_text() == log  # no duplicate records
     longer = train(tiny_config(tiny_data_dir, tmp_path, max_steps=8), resume=True)
     assert longer.steps == 8 and len(records(first.run_dir, "test")) == 2
+
+
+def test_transfer_probes_are_logged_drawn_and_leave_training_unchanged(tiny_data_dir, tmp_path):
+    from sharedspace.runs import draw_run_figures
+
+    runs = {}
+    for every in (0, 4):
+        cfg = tiny_config(
+            tiny_data_dir, tmp_path, tasks=ALL, max_steps=9, sampler="all", weighting="pcgrad",
+            transfer_every=every, overrides=[f"name=probe{every}"],
+        )  # fmt: skip
+        runs[every] = train(cfg)
+    for name, weight in runs[0].model.state_dict().items():
+        assert torch.equal(weight, runs[4].model.state_dict()[name]), name
+    records = [
+        json.loads(line)
+        for line in (runs[4].run_dir / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["split"] == "transfer"
+    ]
+    assert [(r["step"], r["task"]) for r in records] == [
+        (step, task) for step in (1, 5, 9) for task in ALL
+    ]
+    assert all(r[f"cosine.{r['task']}"] == pytest.approx(1.0) for r in records)
+    assert draw_run_figures(runs[0].run_dir) == []
+    assert draw_run_figures(runs[4].run_dir) == [runs[4].run_dir / "transfer.png"]

@@ -90,12 +90,14 @@ def all_reduce_sums(sums: dict[str, torch.Tensor], procs: Processes) -> dict[str
     return {k: float(v) for k, v in sums.items()}
 
 
-def all_true(flag: torch.Tensor, procs: Processes) -> bool:
-    """True when ``flag`` holds on every process, so all ranks take the same branch."""
+def mean(values: torch.Tensor, procs: Processes) -> torch.Tensor:
+    """The mean of ``values`` over processes (a NaN or inf on any rank reaches every rank, so a
+    finiteness check on the result takes the same branch everywhere)."""
     if procs.world > 1:
-        flag = flag.to(torch.int32)
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag)
+        values = values.clone()
+        dist.all_reduce(values)
+        values /= procs.world
+    return values
 
 
 def teardown() -> None:

@@ -28,7 +28,7 @@ from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tasks import Task, build_tasks
-from sharedspace.train import distributed
+from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.runlog import STEP, RunLog, RunningMeans
@@ -112,6 +112,47 @@ def step_losses(
     return losses, extra, raw_aux
 
 
+@torch.no_grad()
+def recompute_losses(
+    model: nn.Module,
+    tasks: list[Task],
+    batches: dict[int, dict[str, torch.Tensor]],
+    procs: distributed.Processes,
+) -> dict[str, torch.Tensor]:
+    """The step's task losses again, on the same batches (after the optimizer step), as global
+    means — for weightings that learn from how much a step lowered each loss."""
+    losses = {tasks[i].name: tasks[i].loss(model(i, b)[0], b).mean() for i, b in batches.items()}
+    means = distributed.mean(torch.stack(list(losses.values())), procs)
+    return dict(zip(losses, means, strict=True))
+
+
+def probe_transfer(
+    model: nn.Module,
+    tasks: list[Task],
+    batches: dict[int, dict[str, torch.Tensor]],
+    ctx: StepContext,
+    lr: float,
+    log: RunLog,
+    step: int,
+) -> None:
+    """Log how the step's tasks interact on the shared parameters before it is taken (recorded
+    under the step's number, as its train records): one record per source task with each target's
+    gradient cosine and TAG lookahead affinity at the step's learning rate."""
+    shared = [p for p in ctx.shared if p.requires_grad]
+    if not shared:
+        return
+    jacobian = transfer.task_gradients(model, tasks, batches, shared, ctx.procs)
+    cosine = transfer.gradient_cosine(jacobian).tolist()
+    affinity = transfer.lookahead_affinity(
+        model, tasks, batches, shared, jacobian, lr, ctx.procs
+    ).tolist()
+    names = [tasks[i].name for i in sorted(batches)]
+    for r, source in enumerate(names):
+        values = {f"cosine.{target}": cosine[r][c] for c, target in enumerate(names)}
+        values |= {f"affinity.{target}": affinity[r][c] for c, target in enumerate(names)}
+        log.write(step, "transfer", source, values)
+
+
 def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
     # --- setup: processes, run folder, data, model, weighting, optimizer, schedule state
     t = cfg.train
@@ -131,7 +172,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     torch.manual_seed(cfg.seed)
     tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
     model = build_model(cfg, tasks).to(device)
-    weighting = build_weighting(t.weighting, [task.name for task in tasks]).to(device)
+    weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
     params = [*model.parameters(), *weighting.parameters()]
     optimizer = build_optimizer(t, params)
     sizes = [len(task.data.splits["train"]) for task in tasks]
@@ -169,7 +210,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
     log = RunLog(run_dir, enabled=procs.is_main, resume_step=start)
-    context = StepContext(0, model.shared_parameters(), params, procs)
+    context = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
     aux_weights = t.aux_loss_weights
 
     def checkpoint(step: int) -> None:
@@ -212,18 +253,29 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         lr = lr_at(step, t, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
+            probe_transfer(model, tasks, batches, context, lr, log, step + 1)
         losses, extra, raw_aux = step_losses(model, tasks, batches, aux_weights, device)
         optimizer.zero_grad(set_to_none=True)
-        values = torch.stack([*losses.values(), extra])
-        finite = distributed.all_true(torch.isfinite(values).all(), procs)  # same on every rank
+        # one all-reduce: the global mean of every loss, and whether all are finite on all ranks
+        means = distributed.mean(torch.stack([*losses.values(), extra]).detach(), procs)
+        finite = bool(torch.isfinite(means).all())
         if finite:
             context.step = step
+            context.global_losses = dict(zip(losses, means, strict=False))
+            context.recompute = lambda batches=batches: recompute_losses(
+                model, tasks, batches, procs
+            )
             minimised, weights = weighting.backward(losses, extra, context)
             optimizer.step()
+            weighting.after_step(context)
         else:
-            bad = [name for name, loss in losses.items() if not torch.isfinite(loss)]
-            where = f"step {step}: " + (f"the loss of task {bad[0]!r}" if bad else "an aux loss")
-            value = losses[bad[0]].item() if bad else extra.item()
+            names = [*losses, None]  # None: the aux losses
+            bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
+            where = f"step {step}: " + (
+                f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
+            )
+            value = means[bad].item()
             if t.on_nonfinite == "stop":
                 raise TrainingDiverged(
                     f"{where} is {value} (train.on_nonfinite=stop; =skip skips such steps)"

@@ -1,0 +1,187 @@
+"""Which loss weighting or gradient aggregation removes SUS's negative transfer?
+
+    sharedspace reproduce weighting [--budget smoke|default|full] [--data-dir DIR] [key=value …]
+
+The three SUS tasks train jointly, every task in every step (``configs/weighting/joint.yaml``),
+once per weighting method and seed; each task also trains alone for the same number of steps.
+The table gives each task's test metric (mean ± std over seeds) and Δm% (Maninis et al. 2019;
+LibMTL's Δp): the mean over tasks of the relative change against single-task training,
+sign-corrected so that positive is better, Δm = 100/T · Σ_t s_t (M_joint,t − M_single,t) /
+M_single,t with s_t = +1 where higher is better and −1 where lower is. A method with joint ≥
+single on every task has no negative transfer. Each joint run probes task transfer (gradient
+cosine, TAG affinity); ``transfer-<method>.png`` averages them over seeds. Every run keeps its
+folder under ``OUT/weighting-BUDGET/``, so ``--resume`` continues an interrupted study.
+"""
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sharedspace.analysis.tables import write_table
+from sharedspace.analysis.transfer import read_transfer, transfer_figure
+from sharedspace.config import ExperimentConfig, apply_overrides, load_yaml
+from sharedspace.errors import ConfigError
+from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.sus import Budget
+from sharedspace.resolve import load_config
+from sharedspace.tasks.data import source_kind
+from sharedspace.train.trainer import train
+from sharedspace.train.weighting import WEIGHTINGS
+
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "weighting" / "joint.yaml"
+
+# loss level, then gradient level (``fixed`` needs weights chosen by hand: not a method to rank)
+METHODS = [
+    "equal", "uncertainty", "dwa", "rlw", "famo",
+    "gradnorm", "pcgrad", "mgda", "cagrad", "nash_mtl", "imtl_g", "aligned_mtl", "upgrad",
+]  # fmt: skip
+
+# task name in the config → (table column, metric, +1 higher is better / −1 lower is better)
+METRICS = {
+    "classification": ("Accuracy", "accuracy", +1),
+    "reconstruction": ("MSE per pixel, 0–1", "mse_pixel_01", -1),
+    "next_word": ("Perplexity", "perplexity", -1),
+}
+
+BUDGETS = {
+    # seconds: wiring only, numbers meaningless
+    "smoke": (
+        Budget(
+            train={"max_steps": 6, "log_every": 3, "warmup_steps": 2, "transfer_every": 3,
+                   "eval_every": None, "progress": False},
+            data={"image": {"train_size": 512, "val_size": 256, "eval_size": 256},
+                  "text": {"train_size": 512, "eval_size": 256}},
+        ),
+        [0],
+    ),
+    # minutes per run on 2 CPU cores; three seeds
+    "default": (
+        Budget(
+            train={"max_steps": 400, "eval_every": None, "transfer_every": 50},
+            data={kind: {"train_size": 20000, "eval_size": 5000} for kind in ("image", "text")},
+        ),
+        [0, 1, 2],
+    ),
+    # the configuration as written; three seeds
+    "full": (Budget(), [0, 1, 2]),
+}  # fmt: skip
+
+
+def run_config(
+    budget: str,
+    out_dir: str,
+    data_dir: str | None,
+    overrides: list[str],
+    seed: int,
+    method: str | None = None,
+    task: str | None = None,
+) -> ExperimentConfig:
+    """A joint run with ``method`` (``task`` None), or ``task`` alone with equal weighting."""
+    raw = load_yaml(CONFIG)
+    plan, _ = BUDGETS[budget]
+    raw["train"].update(plan.train)
+    for config in raw["tasks"].values():
+        data = config.setdefault("data", {})
+        data.update(plan.data.get(source_kind(data.get("source", "")), {}))
+    if task is not None:
+        raw["tasks"] = {task: raw["tasks"][task]}
+        raw["train"]["transfer_every"] = 0
+    raw["train"]["weighting"] = method or "equal"
+    name = f"{method}-seed{seed}" if task is None else f"single-{task}-seed{seed}"
+    raw.update(name=name, seed=seed, out_dir=str(Path(out_dir) / f"weighting-{budget}"))
+    raw["data_dir"] = data_dir
+    return load_config(data=apply_overrides(raw, list(overrides)), source=str(CONFIG))
+
+
+def available(method: str) -> bool:
+    """Whether the method's solvers are installed (the study skips, and says, what is not)."""
+    entry = WEIGHTINGS.get(method)
+    return all(importlib.util.find_spec(m) is not None for m in getattr(entry, "requires", ()))
+
+
+def delta_m(joint: dict[str, float], single: dict[str, float]) -> float:
+    """Δm% of one joint result against the single-task means: 100/T Σ_t s_t (J_t − S_t) / S_t."""
+    changes = [sign * (joint[t] - single[t]) / single[t] for t, (_, _, sign) in METRICS.items()]
+    return 100 * float(np.mean(changes))
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+@EXPERIMENTS.register("weighting")
+def reproduce_weighting(
+    budget: str = "default",
+    data_dir: str | None = None,
+    out_dir: str = "runs",
+    resume: bool = False,
+    overwrite: bool = False,
+    overrides: list[str] = (),
+    methods: list[str] | None = None,
+) -> Path:
+    """Train the single-task references and every method's joint runs, then write
+    results.md/.csv and the transfer heatmaps; returns the .md path."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
+    _, seeds = BUDGETS[budget]
+    study = Path(out_dir) / f"weighting-{budget}"
+
+    def test_metric(cfg: ExperimentConfig) -> dict[str, float]:
+        print(f"== {cfg.out_dir}/{cfg.name}", flush=True)
+        result = train(cfg, resume=resume, overwrite=overwrite)
+        return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}
+
+    single = {
+        task: mean_std(
+            [
+                test_metric(run_config(budget, out_dir, data_dir, overrides, s, task=task))[task]
+                for s in seeds
+            ]
+        )[0]
+        for task in METRICS
+    }
+    rows: list[dict[str, Any]] = [
+        {"Method": "single-task", **{METRICS[t][0]: v for t, v in single.items()}, "Δm%": 0.0}
+    ]
+    for method in methods or METHODS:
+        if not available(method):
+            print(f"skipped {method}: {WEIGHTINGS.get(method).extra} extra not installed")
+            continue
+        runs = [
+            test_metric(run_config(budget, out_dir, data_dir, overrides, s, method=method))
+            for s in seeds
+        ]
+        row: dict[str, Any] = {"Method": method}
+        for task, (column, _, _) in METRICS.items():
+            row[column], row[f"{column} std"] = mean_std([r[task] for r in runs])
+        row["Δm%"], row["Δm% std"] = mean_std([delta_m(r, single) for r in runs])
+        row["Every task ≥ single"] = all(
+            sign * (row[column] - single[task]) >= 0 for task, (column, _, sign) in METRICS.items()
+        )
+        rows.append(row)
+        transfer_over_seeds(method, [study / f"{method}-seed{s}" for s in seeds], study)
+    columns = ["Method"]
+    for column, _, _ in METRICS.values():
+        columns += [column, f"{column} std"]
+    columns += ["Δm%", "Δm% std", "Every task ≥ single"]
+    md, _ = write_table(rows, columns, study / "results", overwrite=True)
+    return md
+
+
+def transfer_over_seeds(method: str, run_dirs: list[Path], out: Path) -> None:
+    """``transfer-<method>.png``: each run's mean cosine and affinity, averaged over seeds."""
+    names, cosines, affinities = None, [], []
+    for run_dir in run_dirs:
+        names, _, cosine, affinity = read_transfer(run_dir)
+        cosines.append(np.nanmean(cosine, axis=0))
+        affinities.append(np.nanmean(affinity, axis=0))
+    cos, aff = np.stack(cosines), np.stack(affinities)
+    spread = len(run_dirs) > 1
+    transfer_figure(
+        names, cos.mean(0), aff.mean(0), out / f"transfer-{method}.png",
+        title=f"{method}: transfer over {len(run_dirs)} seed(s)",
+        cos_std=cos.std(0, ddof=1) if spread else None,
+        aff_std=aff.std(0, ddof=1) if spread else None,
+    )  # fmt: skip
