@@ -89,11 +89,12 @@ def test_two_processes_match_one_and_resume(tiny_data_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["famo", "upgrad", "pcgrad"])
+@pytest.mark.parametrize("method", ["famo", "rlw", "upgrad", "pcgrad", "nash_mtl"])
 def test_weighting_methods_match_one_process(tiny_data_dir, tmp_path, method):
-    """A loss-level method with state from global losses (FAMO: weights from the loss values,
-    logits from the losses recomputed after the step) and two gradient-level ones (per-task
-    gradients averaged over ranks before their nonlinear combination): 2 processes = 1."""
+    """Loss-level methods with state (FAMO: weights from the global loss values, logits from
+    the losses recomputed after the step; RLW: a generator in the weighting's extra state) and
+    gradient-level ones (per-task gradients averaged over ranks before their nonlinear
+    combination; Nash-MTL with state): 2 processes = 1."""
     runs = one_and_two_processes(
         tiny_data_dir, tmp_path, ["train.sampler=all", f"train.weighting={method}"]
     )

@@ -127,7 +127,7 @@ def _heatmap(
         ax.text(
             j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black"
         )
-    ticks, tilt = range(len(names)), len(names) > 3
+    ticks, tilt = range(len(names)), len(names) > 3 or max(map(len, names)) > 8
     ax.set_xticks(ticks, labels=names, rotation=45 if tilt else 0, ha="right" if tilt else "center")
     ax.set_yticks(ticks, labels=names)
     ax.set_xlabel("loss of task j")

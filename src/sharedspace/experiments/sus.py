@@ -48,6 +48,14 @@ class Budget:
     train: dict[str, Any] = field(default_factory=dict)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # "image"/"text" → fields
 
+    def apply(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """``raw`` (a plain experiment config) with this budget's overrides, in place."""
+        raw.setdefault("train", {}).update(self.train)
+        for task in raw.get("tasks", {}).values():
+            data = task.setdefault("data", {})
+            data.update(self.data.get(source_kind(data.get("source", "")), {}))
+        return raw
+
 
 BUDGETS = {
     # seconds: wiring only, numbers meaningless
@@ -81,12 +89,7 @@ def setting_config(
     setting: str, budget: str, out_dir: str, data_dir: str | None, overrides: list[str]
 ) -> ExperimentConfig:
     path = CONFIG_DIR / f"{setting}.yaml"
-    raw = load_yaml(path)
-    plan = BUDGETS[budget]
-    raw.setdefault("train", {}).update(plan.train)
-    for task in raw.get("tasks", {}).values():
-        data = task.setdefault("data", {})
-        data.update(plan.data.get(source_kind(data.get("source", "")), {}))
+    raw = BUDGETS[budget].apply(load_yaml(path))
     raw.update(name=setting, out_dir=str(Path(out_dir) / f"sus-{budget}"), data_dir=data_dir)
     return load_config(data=apply_overrides(raw, list(overrides)), source=str(path))
 

@@ -44,10 +44,12 @@ def setup(device: torch.device) -> Processes:
 
 
 def broadcast_state(module: nn.Module, procs: Processes) -> None:
-    """Give every rank rank 0's parameters and buffers (the same start, whatever the seeding)."""
+    """Give every rank rank 0's parameters and buffers (the same start, whatever the seeding);
+    a part's ``extra_state`` (e.g. a generator's state, not a tensor to send) is seeded alike."""
     if procs.world > 1:
         for tensor in module.state_dict().values():
-            dist.broadcast(tensor, src=0)
+            if isinstance(tensor, torch.Tensor):
+                dist.broadcast(tensor, src=0)
 
 
 def average_gradients(params: list[nn.Parameter], procs: Processes) -> None:
