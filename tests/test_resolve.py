@@ -116,6 +116,11 @@ def test_a_weighting_that_needs_every_task_needs_a_sampler_that_gives_them():
     load_config(data=config(TWO, train={"sampler": "all", "weighting": "nash_mtl"}))
 
 
+def test_a_negative_transfer_probe_interval_is_an_error():
+    message = problems(config(TWO, train={"transfer_every": -1}))
+    assert "train.transfer_every: steps between transfer probes, ≥ 0 (0: none); got -1" in message
+
+
 def test_unknown_names_get_a_suggestion():
     message = problems(config(TWO, train={"sampler": "unifrom"}))
     assert "train.sampler.name: unknown task sampler 'unifrom'" in message

@@ -104,6 +104,11 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"{len(cfg.tasks)} tasks per step; use train.sampler=all"
             )
 
+    if cfg.train.transfer_every < 0:
+        errors.append(
+            f"train.transfer_every: steps between transfer probes, ≥ 0 (0: none); "
+            f"got {cfg.train.transfer_every}"
+        )
     declared: dict[str, str] = {}  # aux loss name → the part that declares it
     if space is not None:
         declared |= dict.fromkeys(space.aux_losses, "model.space")

@@ -245,3 +245,9 @@ def test_a_missing_solver_is_a_one_line_error_naming_the_extra(monkeypatch):
     )
     with pytest.raises(ConfigError, match=r"needs cvxpy.*pip install 'sharedspace\[cvxpy\]'"):
         weighting("cagrad")
+
+
+@pytest.mark.parametrize(("name", "params"), [("cagrad", {"c": -1.0}), ("mgda", {"max_iters": 0})])
+def test_an_aggregator_setting_torchjd_refuses_is_a_config_error(name, params):
+    with pytest.raises(ConfigError, match=r"train.weighting: .*(non-negative|positive)"):
+        weighting(name, **params)

@@ -42,7 +42,10 @@ class Aggregation(GradientWeighting):
                 f"them with: pip install 'sharedspace[{self.extra}]' (in this repo: "
                 f".venv/bin/pip install -e '.[{self.extra}]')"
             )
-        self.aggregator = self.build(len(task_names))
+        try:
+            self.aggregator = self.build(len(task_names))
+        except ValueError as e:  # TorchJD checks its settings (c ≥ 0, max_iters > 0, …)
+            raise ConfigError(f"train.weighting: {type(self).__name__}: {e}") from None
 
     def build(self, num_tasks: int) -> aggregation.WeightedAggregator:
         raise NotImplementedError
