@@ -34,7 +34,7 @@ logging happen once, after the last step).
    average (−n_shared, with no aux loss reaching them): net (T−1)·n_shared + len(shared), plus its
    own parameters (GradNorm: T logits).
 
-A method whose solver extra is not installed (its ConfigError names ``pip install``) is skipped;
+A method whose solver extra is not installed (``missing_modules()``) is skipped;
 one that fails under 2 processes gets its error in the second table.
 """
 
@@ -58,7 +58,6 @@ import torch.multiprocessing as mp
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sharedspace.config import ExperimentConfig, load_yaml
-from sharedspace.errors import ConfigError
 from sharedspace.resolve import load_config
 from sharedspace.tasks.data import source_kind
 from sharedspace.train.trainer import train
@@ -98,10 +97,6 @@ def experiment(method: str, steps: int, args: argparse.Namespace, out: str) -> E
         progress=False,
     )
     return load_config(data=raw, source=str(CONFIG))
-
-
-def missing_extra(error: ConfigError) -> bool:
-    return "pip install" in str(error)
 
 
 def time_steps(
@@ -237,13 +232,11 @@ def main() -> None:
             for method in names if round_ % 2 == 0 else names[::-1]:
                 if method in skipped:
                     continue
-                try:
-                    steps, sizes = time_steps(method, args, out)
-                except ConfigError as e:
-                    if not missing_extra(e):
-                        raise
-                    skipped[method] = str(e)
+                entry = WEIGHTINGS.get(method)
+                if entry.missing_modules():
+                    skipped[method] = f"needs pip install 'sharedspace[{entry.install_extra}]'"
                     continue
+                steps, sizes = time_steps(method, args, out)
                 seconds.setdefault(method, []).append(steps)
     timed = [n for n in names if n in seconds]
     median = {name: statistics.median(itertools.chain(*seconds[name])) for name in timed}

@@ -13,7 +13,6 @@ cosine, TAG affinity); ``transfer-<method>.png`` averages them over seeds. Every
 folder under ``OUT/weighting-BUDGET/``, so ``--resume`` continues an interrupted study.
 """
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +88,6 @@ def run_config(
     return load_config(data=apply_overrides(raw, list(overrides)), source=str(CONFIG))
 
 
-def available(method: str) -> bool:
-    """Whether the method's solvers are installed (the study skips, and says, what is not)."""
-    entry = WEIGHTINGS.get(method)
-    return all(importlib.util.find_spec(m) is not None for m in getattr(entry, "requires", ()))
-
-
 def delta_m(joint: dict[str, float], single: dict[str, float]) -> float:
     """Δm% of one joint result against the single-task means: 100/T Σ_t s_t (J_t − S_t) / S_t."""
     changes = [sign * (joint[t] - single[t]) / single[t] for t, (_, _, sign) in METRICS.items()]
@@ -127,21 +120,26 @@ def reproduce_weighting(
         result = train(cfg, resume=resume, overwrite=overwrite)
         return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}
 
-    single = {
-        task: mean_std(
-            [
-                test_metric(run_config(budget, out_dir, data_dir, overrides, s, task=task))[task]
-                for s in seeds
-            ]
-        )[0]
+    single = {  # each task alone, its mean over seeds
+        task: float(
+            np.mean(
+                [
+                    test_metric(run_config(budget, out_dir, data_dir, overrides, s, task=task))[
+                        task
+                    ]
+                    for s in seeds
+                ]
+            )
+        )
         for task in METRICS
     }
     rows: list[dict[str, Any]] = [
         {"Method": "single-task", **{METRICS[t][0]: v for t, v in single.items()}, "Δm%": 0.0}
     ]
     for method in methods or METHODS:
-        if not available(method):
-            print(f"skipped {method}: {WEIGHTINGS.get(method).extra} extra not installed")
+        entry = WEIGHTINGS.get(method)
+        if entry.missing_modules():  # the study skips, and says, what is not installed
+            print(f"skipped {method}: the {entry.install_extra} extra is not installed")
             continue
         runs = [
             test_metric(run_config(budget, out_dir, data_dir, overrides, s, method=method))

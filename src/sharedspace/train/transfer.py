@@ -25,7 +25,9 @@ import torch.distributed as dist
 from torch import nn
 
 from sharedspace.tasks import Task
+from sharedspace.train import distributed
 from sharedspace.train.distributed import Processes
+from sharedspace.train.weighting.base import task_jacobian
 
 SEED = 0  # the seed of every probe forward (dropout masks, noisy gates)
 
@@ -75,24 +77,10 @@ def task_gradients(
     """The Jacobian (T, n): row r is ∇ of task sorted(batches)[r]'s mean loss on the flattened
     ``shared`` (zeros where the task does not use a parameter), averaged over processes."""
     device = shared[0].device
-    rows = []
     with _probing(model):
-        for i in sorted(batches):
-            loss = _losses(model, tasks[i], i, batches[i], device).mean()
-            grads = torch.autograd.grad(loss, shared, allow_unused=True)
-            rows.append(
-                torch.cat(
-                    [
-                        (torch.zeros_like(p) if g is None else g).reshape(-1)
-                        for p, g in zip(shared, grads, strict=True)
-                    ]
-                )
-            )
-    jacobian = torch.stack(rows)  # (T, n)
-    if procs.world > 1:
-        dist.all_reduce(jacobian)
-        jacobian /= procs.world
-    return jacobian
+        losses = [_losses(model, tasks[i], i, batches[i], device).mean() for i in sorted(batches)]
+        jacobian, _, _ = task_jacobian(losses, shared, [])  # (T, n)
+    return distributed.mean(jacobian, procs)
 
 
 def gradient_cosine(jacobian: torch.Tensor) -> torch.Tensor:

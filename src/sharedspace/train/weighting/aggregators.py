@@ -16,9 +16,8 @@ whose scale is about that of one task's gradient. Adam, the default optimizer, i
 that scale; with SGD tune ``train.lr`` per method.
 """
 
-import importlib.util
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torchjd import aggregation
@@ -30,17 +29,14 @@ from sharedspace.train.weighting.base import WEIGHTINGS, GradientWeighting
 class Aggregation(GradientWeighting):
     """A TorchJD aggregator as a weighting: ``combine`` = the aggregator's weights of J's rows."""
 
-    requires: ClassVar[tuple[str, ...]] = ()  # modules the aggregator imports lazily
-    extra: ClassVar[str] = ""  # our install extra that provides them
-
     def __init__(self, cfg, task_names: list[str], seed: int = 0) -> None:
         super().__init__(cfg, task_names)
-        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        missing = self.missing_modules()
         if missing:
             raise ConfigError(
                 f"train.weighting: {type(self).__name__} needs {', '.join(missing)}; install "
-                f"them with: pip install 'sharedspace[{self.extra}]' (in this repo: "
-                f".venv/bin/pip install -e '.[{self.extra}]')"
+                f"them with: pip install 'sharedspace[{self.install_extra}]' (in this repo: "
+                f".venv/bin/pip install -e '.[{self.install_extra}]')"
             )
         try:
             self.aggregator = self.build(len(task_names))
@@ -86,7 +82,7 @@ class CAGrad(Aggregation):
     the worst task's improvement within a ball of radius c·‖ḡ‖ around the mean gradient ḡ."""
 
     requires = ("cvxpy", "clarabel")
-    extra = "cvxpy"
+    install_extra = "cvxpy"
 
     @dataclass
     class Config:
@@ -103,7 +99,7 @@ class NashMTL(Aggregation):
     from the previous step's α — state kept in the checkpoint. Needs every task in every step."""
 
     requires = ("cvxpy", "ecos")
-    extra = "cvxpy"
+    install_extra = "cvxpy"
     needs_every_task = True
 
     @dataclass
@@ -157,7 +153,7 @@ class UPGrad(Aggregation):
     of them (a small QP per task), then averaged — never conflicting with any task."""
 
     requires = ("quadprog", "qpsolvers")
-    extra = "quadprog"
+    install_extra = "quadprog"
 
     def build(self, num_tasks):
         return aggregation.UPGrad()

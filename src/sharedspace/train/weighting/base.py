@@ -15,6 +15,7 @@ A weighting is an ``nn.Module``: its parameters join the optimizer; its paramete
 ``extra_state`` go into the checkpoint, so a killed run resumes bit-identically.
 """
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from sharedspace.registry import Registry
+from sharedspace.train import distributed
 from sharedspace.train.distributed import SINGLE, Processes, average_gradients
 
 WEIGHTINGS: Registry[type["Weighting"]] = Registry("loss weighting")
@@ -59,6 +61,8 @@ class Weighting(nn.Module):
 
     # True: the method needs every task in every step (a sampler such as ``all``)
     needs_every_task: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()  # modules it imports lazily (solvers)
+    install_extra: ClassVar[str] = ""  # our install extra that provides them
 
     @dataclass
     class Config:
@@ -68,6 +72,11 @@ class Weighting(nn.Module):
         super().__init__()
         self.cfg, self.task_names = cfg, task_names
         self.index = {name: i for i, name in enumerate(task_names)}
+
+    @classmethod
+    def missing_modules(cls) -> list[str]:
+        """The modules of ``requires`` that are not installed."""
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
     def indices(self, names: list[str], device: torch.device) -> torch.Tensor:
         return torch.tensor([self.index[n] for n in names], device=device)
@@ -148,11 +157,9 @@ class GradientWeighting(Weighting):
         shared_ids = {id(p) for p in shared}
         specific = [p for p in ctx.parameters if p.requires_grad and id(p) not in shared_ids]
         jacobian, used, specific_grads = task_jacobian(list(losses.values()), shared, specific)
-        if ctx.procs.world > 1:  # one all-reduce: the T·n gradients and which parameters they reach
-            packed = torch.cat([jacobian.reshape(-1), used])
-            torch.distributed.all_reduce(packed)
-            jacobian = packed[: jacobian.numel()].view_as(jacobian) / ctx.procs.world
-            used = packed[jacobian.numel() :]
+        # one all-reduce: the T·n gradients and which parameters they reach (on any rank)
+        packed = distributed.mean(torch.cat([jacobian.reshape(-1), used]), ctx.procs)
+        jacobian, used = packed[: jacobian.numel()].view_as(jacobian), packed[jacobian.numel() :]
         global_losses = {n: ctx.loss_of(n, losses) for n in names}
         weights = self.combine(jacobian, global_losses, ctx).to(jacobian.dtype)
         if extra.requires_grad:
