@@ -56,8 +56,32 @@ def test_train_then_evaluate_gives_the_same_test_numbers(capsys, tiny_data_dir, 
         assert evaluated[task] == pytest.approx(values)
 
 
-def test_data_list_names_every_dataset(capsys):
-    status, out, _ = run_cli(capsys, "data", "list")
+def test_list_shows_every_registered_part_with_its_settings(capsys):
+    from sharedspace.catalog import SECTIONS
+
+    status, out, _ = run_cli(capsys, "list")
     assert status == 0
-    for name in ("fashion_mnist", "cifar10", "cifar100", "wikitext2", "fortunes"):
-        assert name in out
+    for registry, _ in SECTIONS.values():
+        for name in registry:
+            assert f"\n  {name}" in out
+    assert "      hidden: list[int] = [1024, 1024]" in out  # the sus space's settings
+    assert "      c: float = 0.4" in out  # cagrad's
+    status, out, _ = run_cli(capsys, "list", "samplers")
+    assert status == 0 and out.startswith("samplers (train.sampler.name)") and "sus" not in out
+    status, _, err = run_cli(capsys, "list", "spaec")
+    assert status == 2 and "unknown section 'spaec'" in err
+
+
+def test_print_config_shows_the_resolved_config_with_defaults(capsys):
+    import yaml
+
+    path = "configs/sus/classification.yaml"
+    status, out, _ = run_cli(capsys, "train", path, "--print-config", "model.space.hidden=[8]")
+    assert status == 0
+    printed = yaml.safe_load(out)  # only the config: nothing trained
+    assert printed["model"]["space"] == {
+        "name": "sus", "hidden": [8], "out_dim": 512, "negative_slope": 0.01
+    }  # fmt: skip
+    assert printed["train"]["lr"] == 1e-3 and printed["tasks"]["classification"]["head"] == {}
+    status, out2, _ = run_cli(capsys, "validate", path, "--print-config", "model.space.hidden=[8]")
+    assert status == 0 and out2 == out

@@ -1,18 +1,17 @@
-from pathlib import Path
-
 import pytest
 
 from sharedspace.config import (
     ExperimentConfig,
-    apply_overrides,
     changed_keys,
     save_config,
+    shipped_configs,
     to_dict,
 )
 from sharedspace.errors import ConfigError
+from sharedspace.overrides import apply_overrides
 from sharedspace.resolve import load_config
 
-CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/**/*.yaml"))
+CONFIGS = shipped_configs()
 BASE = {
     "name": "x",
     "tasks": {

@@ -1,33 +1,55 @@
-"""One entry point: ``sharedspace train | evaluate | validate | reproduce | data``.
+"""One entry point: ``sharedspace train | evaluate | validate | reproduce | list | data``.
 
 Errors the project raises on purpose (bad config, missing data, bad checkpoint) print as one clean
-message and exit with status 2; anything else is a bug and keeps its traceback.
+message and exit with status 2; anything else is a bug and keeps its traceback. A run stopped by
+Ctrl-C or SIGTERM saves a checkpoint, prints the command that resumes it and exits with 130.
 """
 
 import argparse
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from sharedspace.errors import SharedSpaceError
+from sharedspace.errors import Interrupted, SharedSpaceError
+
+
+def _print_config(cfg) -> None:
+    import yaml
+
+    from sharedspace.config import to_dict
+
+    print(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), end="")
 
 
 def _train(args: argparse.Namespace) -> None:
     from sharedspace.resolve import load_config
-    from sharedspace.runs import draw_run_figures
+    from sharedspace.runs import draw_run_figures, finished
     from sharedspace.train import distributed
     from sharedspace.train.trainer import train
 
     cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        return _print_config(cfg)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         # Re-launch this same command under torchrun, one process per rank.
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         command += [f"--nproc_per_node={args.nproc}", "-m", "sharedspace.cli", "train"]
         command += [str(args.config), *args.overrides]
         command += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
-        raise SystemExit(subprocess.call(command))
+        # Ctrl-C reaches every process of the terminal's group: the workers stop after the
+        # step and print how to resume, then exit 0 (torchrun reports any other status as a
+        # crash, with a traceback); this launcher waits and exits 130 if the run stopped early
+        previous = signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: inherited
+        try:
+            status = subprocess.call(command)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        stopped = status == 0 and not finished(Path(cfg.out_dir) / cfg.name)
+        raise SystemExit(130 if stopped else status)
     result = train(cfg, resume=args.resume, overwrite=args.overwrite)
     distributed.teardown()
     if int(os.environ.get("RANK", "0")) == 0:
@@ -48,6 +70,8 @@ def _validate(args: argparse.Namespace) -> None:
     from sharedspace.resolve import load_config
 
     cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        return _print_config(cfg)
     print(f"{args.config}: valid ({len(cfg.tasks)} tasks: {', '.join(cfg.tasks)})")
 
 
@@ -72,12 +96,18 @@ def _data_download(args: argparse.Namespace) -> None:
     print(f"downloaded to {download(args.name, Path(args.data_dir))}")
 
 
-def _data_list(args: argparse.Namespace) -> None:
-    from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA
+def _list(args: argparse.Namespace) -> None:
+    from sharedspace.catalog import SECTIONS, describe
 
-    print("image datasets:", ", ".join(IMAGE_DATASETS))
-    print("text corpora:  ", ", ".join(TEXT_CORPORA))
-    print("downloadable:  ", ", ".join(sorted(DOWNLOADS)))
+    print("\n\n".join(describe(section) for section in args.sections or SECTIONS))
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path)
+    p.add_argument("overrides", nargs="*", help="key=value, +key=value, ~key; e.g. train.lr=3e-4")
+    p.add_argument(
+        "--print-config", action="store_true", help="print the resolved config with defaults"
+    )
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -90,8 +120,7 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one experiment config")
-    p.add_argument("config", type=Path)
-    p.add_argument("overrides", nargs="*", help="key=value, e.g. train.lr=3e-4")
+    _config_args(p)
     p.add_argument("--nproc", type=int, default=1, help="processes (DDP via torchrun)")
     _run_flags(p)
     p.set_defaults(func=_train)
@@ -103,8 +132,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("validate", help="check a config without loading data")
-    p.add_argument("config", type=Path)
-    p.add_argument("overrides", nargs="*")
+    _config_args(p)
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("reproduce", help="run a published experiment and write its table")
@@ -112,9 +140,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="default", choices=["smoke", "default", "full"])
     p.add_argument("--data-dir", default=None, help="folder of datasets (default: search path)")
     p.add_argument("--out", default="runs", help="parent folder of the run folders")
-    p.add_argument("overrides", nargs="*", help="key=value applied to every configuration")
+    p.add_argument("overrides", nargs="*", help="overrides applied to every configuration")
     _run_flags(p)
     p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("list", help="what a config can name: parts, datasets, their settings")
+    p.add_argument("sections", nargs="*", help="caps, spaces, tasks, samplers, weightings, …")
+    p.set_defaults(func=_list)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(
         dest="data_command", required=True
@@ -123,8 +155,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--data-dir", required=True)
     p.set_defaults(func=_data_download)
-    p = data.add_parser("list", help="list known datasets")
-    p.set_defaults(func=_data_list)
     return root
 
 
@@ -140,6 +170,15 @@ def main(argv: list[str] | None = None) -> None:
         args.overrides += extra
     try:
         args.func(args)
+    except Interrupted as e:
+        command = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--overwrite"]
+        command += ["--resume"] * ("--resume" not in command)
+        if "WORLD_SIZE" in os.environ:  # a torchrun worker: the user typed --nproc
+            command.append(f"--nproc={os.environ['WORLD_SIZE']}")
+        if int(os.environ.get("RANK", "0")) == 0:
+            resume = shlex.join(["sharedspace", *command])
+            print(f"sharedspace: {e}\nresume with: {resume}", file=sys.stderr)
+        raise SystemExit(0 if "WORLD_SIZE" in os.environ else 130) from None
     except SharedSpaceError as e:
         print(f"sharedspace: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

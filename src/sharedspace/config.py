@@ -3,12 +3,13 @@
 This module is the bottom layer every part may import: schemas and the generic machinery that
 turns plain data into them (every problem collected with its dotted key, after nanoGPT's and
 torchtune's config checks). It knows no registry; ``sharedspace.resolve`` (above the parts) looks
-each pluggable section up and checks the experiment as a whole before any data loads.
+each pluggable section up and checks the experiment as a whole before any data loads;
+``sharedspace.overrides`` edits the plain data by this schema.
 """
 
-import copy
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ import yaml
 from sharedspace.errors import ConfigError
 
 C = TypeVar("C")
+CONFIGS = Path(__file__).resolve().parent / "configs"  # shipped as package data
+Meta = typing.Mapping[str, Any]  # a dataclass field's metadata
+NO_META: Meta = types.MappingProxyType({})
 
 
 @dataclass(eq=False)
@@ -46,13 +50,15 @@ class Component:
 
 
 def component(default: str | None = None, name_key: str | None = "name") -> Any:
-    """A dataclass field holding a Component (or a dict of them), with the name's default."""
+    """A dataclass field holding a Component (or a dict of them), with the name's default.
+
+    A section that leaves its name out takes the default name: ``space: {hidden: [256]}`` is a
+    ``sus`` space with that width, as is the override ``model.space.hidden=[256]``.
+    """
+    meta = {"name_key": name_key, "default": default}
     if default is None:
-        return field(metadata={"name_key": name_key})
-    return field(
-        default_factory=lambda: Component(default, name_key=name_key),
-        metadata={"name_key": name_key},
-    )
+        return field(metadata=meta)
+    return field(default_factory=lambda: Component(default, name_key=name_key), metadata=meta)
 
 
 @dataclass
@@ -114,6 +120,8 @@ class ExperimentConfig:
     seed: int = 0
     data_dir: str | None = None  # folder of datasets; None: the default search path
     out_dir: str = "runs"  # the run folder is out_dir/name
+    # plug-in modules to import first: module names or .py files (see sharedspace.plugins)
+    imports: list[str] = field(default_factory=list)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -122,26 +130,30 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _component(value: Any, key: str, name_key: str | None, errors: list[str]) -> Any:
+def _component(value: Any, key: str, meta: Meta, errors: list[str]) -> Any:
     """A ``{name_key: name, ...params}`` mapping (or a bare name) → Component."""
+    name_key = meta.get("name_key")
     if isinstance(value, str) and name_key:
         return Component(value, name_key=name_key)
     if not isinstance(value, dict):
         errors.append(f"{key}: expected a mapping or a name, got {value!r}")
         return None
     params = dict(value)
-    name = params.pop(name_key, None) if name_key else ""
+    name = params.pop(name_key, meta.get("default")) if name_key else ""
     if not isinstance(name, str):
         errors.append(f"{key}.{name_key}: missing or not a name, got {name!r}")
         return None
     return Component(name, params, name_key=name_key)
 
 
-def _convert(value: Any, tp: Any, key: str, errors: list[str], name_key: Any = None) -> Any:
-    """Check ``value`` against the type hint ``tp``; returns the converted value."""
+def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_META) -> Any:
+    """Check ``value`` against the type hint ``tp``; returns the converted value.
+
+    ``meta`` is the field's metadata (a component's name key and default name).
+    """
     origin = typing.get_origin(tp)
     if tp is Component:
-        return _component(value, key, name_key, errors)
+        return _component(value, key, meta, errors)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             errors.append(f"{key}: expected a mapping, got {value!r}")
@@ -169,11 +181,15 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], name_key: Any = N
             errors.append(f"{key}: expected a mapping, got {value!r}")
             return value
         _, item = typing.get_args(tp)
-        return {k: _convert(v, item, f"{key}.{k}", errors, name_key) for k, v in value.items()}
+        # a collection's items have no default name: each names its own
+        item_meta = {"name_key": meta.get("name_key")}
+        return {k: _convert(v, item, f"{key}.{k}", errors, item_meta) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():  # 1e3 spells 1000
+        return int(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         errors.append(f"{key}: expected {_type_name(tp)}, got {value!r}")
     return value
@@ -191,8 +207,7 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
-            name_key = f.metadata.get("name_key")
-            kwargs[name] = _convert(data[name], hints[name], key, errors, name_key)
+            kwargs[name] = _convert(data[name], hints[name], key, errors, f.metadata)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             errors.append(f"{key}: missing required key")
     try:
@@ -210,42 +225,50 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     return result
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to nested plain data, in place."""
-    for item in overrides:
-        path, sep, raw = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=3e-4")
-        *parents, last = path.split(".")
-        node = data
-        for i, part in enumerate(parents):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parents[: i + 1])
-                raise ConfigError(f"override {item!r}: {where} is {child!r}, not a mapping")
-            node = child
-        node[last] = yaml.safe_load(raw)
-    return data
+class Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: ``3e-4`` and ``1e3`` are numbers, as in
+    Python and OmegaConf (YAML 1.1, PyYAML's default, reads them as strings)."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def shipped_configs() -> list[Path]:
+    return sorted(CONFIGS.glob("**/*.yaml"))
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text → plain data (safe: no tags that build objects)."""
+    return yaml.load(text, Loader=Loader)  # a SafeLoader: builds no objects
+
+
+def packaged_config(name: str | Path) -> Path | None:
+    """The config shipped with the package under ``name`` (``sus/all_three``, with or without
+    ``.yaml`` or a leading ``configs/``), as torchtune finds its recipes' configs; else None."""
+    name = str(name).removeprefix("configs/").removesuffix(".yaml")
+    path = CONFIGS / f"{name}.yaml"
+    return path if path.is_file() and ".." not in Path(name).parts else None
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping; a path that is not a file may name a packaged config."""
+    path = Path(path)
+    if not path.exists():
+        path = packaged_config(path) or path
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = parse_yaml(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        shipped = ", ".join(str(p.relative_to(CONFIGS).with_suffix("")) for p in shipped_configs())
+        raise ConfigError(f"{path}: config file not found (packaged configs: {shipped})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
-
-
-def read_config(
-    path: Path | None = None, overrides: list[str] = (), data: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The plain data of a YAML file (or a copy of ``data``) with the overrides applied."""
-    raw = load_yaml(path) if path is not None else copy.deepcopy(data or {})
-    return apply_overrides(raw, list(overrides))
 
 
 def to_dict(value: Any) -> Any:

@@ -18,3 +18,7 @@ class DataError(SharedSpaceError):
 
 class CheckpointError(SharedSpaceError):
     """A checkpoint is missing, corrupt, tampered with or unsafe to load."""
+
+
+class Interrupted(SharedSpaceError):
+    """SIGINT or SIGTERM: training stopped at the end of a step and saved a checkpoint there."""

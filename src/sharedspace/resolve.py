@@ -15,15 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sharedspace.config import (
-    Component,
-    ExperimentConfig,
-    from_dict,
-    read_config,
-)
+from sharedspace.config import Component, ExperimentConfig, from_dict
 from sharedspace.data import TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES
+from sharedspace.overrides import read_config
+from sharedspace.plugins import import_parts, load_entry_points, resolve_imports
 from sharedspace.registry import Registry
 from sharedspace.spaces import SPACES
 from sharedspace.tasks import TASKS
@@ -45,11 +42,16 @@ def load_config(
 ) -> ExperimentConfig:
     """Defaults ← YAML file (or plain ``data``) ← overrides, then resolved and validated in full.
 
-    ``source`` names the config in error messages (default: the path).
+    Plug-ins (installed ones, then the config's ``imports``) are imported first, so their parts
+    resolve like ours. ``source`` names the config in error messages (default: the path).
     """
     raw = read_config(path, overrides, data)
     source = source or str(path or "config")
+    load_entry_points()
     try:
+        if "imports" in raw:
+            raw["imports"] = resolve_imports(raw["imports"], Path(path).parent if path else Path())
+            import_parts(raw["imports"])
         cfg = from_dict(ExperimentConfig, raw)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None

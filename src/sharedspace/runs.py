@@ -4,6 +4,7 @@ Above the trainer and the config resolution: a run folder holds the resolved con
 (``config.yaml``) and checkpoints, from which everything the run saw is rebuilt.
 """
 
+import json
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ from sharedspace.errors import CheckpointError, SharedSpaceError
 from sharedspace.model import build_model
 from sharedspace.resolve import load_config
 from sharedspace.tasks import build_tasks
-from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
+from sharedspace.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
 
 
@@ -38,6 +39,18 @@ def evaluate_run(
     return {
         task.name: evaluate(model, task, split, cfg.train.eval_batch_size, device) for task in tasks
     }
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether the run's newest checkpoint is the step its results were computed at (False for
+    a run stopped early by a signal, or never finished)."""
+    run_dir = Path(run_dir)
+    try:
+        steps = json.loads((run_dir / "results.json").read_text())["run"]["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    latest = latest_checkpoint(run_dir / "checkpoints")
+    return latest is not None and latest.name == checkpoint_path(latest.parent, steps).name
 
 
 def draw_run_figures(run_dir: Path) -> list[Path]:

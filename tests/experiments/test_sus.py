@@ -3,7 +3,25 @@
 import pytest
 
 from sharedspace.analysis.tables import read_table_csv
-from sharedspace.experiments.sus import SETTINGS, reproduce_sus
+from sharedspace.errors import ConfigError
+from sharedspace.experiments.sus import SETTINGS, reproduce_sus, setting_configs
+
+# the README's CIFAR-10 + WikiText-2 command
+OTHER_DATA = [
+    "tasks.classification.data.source=cifar10",
+    "tasks.reconstruction.data.source=cifar10",
+    "tasks.next_word.data.source=wikitext2",
+]
+
+
+def test_a_task_override_goes_to_the_settings_that_have_the_task():
+    configs = setting_configs(list(SETTINGS), "default", "runs", None, OTHER_DATA)
+    assert configs["classification"].tasks["classification"].data.name == "cifar10"
+    assert list(configs["classification"].tasks) == ["classification"]
+    assert configs["next_word"].tasks["next_word"].data.name == "wikitext2"
+    assert configs["all_three"].tasks["reconstruction"].data.name == "cifar10"
+    with pytest.raises(ConfigError, match="no configuration has task 'clasification'"):
+        setting_configs(list(SETTINGS), "default", "runs", None, ["tasks.clasification.kind=x"])
 
 
 @pytest.mark.slow

@@ -25,8 +25,9 @@ def command(config, *extra):
 
 
 def last_step(run_dir):
+    """The step of the log's last complete record (the run may be writing the next one)."""
     path = run_dir / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []  # complete lines only
     return json.loads(lines[-1])["step"] if lines else 0
 
 

@@ -1,6 +1,7 @@
 """The training loop end to end on tiny data: logs, results, resume, overwrite guard, NaN guard."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,16 @@ def test_an_existing_run_is_never_silently_overwritten(tiny_data_dir, tmp_path):
         train(cfg)
     train(cfg, overwrite=True)
     assert len(records(Path(cfg.out_dir) / cfg.name, "test")) == 1  # the old log is gone
+
+
+def test_resume_needs_a_checkpoint_unless_the_folder_is_empty(tiny_data_dir, tmp_path):
+    cfg = tiny_config(tiny_data_dir, tmp_path, max_steps=2)
+    assert train(cfg, resume=True).steps == 2  # nothing there yet: --resume starts the run
+    shutil.rmtree(tmp_path / "tiny" / "checkpoints")
+    log = (tmp_path / "tiny" / "metrics.jsonl").read_text()
+    with pytest.raises(SharedSpaceError, match=r"tiny: nothing to resume .* --overwrite"):
+        train(cfg, resume=True)
+    assert (tmp_path / "tiny" / "metrics.jsonl").read_text() == log  # nothing appended
 
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
@@ -234,3 +245,14 @@ def test_transfer_probes_are_logged_drawn_and_leave_training_unchanged(tiny_data
     assert all(r[f"cosine.{r['task']}"] == pytest.approx(1.0) for r in records)
     assert draw_run_figures(runs[0].run_dir) == []
     assert draw_run_figures(runs[4].run_dir) == [runs[4].run_dir / "transfer.png"]
+
+
+def test_without_a_terminal_progress_is_a_plain_line_per_log_record(
+    tiny_data_dir, tmp_path, capsys
+):
+    cfg = tiny_config(tiny_data_dir, tmp_path, tasks=ALL[:2], max_steps=8, log_every=4)
+    cfg.train.progress = True
+    train(cfg)  # under capsys, stderr is not a TTY
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["4/8", "8/8"]
+    assert "classification " in lines[0] and "steps/s)" in lines[0] and "\r" not in lines[0]

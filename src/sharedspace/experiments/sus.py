@@ -18,16 +18,17 @@ import torch
 from sharedspace.analysis.embedding import pca_figure
 from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.tables import write_table
-from sharedspace.config import ExperimentConfig, apply_overrides, load_yaml
+from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
 from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.trainer import TrainResult, train
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "sus"
+CONFIG_DIR = CONFIGS / "sus"
 
 # configuration file stem → row label, in the report's order
 SETTINGS = {
@@ -85,13 +86,19 @@ COLUMNS = {  # table column → (task kind, metric)
 }
 
 
-def setting_config(
-    setting: str, budget: str, out_dir: str, data_dir: str | None, overrides: list[str]
-) -> ExperimentConfig:
-    path = CONFIG_DIR / f"{setting}.yaml"
-    raw = BUDGETS[budget].apply(load_yaml(path))
-    raw.update(name=setting, out_dir=str(Path(out_dir) / f"sus-{budget}"), data_dir=data_dir)
-    return load_config(data=apply_overrides(raw, list(overrides)), source=str(path))
+def setting_configs(
+    settings: list[str], budget: str, out_dir: str, data_dir: str | None, overrides: list[str]
+) -> dict[str, ExperimentConfig]:
+    """Every setting's config, each validated before any trains."""
+    raws = {}
+    for setting in settings:
+        raw = BUDGETS[budget].apply(load_yaml(CONFIG_DIR / f"{setting}.yaml"))
+        raw.update(name=setting, out_dir=str(Path(out_dir) / f"sus-{budget}"), data_dir=data_dir)
+        raws[setting] = raw
+    apply_to_each(list(raws.values()), overrides)
+    return {
+        s: load_config(data=raw, source=str(CONFIG_DIR / f"{s}.yaml")) for s, raw in raws.items()
+    }
 
 
 def space_vectors(result: TrainResult, per_task: int = 300) -> tuple[np.ndarray, list, list]:
@@ -149,8 +156,8 @@ def reproduce_sus(
     if budget not in BUDGETS:
         raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
     rows = []
-    for setting in settings or SETTINGS:
-        cfg = setting_config(setting, budget, out_dir, data_dir, list(overrides))
+    configs = setting_configs(list(settings or SETTINGS), budget, out_dir, data_dir, overrides)
+    for setting, cfg in configs.items():
         print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
         result = train(cfg, resume=resume, overwrite=overwrite)
         vectors, modality, task_names = space_vectors(result)

@@ -20,15 +20,16 @@ import numpy as np
 
 from sharedspace.analysis.tables import write_table
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
-from sharedspace.config import ExperimentConfig, apply_overrides, load_yaml
+from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
 from sharedspace.experiments.sus import Budget
+from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.train.trainer import train
 from sharedspace.train.weighting import WEIGHTINGS
 
-CONFIG = Path(__file__).resolve().parents[3] / "configs" / "weighting" / "joint.yaml"
+CONFIG = CONFIGS / "weighting" / "joint.yaml"
 
 # loss level, then gradient level (``fixed`` needs weights chosen by hand: not a method to rank)
 METHODS = [
@@ -67,25 +68,26 @@ BUDGETS = {
 }  # fmt: skip
 
 
-def run_config(
-    budget: str,
-    out_dir: str,
-    data_dir: str | None,
-    overrides: list[str],
-    seed: int,
-    method: str | None = None,
-    task: str | None = None,
-) -> ExperimentConfig:
-    """A joint run with ``method`` (``task`` None), or ``task`` alone with equal weighting."""
-    raw = BUDGETS[budget][0].apply(load_yaml(CONFIG))
-    if task is not None:
-        raw["tasks"] = {task: raw["tasks"][task]}
-        raw["train"]["transfer_every"] = 0
-    raw["train"]["weighting"] = method or "equal"
-    name = f"{method}-seed{seed}" if task is None else f"single-{task}-seed{seed}"
-    raw.update(name=name, seed=seed, out_dir=str(Path(out_dir) / f"weighting-{budget}"))
-    raw["data_dir"] = data_dir
-    return load_config(data=apply_overrides(raw, list(overrides)), source=str(CONFIG))
+def run_configs(
+    budget: str, out_dir: str, data_dir: str | None, overrides: list[str], methods: list[str]
+) -> dict[str, ExperimentConfig]:
+    """Run name → config, each validated before any trains: each task alone with equal
+    weighting (``single-<task>-seed<s>``) and each method's joint run (``<method>-seed<s>``)."""
+    budget_of, seeds = BUDGETS[budget]
+    runs = [(task, "equal") for task in METRICS] + [(None, method) for method in methods]
+    raws = {}
+    for seed in seeds:
+        for task, method in runs:
+            raw = budget_of.apply(load_yaml(CONFIG))
+            if task is not None:
+                raw["tasks"] = {task: raw["tasks"][task]}
+                raw["train"]["transfer_every"] = 0
+            raw["train"]["weighting"] = method
+            name = f"{method}-seed{seed}" if task is None else f"single-{task}-seed{seed}"
+            raw.update(name=name, seed=seed, out_dir=str(Path(out_dir) / f"weighting-{budget}"))
+            raws[name] = raw | {"data_dir": data_dir}
+    apply_to_each(list(raws.values()), overrides)
+    return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
 
 
 def delta_m(joint: dict[str, float], single: dict[str, float]) -> float:
@@ -114,37 +116,28 @@ def reproduce_weighting(
         raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
     _, seeds = BUDGETS[budget]
     study = Path(out_dir) / f"weighting-{budget}"
+    methods = list(methods or METHODS)
+    for method in list(methods):
+        entry = WEIGHTINGS.get(method)
+        if entry.missing_modules():  # the study skips, and says, what is not installed
+            print(f"skipped {method}: the {entry.install_extra} extra is not installed")
+            methods.remove(method)
+    configs = run_configs(budget, out_dir, data_dir, list(overrides), methods)
 
-    def test_metric(cfg: ExperimentConfig) -> dict[str, float]:
-        print(f"== {cfg.out_dir}/{cfg.name}", flush=True)
-        result = train(cfg, resume=resume, overwrite=overwrite)
+    def test_metric(name: str) -> dict[str, float]:
+        print(f"== {study / name}", flush=True)
+        result = train(configs[name], resume=resume, overwrite=overwrite)
         return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}
 
-    single = {  # each task alone, its mean over seeds
-        task: float(
-            np.mean(
-                [
-                    test_metric(run_config(budget, out_dir, data_dir, overrides, s, task=task))[
-                        task
-                    ]
-                    for s in seeds
-                ]
-            )
-        )
-        for task in METRICS
+    # each task alone, its mean over seeds
+    single = {
+        t: float(np.mean([test_metric(f"single-{t}-seed{s}")[t] for s in seeds])) for t in METRICS
     }
     rows: list[dict[str, Any]] = [
         {"Method": "single-task", **{METRICS[t][0]: v for t, v in single.items()}, "Δm%": 0.0}
     ]
-    for method in methods or METHODS:
-        entry = WEIGHTINGS.get(method)
-        if entry.missing_modules():  # the study skips, and says, what is not installed
-            print(f"skipped {method}: the {entry.install_extra} extra is not installed")
-            continue
-        runs = [
-            test_metric(run_config(budget, out_dir, data_dir, overrides, s, method=method))
-            for s in seeds
-        ]
+    for method in methods:
+        runs = [test_metric(f"{method}-seed{s}") for s in seeds]
         row: dict[str, Any] = {"Method": method}
         for task, (column, _, _) in METRICS.items():
             row[column], row[f"{column} std"] = mean_std([r[task] for r in runs])

@@ -15,6 +15,9 @@ uninterrupted one; resuming a finished run returns its stored results without tr
 
 import json
 import shutil
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sharedspace.config import ExperimentConfig, TrainConfig, changed_keys, save_config, to_dict
-from sharedspace.errors import SharedSpaceError
+from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tasks import Task, build_tasks
@@ -39,6 +42,34 @@ from sharedspace.train.weighting import StepContext, build_weighting
 
 class TrainingDiverged(SharedSpaceError):
     """A loss became NaN or infinite and the config says to stop."""
+
+
+class StopRequest:
+    """SIGINT/SIGTERM set a flag the loop reads at the end of each step, instead of killing the
+    step halfway; a second signal acts as usual (Ctrl-C twice quits at once). A no-op outside
+    the main thread, where Python cannot install handlers."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous = {}
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signal = signum
+        self.__exit__()
+        tqdm.write(f"{signal.Signals(signum).name}: stopping after this step and saving a "
+                   "checkpoint (again to quit at once)", file=sys.stderr)  # fmt: skip
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
 
 
 @dataclass
@@ -67,13 +98,19 @@ def build_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim
 
 
 def prepare_run_dir(cfg: ExperimentConfig, resume: bool, overwrite: bool) -> Path:
-    """A run folder is never silently reused: continuing needs resume, replacing needs overwrite."""
+    """A run folder is never silently reused: continuing needs resume (and a checkpoint to
+    continue from), replacing needs overwrite; resume on an empty or missing folder starts."""
     run_dir = Path(cfg.out_dir) / cfg.name
     holds_run = (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
     if holds_run and not (resume or overwrite):
         raise SharedSpaceError(
             f"{run_dir} already holds a run; pass --resume to continue it or --overwrite to "
             "replace it (or choose another name=…)"
+        )
+    if holds_run and resume and latest_checkpoint(run_dir / "checkpoints") is None:
+        raise SharedSpaceError(
+            f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the folder "
+            "or pass --overwrite instead of --resume"
         )
     if holds_run and overwrite and not resume:
         shutil.rmtree(run_dir)
@@ -213,7 +250,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     context = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
     aux_weights = t.aux_loss_weights
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int) -> Path | None:
         if procs.is_main:
             state = {
                 "step": step,
@@ -227,7 +264,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
                 "task_states": {task.name: task.data.state for task in tasks},
                 "train_seconds": seconds_before + time.perf_counter() - loop_started,
             }
-            save_checkpoint(state, ckpt_dir, step, keep=t.keep_checkpoints)
+            return save_checkpoint(state, ckpt_dir, step, keep=t.keep_checkpoints)
+        return None
 
     def validate(step: int) -> None:
         for task in tasks:
@@ -236,70 +274,93 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
 
     # --- train: the sampler's tasks, each its next batch, one weighted backward, one step
     running = RunningMeans()
+    # a progress bar on a terminal; in a log file (stderr not a TTY) a plain line per log record
+    show = t.progress and procs.is_main
     bar = tqdm(
-        range(start, total), initial=start, total=total, disable=not (t.progress and procs.is_main)
+        range(start, total), initial=start, total=total, disable=not show or not sys.stderr.isatty()
     )
     model.train()
     loop_started = time.perf_counter()
-    for step in bar:
-        picked = sampler()
-        batches = {
-            i: {
-                k: v.to(device, non_blocking=True)
-                for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
+    with StopRequest() as stop:
+        for step in bar:
+            picked = sampler()
+            batches = {
+                i: {
+                    k: v.to(device, non_blocking=True)
+                    for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
+                }
+                for i in picked
             }
-            for i in picked
-        }
-        lr = lr_at(step, t, total)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
-            probe_transfer(model, tasks, batches, context, lr, log, step + 1)
-        losses, extra, raw_aux = step_losses(model, tasks, batches, aux_weights, device)
-        optimizer.zero_grad(set_to_none=True)
-        # one all-reduce: the global mean of every loss, and whether all are finite on all ranks
-        means = distributed.mean(torch.stack([*losses.values(), extra]).detach(), procs)
-        finite = bool(torch.isfinite(means).all())
-        if finite:
-            context.step = step
-            context.global_losses = dict(zip(losses, means, strict=False))
-            context.recompute = lambda batches=batches: recompute_losses(
-                model, tasks, batches, procs
-            )
-            minimised, weights = weighting.backward(losses, extra, context)
-            optimizer.step()
-            weighting.after_step(context)
-        else:
-            names = [*losses, None]  # None: the aux losses
-            bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
-            where = f"step {step}: " + (
-                f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
-            )
-            value = means[bad].item()
-            if t.on_nonfinite == "stop":
-                raise TrainingDiverged(
-                    f"{where} is {value} (train.on_nonfinite=stop; =skip skips such steps)"
+            lr = lr_at(step, t, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
+                probe_transfer(model, tasks, batches, context, lr, log, step + 1)
+            losses, extra, raw_aux = step_losses(model, tasks, batches, aux_weights, device)
+            optimizer.zero_grad(set_to_none=True)
+            # one all-reduce: the global mean of every loss (finite on all ranks?) and of the stop
+            # flags, so every rank stops after the same step when any was signalled
+            flag = extra.new_tensor(float(stop.signal is not None))
+            means = distributed.mean(torch.stack([*losses.values(), extra, flag]).detach(), procs)
+            stopping = bool(means[-1] > 0)
+            means = means[:-1]
+            finite = bool(torch.isfinite(means).all())
+            if finite:
+                context.step = step
+                context.global_losses = dict(zip(losses, means, strict=False))
+                context.recompute = lambda batches=batches: recompute_losses(
+                    model, tasks, batches, procs
                 )
-            tqdm.write(f"{where} is {value}; skipped")
+                minimised, weights = weighting.backward(losses, extra, context)
+                optimizer.step()
+                weighting.after_step(context)
+            else:
+                names = [*losses, None]  # None: the aux losses
+                bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
+                where = f"step {step}: " + (
+                    f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
+                )
+                value = means[bad].item()
+                if t.on_nonfinite == "stop":
+                    raise TrainingDiverged(
+                        f"{where} is {value} (train.on_nonfinite=stop; =skip skips such steps)"
+                    )
+                tqdm.write(f"{where} is {value}; skipped")
 
-        # bookkeeping: running means per task and step, periodic logs, validation, checkpoints
-        if finite:
-            for i, aux in raw_aux.items():
-                name = tasks[i].name
-                aux_weight = {f"{a}.weight": aux_weights.get(a, 1.0) for a in aux}
-                running.add(
-                    name, {"loss": losses[name], "weight": weights[name], **aux, **aux_weight}
-                )
-            running.add(STEP, {"total": minimised, "lr": lr})
-        done = step + 1
-        if done % t.log_every == 0 or done == total:
-            means = running.flush(done, log, procs)
-            bar.set_postfix({k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP})
-        if done % epoch_steps == 0 or done == total or (t.eval_every and done % t.eval_every == 0):
-            validate(done)
-            checkpoint(done)
-        elif done % t.checkpoint_every == 0:
-            checkpoint(done)
+            # bookkeeping: running means per task and step, periodic logs, validation, checkpoints
+            if finite:
+                for i, aux in raw_aux.items():
+                    name = tasks[i].name
+                    aux_weight = {f"{a}.weight": aux_weights.get(a, 1.0) for a in aux}
+                    running.add(
+                        name, {"loss": losses[name], "weight": weights[name], **aux, **aux_weight}
+                    )
+                running.add(STEP, {"total": minimised, "lr": lr})
+            done = step + 1
+            if done % t.log_every == 0 or done == total:
+                means = running.flush(done, log, procs)
+                shown = {k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP}
+                bar.set_postfix(shown)
+                if show and bar.disable:
+                    rate = (done - start) / (time.perf_counter() - loop_started)
+                    losses_text = "  ".join(f"{k} {v}" for k, v in shown.items())
+                    print(
+                        f"step {done}/{total}  {losses_text}  ({rate:.1f} steps/s)", file=sys.stderr
+                    )
+            saved = None
+            if (
+                done % epoch_steps == 0
+                or done == total
+                or (t.eval_every and done % t.eval_every == 0)
+            ):
+                validate(done)
+                saved = checkpoint(done)
+            elif done % t.checkpoint_every == 0 or (stopping and done < total):
+                saved = checkpoint(done)
+            if stopping and done < total:
+                bar.close()
+                log.close()
+                raise Interrupted(f"{run_dir}: stopped at step {done} of {total}; saved {saved}")
     bar.close()
     loop_seconds = time.perf_counter() - loop_started
     train_seconds = seconds_before + loop_seconds

@@ -1,0 +1,108 @@
+"""Ctrl-C and SIGTERM lose nothing: the run stops at the end of the step, saves a checkpoint
+there, says how to resume, and the resumed run ends exactly where an uninterrupted one does."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from sharedspace.config import save_config, to_dict
+from sharedspace.errors import Interrupted
+from sharedspace.train import trainer
+from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
+from sharedspace.train.trainer import train
+from tests.test_cli import run_cli
+from tests.tiny import tiny_config
+from tests.train.test_trainer import ALL, losses
+
+
+def signal_at(monkeypatch, step, signum=signal.SIGINT):
+    """Send this process ``signum`` while step ``step`` runs (from the schedule, mid-step)."""
+    real = trainer.lr_at
+
+    def lr_at(s, *args):
+        if s == step:
+            os.kill(os.getpid(), signum)
+        return real(s, *args)
+
+    monkeypatch.setattr(trainer, "lr_at", lr_at)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_after_the_step_and_the_resume_is_exact(
+    tiny_data_dir, tmp_path, monkeypatch, signum
+):
+    settings = dict(tasks=ALL, epochs=2, log_every=1, checkpoint_every=50)
+    reference = train(tiny_config(tiny_data_dir, tmp_path / "a", **settings))
+    cfg = tiny_config(tiny_data_dir, tmp_path / "b", **settings)
+    signal_at(monkeypatch, 12, signum)
+    with pytest.raises(Interrupted, match=r"stopped at step 13 of \d+; saved .*step_00000013"):
+        train(cfg)
+    assert (
+        signal.getsignal(signum) is not None
+        and signal.getsignal(signum)
+        == {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}[signum]
+    )  # the run's handler is gone
+    assert load_checkpoint(latest_checkpoint(tmp_path / "b" / "tiny" / "checkpoints"))["step"] == 13
+    monkeypatch.undo()
+    resumed = train(cfg, resume=True)
+    assert losses(resumed.run_dir) == losses(reference.run_dir)  # nothing lost, nothing twice
+    for name, weight in reference.model.state_dict().items():
+        assert torch.equal(weight, resumed.model.state_dict()[name]), name
+
+
+def test_the_cli_prints_the_command_that_resumes(capsys, tiny_data_dir, tmp_path, monkeypatch):
+    save_config(tiny_config(tiny_data_dir, tmp_path, epochs=3, max_steps=20), tmp_path / "c.yaml")
+    signal_at(monkeypatch, 3)
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml", "seed=1", "--overwrite")
+    assert status == 130 and "Traceback" not in err
+    assert "stopped at step 4 of 20" in err
+    assert f"resume with: sharedspace train {tmp_path / 'c.yaml'} seed=1 --resume" in err
+    monkeypatch.undo()
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml", "seed=1", "--resume")
+    assert status == 0, err
+    records = [
+        json.loads(r) for r in (tmp_path / "tiny" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in records if r["split"] == "test"] == [20]
+
+
+STOPPER = '''
+"""A sampler that sends SIGTERM to rank 1 alone at step 5: both ranks must stop after it."""
+import os
+import signal
+
+from sharedspace.train.sampling import SAMPLERS, UniformSampler
+
+
+@SAMPLERS.register("uniform_then_sigterm")
+class UniformThenSigterm(UniformSampler):
+    calls = 0
+
+    def __call__(self):
+        UniformThenSigterm.calls += 1
+        if UniformThenSigterm.calls == 5 and os.environ.get("RANK") == "1":
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().__call__()
+'''
+
+
+@pytest.mark.slow
+def test_under_ddp_a_signal_to_one_rank_stops_every_rank_after_the_same_step(
+    tiny_data_dir, tmp_path
+):
+    (tmp_path / "stopper.py").write_text(textwrap.dedent(STOPPER))
+    raw = to_dict(tiny_config(tiny_data_dir, tmp_path, max_steps=30, log_every=1))
+    raw |= {"imports": ["stopper.py"], "train": raw["train"] | {"sampler": "uniform_then_sigterm"}}
+    (tmp_path / "c.yaml").write_text(json.dumps(raw))  # JSON is YAML
+    command = [sys.executable, "-m", "sharedspace.cli", "train", tmp_path / "c.yaml", "--nproc=2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 130, done.stderr[-5000:]
+    assert "stopped at step 5 of" in done.stderr and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'c.yaml'} --resume --nproc=2" in done.stderr
+    assert load_checkpoint(latest_checkpoint(tmp_path / "tiny" / "checkpoints"))["step"] == 5
