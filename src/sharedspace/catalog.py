@@ -8,6 +8,7 @@ import inspect
 import typing
 from typing import Any
 
+from sharedspace.config import field_default, type_name
 from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
@@ -33,24 +34,14 @@ SECTIONS: dict[str, tuple[Registry, str]] = {
 }
 
 
-def _type(hint: Any) -> str:
-    if isinstance(hint, type):
-        return hint.__name__
-    return str(hint).replace("typing.", "").replace("NoneType", "None")
-
-
 def settings(config: type) -> list[str]:
     """``name: type = default`` for each field of a ``Config`` dataclass."""
     hints = typing.get_type_hints(config)
     lines = []
     for f in dataclasses.fields(config):
-        if f.default is not dataclasses.MISSING:
-            default = f" = {f.default!r}"
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f" = {f.default_factory()!r}"
-        else:
-            default = " (required)"
-        lines.append(f"{f.name}: {_type(hints[f.name])}{default}")
+        default = field_default(f)
+        shown = " (required)" if default is dataclasses.MISSING else f" = {default!r}"
+        lines.append(f"{f.name}: {type_name(hints[f.name])}{shown}")
     return lines
 
 

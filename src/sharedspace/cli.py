@@ -17,15 +17,8 @@ from pathlib import Path
 from sharedspace.errors import Interrupted, SharedSpaceError
 
 
-def _print_config(cfg) -> None:
-    import yaml
-
-    from sharedspace.config import to_dict
-
-    print(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), end="")
-
-
 def _train(args: argparse.Namespace) -> None:
+    from sharedspace.config import dump_config
     from sharedspace.resolve import load_config
     from sharedspace.runs import draw_run_figures, finished
     from sharedspace.train import distributed
@@ -33,7 +26,7 @@ def _train(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.config, args.overrides)
     if args.print_config:
-        return _print_config(cfg)
+        return print(dump_config(cfg), end="")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         # Re-launch this same command under torchrun, one process per rank.
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -67,11 +60,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from sharedspace.config import dump_config
     from sharedspace.resolve import load_config
 
     cfg = load_config(args.config, args.overrides)
     if args.print_config:
-        return _print_config(cfg)
+        return print(dump_config(cfg), end="")
     print(f"{args.config}: valid ({len(cfg.tasks)} tasks: {', '.join(cfg.tasks)})")
 
 

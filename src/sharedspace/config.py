@@ -126,8 +126,18 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def type_name(tp: Any) -> str:
+    """A type hint as written: ``int``, ``list[int]``, ``int | None``."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (a fresh one from its factory), or MISSING."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def _component(value: Any, key: str, meta: Meta, errors: list[str]) -> Any:
@@ -191,7 +201,7 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
     if tp is int and isinstance(value, float) and value.is_integer():  # 1e3 spells 1000
         return int(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        errors.append(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        errors.append(f"{key}: expected {type_name(tp)}, got {value!r}")
     return value
 
 
@@ -298,5 +308,10 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return keys
 
 
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The config as YAML, every default filled in (``--print-config``, the run's config.yaml)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
 def save_config(cfg: ExperimentConfig, path: Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    Path(path).write_text(dump_config(cfg))

@@ -27,6 +27,7 @@ from sharedspace.config import (
     Component,
     ExperimentConfig,
     Meta,
+    field_default,
     load_yaml,
     parse_yaml,
     to_dict,
@@ -135,10 +136,9 @@ def _default(tp: Any, key: str) -> Any:
     tp = _strip_optional(tp)
     if dataclasses.is_dataclass(tp):
         for f in dataclasses.fields(tp):
-            if f.name == key and f.default is not MISSING:
-                return to_dict(f.default)
-            if f.name == key and f.default_factory is not MISSING:
-                return to_dict(f.default_factory())
+            if f.name == key:
+                default = field_default(f)
+                return default if default is MISSING else to_dict(default)
     return MISSING
 
 

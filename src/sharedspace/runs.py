@@ -4,7 +4,6 @@ Above the trainer and the config resolution: a run folder holds the resolved con
 (``config.yaml``) and checkpoints, from which everything the run saw is rebuilt.
 """
 
-import json
 from pathlib import Path
 
 import torch
@@ -14,8 +13,9 @@ from sharedspace.errors import CheckpointError, SharedSpaceError
 from sharedspace.model import build_model
 from sharedspace.resolve import load_config
 from sharedspace.tasks import build_tasks
-from sharedspace.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint
+from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
+from sharedspace.train.trainer import stored_results
 
 
 def evaluate_run(
@@ -44,13 +44,8 @@ def evaluate_run(
 def finished(run_dir: Path) -> bool:
     """Whether the run's newest checkpoint is the step its results were computed at (False for
     a run stopped early by a signal, or never finished)."""
-    run_dir = Path(run_dir)
-    try:
-        steps = json.loads((run_dir / "results.json").read_text())["run"]["steps"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    latest = latest_checkpoint(run_dir / "checkpoints")
-    return latest is not None and latest.name == checkpoint_path(latest.parent, steps).name
+    latest = latest_checkpoint(Path(run_dir) / "checkpoints")
+    return latest is not None and stored_results(Path(run_dir), checkpoint_step(latest)) is not None
 
 
 def draw_run_figures(run_dir: Path) -> list[Path]:

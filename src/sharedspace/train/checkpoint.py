@@ -150,7 +150,7 @@ def previous_good(path: Path) -> Path | None:
     for candidate in _newest_first(path.parent):
         if candidate.name == path.name:
             continue
-        if before is not None and _step(candidate) >= before:
+        if before is not None and checkpoint_step(candidate) >= before:
             continue
         if _verify(candidate) is None:
             return candidate
@@ -235,11 +235,12 @@ def _newest_first(directory: Path) -> Iterator[Path]:
     if not directory.is_dir():
         return iter(())
     found = [p for p in directory.iterdir() if _NAME.match(p.name) and p.is_file()]
-    return iter(sorted(found, key=_step, reverse=True))
+    return iter(sorted(found, key=checkpoint_step, reverse=True))
 
 
-def _step(path: Path) -> int:
-    return int(_NAME.match(path.name).group(1))
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint file holds, read from its name (``step_00000100.pt`` → 100)."""
+    return int(_NAME.match(Path(path).name).group(1))
 
 
 def _sidecar(path: Path) -> Path:

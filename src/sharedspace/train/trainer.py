@@ -347,6 +347,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
                     print(
                         f"step {done}/{total}  {losses_text}  ({rate:.1f} steps/s)", file=sys.stderr
                     )
+            stop_here = stopping and done < total  # a stop at the last step just finishes
             saved = None
             if (
                 done % epoch_steps == 0
@@ -355,9 +356,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
             ):
                 validate(done)
                 saved = checkpoint(done)
-            elif done % t.checkpoint_every == 0 or (stopping and done < total):
+            elif done % t.checkpoint_every == 0 or stop_here:
                 saved = checkpoint(done)
-            if stopping and done < total:
+            if stop_here:
                 bar.close()
                 log.close()
                 raise Interrupted(f"{run_dir}: stopped at step {done} of {total}; saved {saved}")
