@@ -2,7 +2,7 @@ import pytest
 
 from sharedspace.config import (
     ExperimentConfig,
-    changed_keys,
+    config_changes,
     save_config,
     shipped_configs,
     to_dict,
@@ -115,8 +115,10 @@ def test_a_bare_name_is_a_component_and_the_saved_config_lists_its_defaults(tmp_
     assert "source: fashion_mnist" in saved and "val_size: 5000" in saved
 
 
-def test_changed_keys_lists_dotted_differences():
+def test_config_changes_lists_dotted_differences_with_values():
     old = load_config(data=BASE)
     new = load_config(data=BASE, overrides=["train.lr=0.5", "tasks.cls.data.val_size=7"])
-    assert changed_keys(to_dict(old), to_dict(new)) == ["tasks.cls.data.val_size", "train.lr"]
-    assert changed_keys(to_dict(old), to_dict(old)) == []
+    changes = config_changes(to_dict(old), to_dict(new))
+    assert list(changes) == ["tasks.cls.data.val_size", "train.lr"]
+    assert changes["train.lr"] == [old.train.lr, new.train.lr]
+    assert config_changes(to_dict(old), to_dict(old)) == {}

@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sharedspace"
 LAYERS = [
     {"errors"},
-    {"registry", "config", "representation", "files", "plugins"},
+    {"files", "tables"},
+    {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"data"},
     {"modalities", "spaces"},
@@ -18,7 +19,8 @@ LAYERS = [
     {"train"},
     {"resolve"},
     {"analysis"},
-    {"runs", "experiments"},
+    {"runs"},
+    {"experiments"},
     {"catalog"},
     {"cli"},
 ]

@@ -1,4 +1,4 @@
-"""One entry point: ``sharedspace train | evaluate | validate | reproduce | list | data``.
+"""One entry point: ``sharedspace train | evaluate | report | validate | reproduce | list | data``.
 
 Errors the project raises on purpose (bad config, missing data, bad checkpoint) print as one clean
 message and exit with status 2; anything else is a bug and keeps its traceback. A run stopped by
@@ -22,6 +22,7 @@ def _train(args: argparse.Namespace) -> None:
     from sharedspace.resolve import load_config
     from sharedspace.runs import draw_run_figures, finished
     from sharedspace.train import distributed
+    from sharedspace.train.record import Origin
     from sharedspace.train.trainer import train
 
     cfg = load_config(args.config, args.overrides)
@@ -43,20 +44,30 @@ def _train(args: argparse.Namespace) -> None:
             signal.signal(signal.SIGINT, previous)
         stopped = status == 0 and not finished(Path(cfg.out_dir) / cfg.name)
         raise SystemExit(130 if stopped else status)
-    result = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    origin = Origin(str(args.config), list(args.overrides))
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite, origin=origin)
     distributed.teardown()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.metrics["test"], indent=2))
-        for figure in draw_run_figures(result.run_dir):
+        for figure in draw_run_figures(result.run_dir, result.model, result.tasks):
             print(f"figure: {figure}")
-        print(f"run folder: {result.run_dir}")
+        print(f"run folder: {result.run_dir} (see it all: sharedspace report {result.run_dir})")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from sharedspace.runs import evaluate_run
 
-    metrics = evaluate_run(args.run_dir, args.split, args.checkpoint)
+    metrics = evaluate_run(args.run_dir, args.split, args.weights)
     print(json.dumps(metrics, indent=2))
+
+
+def _report(args: argparse.Namespace) -> None:
+    from sharedspace.analysis.report import write_report
+
+    if args.out is None and len(args.paths) > 1:
+        raise SharedSpaceError("report: several folders need --out FILE (where the page goes)")
+    out = args.out or args.paths[0] / "report.html"
+    print(f"written: {write_report(args.paths, out)} (open it in a browser)")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -122,8 +133,17 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a run's checkpoint on a split")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the latest")
+    p.add_argument(
+        "--weights",
+        default="latest",
+        help="final, best (train.keep_best), latest (checkpoint) or a file; default: latest",
+    )
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("report", help="one HTML page of runs: tables, curves, figures, configs")
+    p.add_argument("paths", nargs="+", type=Path, help="run folders or folders holding runs")
+    p.add_argument("--out", type=Path, default=None, help="default: FOLDER/report.html")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("validate", help="check a config without loading data")
     _config_args(p)

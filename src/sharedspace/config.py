@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from sharedspace.errors import ConfigError
+from sharedspace.files import atomic_write
 
 C = TypeVar("C")
 CONFIGS = Path(__file__).resolve().parent / "configs"  # shipped as package data
@@ -104,7 +105,10 @@ class TrainConfig:
     aux_loss_weights: dict[str, float] = field(default_factory=dict)
     eval_every: int | None = None  # steps between validations besides each epoch's end
     checkpoint_every: int = 500  # steps; a checkpoint is also written after every epoch
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 1  # resume checkpoints (with optimizer state) kept, newest first
+    # "task.metric" of the validation split (e.g. classification.accuracy): the weights with its
+    # best value so far → best.safetensors; the task kind's goals say which way is better
+    keep_best: str | None = None
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run or skips the step
     log_every: int = 50  # steps between train-loss records in metrics.jsonl / TensorBoard
     # steps between transfer probes (gradient cosine, TAG affinity) of a step's tasks; 0: none
@@ -296,16 +300,17 @@ def to_dict(value: Any) -> Any:
     return value
 
 
-def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two plain config dicts (for resume warnings)."""
-    keys = []
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, list]:
+    """Dotted key → [old value, new value] where two plain config dicts differ (what a resume
+    changed: warned about and kept in the run record)."""
+    changes = {}
     for key in sorted(set(old) | set(new), key=str):
         a, b, dotted = old.get(key), new.get(key), f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, dotted + ".")
+            changes |= config_changes(a, b, dotted + ".")
         elif a != b:
-            keys.append(dotted)
-    return keys
+            changes[dotted] = [a, b]
+    return changes
 
 
 def dump_config(cfg: ExperimentConfig) -> str:
@@ -314,4 +319,5 @@ def dump_config(cfg: ExperimentConfig) -> str:
 
 
 def save_config(cfg: ExperimentConfig, path: Path) -> None:
-    Path(path).write_text(dump_config(cfg))
+    text = dump_config(cfg).encode()
+    atomic_write(Path(path), lambda f: f.write(text))

@@ -4,11 +4,14 @@ Checkpoints, run results and downloads all need the same two promises: a file un
 is complete (written beside it, synced, then renamed, and the rename synced), and its sha256 is of
 the bytes on disk. This module keeps those promises in one place and imports only the standard
 library, so any layer (data, train) may use it.
+
+Files are created with mode 0o666 less the process's umask, as ``open`` would create them
+(``tempfile.mkstemp`` would make every result private to its owner, 0o600).
 """
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -21,8 +24,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
 
     The digest is of the bytes read back from disk after fsync, so it vouches for what was stored.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -112,6 +112,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
             f"got {cfg.train.transfer_every}"
         )
     declared: dict[str, str] = {}  # aux loss name → the part that declares it
+    kinds: dict[str, Any] = {}  # task name → its kind
     if space is not None:
         declared |= dict.fromkeys(space.aux_losses, "model.space")
     for name, task in cfg.tasks.items():
@@ -124,6 +125,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         kind = check(_lookup, TASKS, task.kind, f"{key}.kind")
         if kind is None:
             continue
+        kinds[name] = kind
         task.head.name = task.kind
         check(_resolve, TASKS, task.head, f"{key}.head")
         declared |= dict.fromkeys(kind.aux_losses, f"{key} head")
@@ -157,7 +159,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"train.aux_loss_weights.{name}: no part of this model emits {name!r}{hint}; "
                 f"declared: {known}"
             )
-    errors += _positive(cfg)
+    errors += _positive(cfg) + _best(cfg.train.keep_best, cfg.tasks, kinds)
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
 
@@ -183,6 +185,23 @@ def _joins(key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any)
     if out not in kind.accepts:
         reads = " or ".join(kind.accepts)
         return [f"{key}: the space gives this task {out}s; a {task.kind} head reads {reads}"]
+    return []
+
+
+def _best(keep_best: str | None, tasks: dict, kinds: dict[str, Any]) -> list[str]:
+    """``train.keep_best`` names a task of the config and a metric its kind has a goal for
+    (a task whose kind is unknown has its own error already)."""
+    if keep_best is None:
+        return []
+    task, _, metric = keep_best.partition(".")
+    where = f"train.keep_best: {keep_best!r}"
+    if task not in tasks:
+        return [f"{where} is not task.metric with a task of this config ({', '.join(tasks)})"]
+    if task not in kinds:
+        return []
+    goals = kinds[task].goals
+    if metric not in goals:
+        return [f"{where}: a {task} task reports {', '.join(goals)} (metrics with a goal)"]
     return []
 
 

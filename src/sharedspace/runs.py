@@ -1,44 +1,117 @@
-"""Read a run folder back: rebuild its model and tasks and evaluate them; draw its figures.
+"""Read a run folder back: load its trained model, evaluate it, draw the figures its tasks support.
 
 Above the trainer and the config resolution: a run folder holds the resolved config
-(``config.yaml``) and checkpoints, from which everything the run saw is rebuilt.
+(``config.yaml``), the weights (``model.safetensors``, ``best.safetensors``) and the resume
+checkpoints, from which everything the run saw is rebuilt::
+
+    run = load_run("runs/sus-all_three")             # final weights; "best", "latest" or a file
+    logits = run.predict("classification", batch)    # (B, 10)
 """
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from sharedspace.analysis.embedding import pca_figure
+from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
+from sharedspace.config import ExperimentConfig
 from sharedspace.errors import CheckpointError, SharedSpaceError
-from sharedspace.model import build_model
+from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.representation import PaddedSequence, masked_mean
 from sharedspace.resolve import load_config
-from sharedspace.tasks import build_tasks
+from sharedspace.tasks import Task, build_tasks
+from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
+from sharedspace.train.export import BEST, FINAL, load_weights
 from sharedspace.train.trainer import stored_results
 
 
-def evaluate_run(
-    run_dir: Path, split: str = "test", checkpoint: Path | None = None
-) -> dict[str, dict[str, float]]:
-    """Rebuild a finished (or interrupted) run from its folder and evaluate every task on a split.
+@dataclass
+class Run:
+    """A trained run rebuilt from its folder: the model (on the CPU, in eval mode), its tasks
+    with their data and tokenizers, the config it was trained with, and where the weights came
+    from (``info``: step, and metric and value for the best weights)."""
 
-    The config comes from the run's ``config.yaml``, the weights and tokenizers from the
-    checkpoint (the latest unless one is named), so the numbers match what the run saw.
-    """
+    model: SharedSpaceModel
+    tasks: list[Task]
+    config: ExperimentConfig
+    run_dir: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def task(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise SharedSpaceError(f"{self.run_dir}: no task {name!r} ({', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
+    @torch.inference_mode()
+    def predict(self, task: str, batch: dict[str, torch.Tensor]) -> Any:
+        """The task's output for a batch as its data makes it (``task(name).data.splits[…]
+        .get(indices)``): logits for classification and next words, pixels in 0–1 for
+        reconstruction, greedy tokens (B, L) for a kind that decodes."""
+        t = self.task(task)
+        if t.decodes:
+            return self.model.predict(t.index, batch)
+        return self.model(t.index, batch)[0]
+
+
+def load_run(run_dir: Path, weights: str | Path = "final") -> Run:
+    """Rebuild a run from its folder with the weights named by ``weights``: ``final`` (after the
+    last step), ``best`` (``train.keep_best``), ``latest`` (the newest resume checkpoint, e.g.
+    of a run stopped early) or a path to a ``.safetensors`` or checkpoint file."""
     run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise SharedSpaceError(f"{run_dir}: not a run folder (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml")
-    path = checkpoint or latest_checkpoint(run_dir / "checkpoints")
-    if path is None:
-        raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to evaluate")
-    state = load_checkpoint(path)
-    tasks = build_tasks(cfg, state["task_states"])
+    if weights == "latest":
+        path = latest_checkpoint(run_dir / "checkpoints")
+        if path is None:
+            raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    else:
+        named = {"final": run_dir / FINAL, "best": run_dir / BEST}
+        path = named.get(str(weights), Path(weights))
+        if weights in named and not path.is_file():
+            hint = (
+                "the run has not finished; weights='latest' loads its newest checkpoint"
+                if weights == "final"
+                else "set train.keep_best (e.g. classification.accuracy) to keep them"
+            )
+            raise CheckpointError(f"{path}: no {weights} weights ({hint})")
+    if path.suffix == ".safetensors":
+        state, task_states, info = load_weights(path)
+    else:
+        checkpoint = load_checkpoint(path)
+        state, task_states = checkpoint["model"], checkpoint["task_states"]
+        info = {"step": checkpoint["step"]}
+    tasks = build_tasks(cfg, task_states)
     model = build_model(cfg, tasks)
-    model.load_state_dict(state["model"])
-    device = torch.device("cpu")
-    return {
-        task.name: evaluate(model, task, split, cfg.train.eval_batch_size, device) for task in tasks
-    }
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or [str(err)]
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model of {run_dir / 'config.yaml'} "
+            f"({first[0].strip()})"
+        ) from None
+    return Run(model.eval(), tasks, cfg, run_dir, {"weights": str(path), **info})
+
+
+def evaluate_run(
+    run_dir: Path, split: str = "test", weights: str | Path = "latest"
+) -> dict[str, dict[str, float]]:
+    """Evaluate every task of a run on a split with the weights ``load_run`` names."""
+    run = load_run(run_dir, weights)
+    size, cpu = run.config.train.eval_batch_size, torch.device("cpu")
+    return {task.name: evaluate(run.model, task, split, size, cpu) for task in run.tasks}
 
 
 def finished(run_dir: Path) -> bool:
@@ -48,13 +121,66 @@ def finished(run_dir: Path) -> bool:
     return latest is not None and stored_results(Path(run_dir), checkpoint_step(latest)) is not None
 
 
-def draw_run_figures(run_dir: Path) -> list[Path]:
-    """The figures a run's log supports, written into its folder: ``transfer.png`` when the run
-    probed task transfer (``train.transfer_every``)."""
+def space_vectors(
+    model: SharedSpaceModel, tasks: list[Task], per_task: int = 300
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Shared-space vectors (N, D) of ``per_task`` test examples of every task, with each row's
+    modality and task; a sequence is its mean over real positions.
+
+    Tasks on one dataset take different examples: caps and space are task-blind, so the same
+    image would give the same vector for both image tasks and hide one behind the other.
+    """
+    vectors, modality, names = [], [], []
+    model.eval()
+    with torch.inference_mode():
+        for task in tasks:
+            split = task.data.splits["test"]
+            start = min(task.index * per_task, max(0, len(split) - per_task))
+            batch = split.get(torch.arange(start, min(start + per_task, len(split))))
+            z, _ = model.embed(task.index, _to(batch, model))
+            z = masked_mean(z) if isinstance(z, PaddedSequence) else z
+            vectors.append(z.float().cpu().numpy())
+            modality += [task.modality] * len(z)
+            names += [task.name] * len(z)
+    return np.concatenate(vectors), modality, names
+
+
+def reconstructions(
+    model: SharedSpaceModel, tasks: list[Task], n: int = 16
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first ``n`` test images of the run's reconstruction task and their reconstructions."""
+    for task in tasks:
+        if isinstance(task, Reconstruction):
+            batch = task.data.splits["test"].get(torch.arange(n))
+            with torch.inference_mode():
+                output, _ = model(task.index, _to(batch, model))
+            return batch["x"].float() / 255, output.cpu()
+    return None
+
+
+def _to(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The batch on the model's device (a model just trained may be on a GPU)."""
+    device = next(model.parameters()).device
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def draw_run_figures(
+    run_dir: Path, model: SharedSpaceModel, tasks: list[Task], title: str = ""
+) -> list[Path]:
+    """The figures a run supports, written into its folder: ``space_pca.png`` (where each
+    task's test inputs land in the space), ``reconstructions.png`` with a reconstruction task,
+    ``transfer.png`` when the run probed task transfer (``train.transfer_every``)."""
+    run_dir, title = Path(run_dir), title or Path(run_dir).name
+    drawn = [run_dir / "space_pca.png"]
+    pca_figure(*space_vectors(model, tasks), drawn[0], title)
+    pair = reconstructions(model, tasks)
+    if pair is not None:
+        drawn.append(run_dir / "reconstructions.png")
+        reconstruction_grid(*pair, drawn[-1])
     try:
         names, _, cosine, affinity = read_transfer(run_dir)
     except SharedSpaceError:
-        return []
-    path = Path(run_dir) / "transfer.png"
-    transfer_figure(names, cosine, affinity, path, title=f"{Path(run_dir).name}: task transfer")
-    return [path]
+        return drawn
+    drawn.append(run_dir / "transfer.png")
+    transfer_figure(names, cosine, affinity, drawn[-1], title=f"{title}: task transfer")
+    return drawn

@@ -2,9 +2,9 @@
 
 import pytest
 
-from sharedspace.analysis.tables import read_table_csv
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.sus import SETTINGS, reproduce_sus, setting_configs
+from sharedspace.tables import read_table_csv
 
 # the README's CIFAR-10 + WikiText-2 command
 OTHER_DATA = [

@@ -2,8 +2,8 @@
 
 import pytest
 
-from sharedspace.analysis.tables import read_table_csv
 from sharedspace.experiments.weighting import delta_m, reproduce_weighting
+from sharedspace.tables import read_table_csv
 
 
 def test_delta_m_is_the_sign_corrected_mean_relative_change():

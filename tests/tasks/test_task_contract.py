@@ -54,3 +54,7 @@ def test_task_contract(name, kind, form, sources):
     sums = task.metric_sums(output.detach(), batch, prediction)
     metrics = task.metrics({k: float(v) for k, v in sums.items()})
     assert set(metrics) >= {"loss"} and all(math.isfinite(v) for v in metrics.values())
+    assert set(metrics) <= set(cls.goals), (
+        f"metrics without a goal: {set(metrics) - set(cls.goals)}"
+    )
+    assert set(cls.goals.values()) <= {"max", "min"}

@@ -64,6 +64,8 @@ def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeyp
     monkeypatch.setattr(trainer, "lr_at", crash_at_step_13)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
+    with (tmp_path / "b" / "tiny" / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 13, "split": "tr')  # killed mid-write
     monkeypatch.setattr(trainer, "lr_at", real_lr_at)
     resumed = train(cfg, resume=True)
 
@@ -243,8 +245,10 @@ def test_transfer_probes_are_logged_drawn_and_leave_training_unchanged(tiny_data
         (step, task) for step in (1, 5, 9) for task in ALL
     ]
     assert all(r[f"cosine.{r['task']}"] == pytest.approx(1.0) for r in records)
-    assert draw_run_figures(runs[0].run_dir) == []
-    assert draw_run_figures(runs[4].run_dir) == [runs[4].run_dir / "transfer.png"]
+    drawn = {every: draw_run_figures(r.run_dir, r.model, r.tasks) for every, r in runs.items()}
+    assert [p.name for p in drawn[0]] == ["space_pca.png", "reconstructions.png"]
+    assert [p.name for p in drawn[4]] == ["space_pca.png", "reconstructions.png", "transfer.png"]
+    assert all(p.stat().st_size > 0 for p in drawn[4])
 
 
 def test_without_a_terminal_progress_is_a_plain_line_per_log_record(

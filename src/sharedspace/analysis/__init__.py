@@ -1,5 +1,6 @@
-"""Figures and tables built from arrays that finished runs wrote; nothing here trains.
+"""Figures and pages built from what runs wrote; nothing here trains.
 
-Import the module you need (``analysis.tables``, ``analysis.embedding``,
-``analysis.reconstruction``) so that writing a table does not pay for importing scikit-learn.
+Import the module you need (``analysis.embedding``, ``analysis.reconstruction``,
+``analysis.transfer``, ``analysis.report``) so that one figure does not pay for importing
+scikit-learn.
 """

@@ -12,20 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from sharedspace.analysis.embedding import pca_figure
-from sharedspace.analysis.reconstruction import reconstruction_grid
-from sharedspace.analysis.tables import write_table
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
+from sharedspace.runs import draw_run_figures
+from sharedspace.tables import write_table
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
-from sharedspace.tasks.reconstruction import Reconstruction
+from sharedspace.train.record import Origin, command_line, describe_code
 from sharedspace.train.trainer import TrainResult, train
 
 CONFIG_DIR = CONFIGS / "sus"
@@ -101,37 +97,6 @@ def setting_configs(
     }
 
 
-def space_vectors(result: TrainResult, per_task: int = 300) -> tuple[np.ndarray, list, list]:
-    """Shared-space vectors of ``per_task`` test examples of every task.
-
-    Tasks on one dataset take different examples: caps and space are task-blind, so the same
-    image would give the same vector for both image tasks and hide one behind the other.
-    """
-    vectors, modality, task_names = [], [], []
-    result.model.eval()
-    with torch.inference_mode():
-        for task in result.tasks:
-            split = task.data.splits["test"]
-            start = min(task.index * per_task, max(0, len(split) - per_task))
-            batch = split.get(torch.arange(start, min(start + per_task, len(split))))
-            z, _ = result.model.embed(task.index, batch)
-            vectors.append(z.numpy())
-            modality += [task.modality] * len(z)
-            task_names += [task.name] * len(z)
-    return np.concatenate(vectors), modality, task_names
-
-
-def reconstructions(result: TrainResult, n: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The first ``n`` test images of the run's reconstruction task and their reconstructions."""
-    for task in result.tasks:
-        if isinstance(task, Reconstruction):
-            batch = task.data.splits["test"].get(torch.arange(n))
-            with torch.inference_mode():
-                output, _ = result.model(task.index, batch)
-            return batch["x"].float() / 255, output
-    return None
-
-
 def table_row(setting: str, result: TrainResult) -> dict[str, Any]:
     row: dict[str, Any] = {"Configuration": SETTINGS[setting]}
     for column, (kind, metric) in COLUMNS.items():
@@ -155,21 +120,26 @@ def reproduce_sus(
     """Train every configuration, then write results.md/.csv; returns the .md path."""
     if budget not in BUDGETS:
         raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
-    rows = []
+    rows, results = [], []
     configs = setting_configs(list(settings or SETTINGS), budget, out_dir, data_dir, overrides)
     for setting, cfg in configs.items():
         print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
-        result = train(cfg, resume=resume, overwrite=overwrite)
-        vectors, modality, task_names = space_vectors(result)
-        pca_figure(
-            vectors, modality, task_names, result.run_dir / "space_pca.png", SETTINGS[setting]
-        )
-        pair = reconstructions(result)
-        if pair is not None:
-            reconstruction_grid(*pair, result.run_dir / "reconstructions.png")
+        origin = Origin(str(CONFIG_DIR / f"{setting}.yaml"), list(overrides))
+        result = train(cfg, resume=resume, overwrite=overwrite, origin=origin)
+        draw_run_figures(result.run_dir, result.model, result.tasks, SETTINGS[setting])
         rows.append(table_row(setting, result))
+        results.append(result)
     stem = Path(out_dir) / f"sus-{budget}" / "results"
-    md, _ = write_table(
-        rows, ["Configuration", *COLUMNS, "Steps", "Train minutes"], stem, overwrite=True
-    )
+    columns = ["Configuration", *COLUMNS, "Steps", "Train minutes"]
+    note = table_note(budget, list(configs.values()), results)
+    md, _ = write_table(rows, columns, stem, overwrite=True, note=note)
     return md
+
+
+def table_note(budget: str, configs: list[ExperimentConfig], results: list[TrainResult]) -> str:
+    """What produced a table: the command, the budget, the seeds and the code of its runs."""
+    seeds = sorted({cfg.seed for cfg in configs})
+    return (
+        f"`{command_line()}`: budget {budget}, seed{'s' * (len(seeds) > 1)} "
+        f"{', '.join(map(str, seeds))}; {describe_code(*(r.code for r in results))}"
+    )

@@ -18,14 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from sharedspace.analysis.tables import write_table
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
-from sharedspace.experiments.sus import Budget
+from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
+from sharedspace.runs import draw_run_figures
+from sharedspace.tables import write_table
+from sharedspace.train.record import Origin
 from sharedspace.train.trainer import train
 from sharedspace.train.weighting import WEIGHTINGS
 
@@ -124,9 +126,14 @@ def reproduce_weighting(
             methods.remove(method)
     configs = run_configs(budget, out_dir, data_dir, list(overrides), methods)
 
+    results = []
+
     def test_metric(name: str) -> dict[str, float]:
         print(f"== {study / name}", flush=True)
-        result = train(configs[name], resume=resume, overwrite=overwrite)
+        origin = Origin(str(CONFIG), list(overrides))
+        result = train(configs[name], resume=resume, overwrite=overwrite, origin=origin)
+        draw_run_figures(result.run_dir, result.model, result.tasks)
+        results.append(result)
         return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}
 
     # each task alone, its mean over seeds
@@ -151,7 +158,8 @@ def reproduce_weighting(
     for column, _, _ in METRICS.values():
         columns += [column, f"{column} std"]
     columns += ["Δm%", "Δm% std", "Every task ≥ single"]
-    md, _ = write_table(rows, columns, study / "results", overwrite=True)
+    note = table_note(budget, list(configs.values()), results)
+    md, _ = write_table(rows, columns, study / "results", overwrite=True, note=note)
     return md
 
 

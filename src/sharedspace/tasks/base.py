@@ -12,10 +12,12 @@ Contract (checked for every kind by the registry-wide tests):
 - ``decodes``: the head also has ``predict(z) → tokens``, the prediction path evaluation uses.
 - Metrics are kept as sums over a whole split (``metric_sums``) and turned into numbers once
   (``metrics``), so nothing is an average of per-batch averages and DDP simply all-reduces sums.
+- ``goals``: for every metric the kind reports, whether higher ("max") or lower ("min") is
+  better — what ``train.keep_best`` and sign-corrected comparisons (Δm) read.
 """
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -32,6 +34,7 @@ class Task:
     accepts: ClassVar[tuple[Form, ...]] = ("vector",)
     aux_losses: ClassVar[tuple[str, ...]] = ()  # names its head may emit
     decodes: ClassVar[bool] = False
+    goals: ClassVar[dict[str, Literal["max", "min"]]] = {"loss": "min"}  # metric → better way
 
     @dataclass
     class Config:  # the head's settings; subclasses override

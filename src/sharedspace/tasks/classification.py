@@ -28,6 +28,7 @@ class LinearClassifier(nn.Linear):
 class Classification(Task):
     data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images, "text": Documents}
     accepts = ("vector", "sequence")
+    goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
 
     def build_head(self, in_dim: int) -> nn.Module:
         return LinearClassifier(in_dim, len(self.data.classes))

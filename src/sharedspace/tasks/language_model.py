@@ -28,6 +28,11 @@ class VocabularyHead(nn.Linear):
 @TASKS.register("language_model")
 class LanguageModel(Task):
     data_views: ClassVar[dict[str, type[DataView]]] = {"text": NextTokenWindows}
+    goals: ClassVar[dict[str, str]] = {
+        "loss": "min",
+        "perplexity": "min",
+        "next_token_accuracy": "max",
+    }
 
     def build_head(self, in_dim: int) -> nn.Module:
         return VocabularyHead(in_dim, self.data.spec.vocab_size)

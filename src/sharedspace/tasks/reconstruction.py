@@ -21,6 +21,12 @@ class PixelDecoder(nn.Sequential):
 @TASKS.register("reconstruction")
 class Reconstruction(Task):
     data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images}
+    goals: ClassVar[dict[str, str]] = {
+        "loss": "min",
+        "mse_pixel_01": "min",
+        "mse_pixel_255": "min",
+        "sse_image_01": "min",
+    }
 
     @dataclass
     class Config:

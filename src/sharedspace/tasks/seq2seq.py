@@ -26,6 +26,12 @@ class SequenceToSequence(Task):
     data_views: ClassVar[dict[str, type[DataView]]] = {"text": ReversalPairs}
     accepts = ("vector", "sequence")
     decodes = True
+    goals: ClassVar[dict[str, str]] = {
+        "loss": "min",
+        "perplexity": "min",
+        "token_accuracy": "max",
+        "exact_match": "max",
+    }
     Config = DecoderConfig
 
     def build_head(self, in_dim: int) -> nn.Module:

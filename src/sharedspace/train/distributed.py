@@ -103,5 +103,8 @@ def mean(values: torch.Tensor, procs: Processes) -> torch.Tensor:
 
 
 def teardown() -> None:
+    """Leave together: a rank that destroys the group while another still writes the run's
+    files can abort inside gloo (seen as SIGABRT of the early rank)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

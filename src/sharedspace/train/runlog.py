@@ -27,11 +27,7 @@ class RunLog:
             return
         self.path = Path(run_dir) / "metrics.jsonl"
         if resume_step and self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line and json.loads(line)["step"] <= resume_step
-            ]
+            kept = [line for line in _records(self.path) if json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in kept))
         self.file = self.path.open("a")
         self.tb = SummaryWriter(
@@ -53,6 +49,17 @@ class RunLog:
         if self.enabled:
             self.file.close()
             self.tb.close()
+
+
+def _records(path: Path) -> list[str]:
+    """The lines of a log; the last may be cut short by a kill mid-write and is then dropped."""
+    lines = [line for line in path.read_text().splitlines() if line]
+    if lines:
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError:
+            lines.pop()
+    return lines
 
 
 class RunningMeans:

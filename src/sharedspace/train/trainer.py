@@ -11,6 +11,11 @@ final evaluation. One step::
 Everything needed to continue — model, optimizer, weighting, sampler, batch streams, RNG state,
 step — is one checkpoint, so a killed run resumes where it stopped and gives the same weights as an
 uninterrupted one; resuming a finished run returns its stored results without training again.
+
+The run folder it leaves: ``config.yaml`` (resolved, every default), ``run.json`` (how it came to
+be, session by session), ``metrics.jsonl`` + ``tensorboard/``, ``checkpoints/`` (the latest
+``train.keep_checkpoints`` to resume from), ``model.safetensors`` (final weights) and
+``best.safetensors`` (``train.keep_best``), ``results.json`` and ``results.md``.
 """
 
 import json
@@ -21,19 +26,29 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from sharedspace.config import ExperimentConfig, TrainConfig, changed_keys, save_config, to_dict
+from sharedspace.config import (
+    ExperimentConfig,
+    TrainConfig,
+    config_changes,
+    save_config,
+    to_dict,
+)
 from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sharedspace.train.evaluation import evaluate
+from sharedspace.train.export import BEST, FINAL, BestWeights, save_weights
+from sharedspace.train.record import Origin, RunRecord, code_version, describe_code
 from sharedspace.train.runlog import STEP, RunLog, RunningMeans
 from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
 from sharedspace.train.schedule import lr_at
@@ -81,6 +96,7 @@ class TrainResult:
     steps: int
     loop_seconds: float  # this call's training-loop wall time (validation, checkpoints included)
     train_seconds: float  # the run's training wall time over every call that resumed it
+    code: dict[str, Any]  # the code version that produced the results (code_version() keys)
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,12 +148,11 @@ def step_losses(
     tasks: list[Task],
     batches: dict[int, dict[str, torch.Tensor]],
     aux_weights: dict[str, float],
-    device: torch.device,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, dict[str, torch.Tensor]]]:
     """Forward every task of the step: (task name → mean loss, Σ weighted aux losses, task index
     → its raw aux losses, from the forward and the loss feedback)."""
     losses, raw_aux = {}, {}
-    extra = torch.zeros((), device=device)
+    extra = torch.zeros((), device=next(model.parameters()).device)
     for i, batch in batches.items():
         output, aux = model(i, batch)
         per_example = tasks[i].loss(output, batch)  # (B,)
@@ -190,7 +205,82 @@ def probe_transfer(
         log.write(step, "transfer", source, values)
 
 
-def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+@dataclass
+class Step:
+    """What one optimizer step leaves for the bookkeeping."""
+
+    losses: dict[str, torch.Tensor]  # task → its mean loss on this process's slice
+    aux: dict[int, dict[str, torch.Tensor]]  # task index → its raw aux losses
+    weights: dict[str, torch.Tensor | float] | None  # task → weight; None: a skipped step
+    minimised: torch.Tensor | None  # the objective the weighting minimised
+    stopping: bool  # some process was asked to stop (SIGINT/SIGTERM)
+
+
+def take_step(
+    model: SharedSpaceModel,
+    tasks: list[Task],
+    batches: dict[int, dict[str, torch.Tensor]],
+    weighting: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ctx: StepContext,
+    t: TrainConfig,
+    stop: StopRequest,
+) -> Step:
+    """Forward the step's tasks, let the weighting own the backward, step the optimizer; a
+    non-finite loss (global mean) stops the run or skips the step (``train.on_nonfinite``)."""
+    losses, extra, raw_aux = step_losses(model, tasks, batches, t.aux_loss_weights)
+    optimizer.zero_grad(set_to_none=True)
+    # one all-reduce: the global mean of every loss (finite on all ranks?) and of the stop
+    # flags, so every rank stops after the same step when any was signalled
+    flag = extra.new_tensor(float(stop.signal is not None))
+    means = distributed.mean(torch.stack([*losses.values(), extra, flag]).detach(), ctx.procs)
+    stopping, means = bool(means[-1] > 0), means[:-1]
+    if not torch.isfinite(means).all():
+        names = [*losses, None]  # None: the aux losses
+        bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
+        what = f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
+        where = f"step {ctx.step}: {what} is {means[bad].item()}"
+        if t.on_nonfinite == "stop":
+            raise TrainingDiverged(f"{where} (train.on_nonfinite=stop; =skip skips such steps)")
+        tqdm.write(f"{where}; skipped")
+        return Step(losses, raw_aux, None, None, stopping)
+    ctx.global_losses = dict(zip(losses, means, strict=False))
+    ctx.recompute = lambda: recompute_losses(model, tasks, batches, ctx.procs)
+    minimised, weights = weighting.backward(losses, extra, ctx)
+    optimizer.step()
+    weighting.after_step(ctx)
+    return Step(losses, raw_aux, weights, minimised, stopping)
+
+
+def write_results(
+    run_dir: Path, metrics: dict[str, dict[str, dict[str, float]]], run: dict[str, object]
+) -> None:
+    """``results.json`` (to reload) and ``results.md``/``.csv``: one row per task and metric, its
+    validation and test values, under a line that says what produced them."""
+    results = json.dumps({**metrics, "run": run}, indent=2).encode()
+    atomic_write(run_dir / "results.json", lambda f: f.write(results))
+    rows = [
+        {"Task": task, "Metric": metric, "Validation": value, "Test": metrics["test"][task][metric]}
+        for task, values in metrics["validation"].items()
+        for metric, value in values.items()
+    ]
+    note = (
+        f"{run_dir.name}: {run['steps']} steps, seed {run['seed']}, "
+        f"{run['train_seconds'] / 60:.3g} train minutes on {run['processes']} process(es); "
+        f"{describe_code(run)}"
+    )
+    write_table(rows, ["Task", "Metric", "Validation", "Test"], run_dir / "results", True, note)
+
+
+def train(
+    cfg: ExperimentConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    origin: Origin | None = None,
+) -> TrainResult:
+    """Train ``cfg`` in ``out_dir/name``; ``origin`` (the config file and overrides as typed)
+    goes into the run record."""
     # --- setup: processes, run folder, data, model, weighting, optimizer, schedule state
     t = cfg.train
     device = pick_device(t.device)
@@ -222,7 +312,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     total = t.epochs * epoch_steps
     if t.max_steps is not None:
         total = min(total, t.max_steps)
-    start, seconds_before = 0, 0.0
+    start, seconds_before, changes = 0, 0.0, {}
+    best = BestWeights(t.keep_best, tasks)
     if ckpt:
         model.load_state_dict(ckpt["model"])
         weighting.load_state_dict(ckpt["weighting"])
@@ -231,24 +322,28 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         for stream, state in zip(streams, ckpt["streams"], strict=True):
             stream.load_state_dict(state)
         torch.set_rng_state(ckpt["rng"]["torch"])
+        if "best" in ckpt:  # runs from before keep_best have none
+            best.load_state_dict(ckpt["best"])
         start, seconds_before = ckpt["step"], ckpt["train_seconds"]
-        changed = changed_keys(ckpt["config"], to_dict(cfg))
-        if changed and procs.is_main:
-            print(f"warning: resuming {latest} with changed config keys: {', '.join(changed)}")
+        changes = config_changes(ckpt["config"], to_dict(cfg))
+        if changes and procs.is_main:
+            print(f"warning: resuming {latest} with changed config keys: {', '.join(changes)}")
         finished = stored_results(run_dir, total) if start == total else None
         if finished is not None:
             if procs.is_main:
                 print(f"{run_dir}: finished at step {total}; its stored results, not re-evaluated")
             metrics = {split: finished[split] for split in ("validation", "test")}
             seconds = finished["run"]["train_seconds"]
-            return TrainResult(model, tasks, metrics, run_dir, total, 0.0, seconds)
+            code = {k: v for k, v in finished["run"].items() if k in code_version()}
+            return TrainResult(model, tasks, metrics, run_dir, total, 0.0, seconds, code)
     distributed.broadcast_state(model, procs)
     distributed.broadcast_state(weighting, procs)
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
+    record = RunRecord(run_dir, enabled=procs.is_main)
     log = RunLog(run_dir, enabled=procs.is_main, resume_step=start)
     context = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
-    aux_weights = t.aux_loss_weights
+    task_states = {task.name: task.data.state for task in tasks}
 
     def checkpoint(step: int) -> Path | None:
         if procs.is_main:
@@ -261,7 +356,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
                 "streams": [s.state_dict() for s in streams],
                 "rng": {"torch": torch.get_rng_state()},
                 "config": to_dict(cfg),
-                "task_states": {task.name: task.data.state for task in tasks},
+                "task_states": task_states,
+                "best": best.state_dict(),
                 "train_seconds": seconds_before + time.perf_counter() - loop_started,
             }
             return save_checkpoint(state, ckpt_dir, step, keep=t.keep_checkpoints)
@@ -271,6 +367,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
         for task in tasks:
             values = evaluate(model, task, "validation", t.eval_batch_size, device, procs)
             log.write(step, "validation", task.name, values)
+            if best.improves(step, task.name, values) and procs.is_main:
+                info = {"step": step, "metric": best.spec, "value": best.value}
+                save_weights(model, task_states, run_dir / BEST, **info)
 
     # --- train: the sampler's tasks, each its next batch, one weighted backward, one step
     running = RunningMeans()
@@ -281,108 +380,74 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, overwrite: bool = Fals
     )
     model.train()
     loop_started = time.perf_counter()
-    with StopRequest() as stop:
-        for step in bar:
-            picked = sampler()
-            batches = {
-                i: {
-                    k: v.to(device, non_blocking=True)
-                    for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
+    with record.session(origin, start, procs.world, str(device), changes) as session:
+        with StopRequest() as stop:
+            for step in bar:
+                batches = {
+                    i: {
+                        k: v.to(device, non_blocking=True)
+                        for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
+                    }
+                    for i in sampler()
                 }
-                for i in picked
-            }
-            lr = lr_at(step, t, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
-                probe_transfer(model, tasks, batches, context, lr, log, step + 1)
-            losses, extra, raw_aux = step_losses(model, tasks, batches, aux_weights, device)
-            optimizer.zero_grad(set_to_none=True)
-            # one all-reduce: the global mean of every loss (finite on all ranks?) and of the stop
-            # flags, so every rank stops after the same step when any was signalled
-            flag = extra.new_tensor(float(stop.signal is not None))
-            means = distributed.mean(torch.stack([*losses.values(), extra, flag]).detach(), procs)
-            stopping = bool(means[-1] > 0)
-            means = means[:-1]
-            finite = bool(torch.isfinite(means).all())
-            if finite:
+                lr = lr_at(step, t, total)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
+                    probe_transfer(model, tasks, batches, context, lr, log, step + 1)
                 context.step = step
-                context.global_losses = dict(zip(losses, means, strict=False))
-                context.recompute = lambda batches=batches: recompute_losses(
-                    model, tasks, batches, procs
-                )
-                minimised, weights = weighting.backward(losses, extra, context)
-                optimizer.step()
-                weighting.after_step(context)
-            else:
-                names = [*losses, None]  # None: the aux losses
-                bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
-                where = f"step {step}: " + (
-                    f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
-                )
-                value = means[bad].item()
-                if t.on_nonfinite == "stop":
-                    raise TrainingDiverged(
-                        f"{where} is {value} (train.on_nonfinite=stop; =skip skips such steps)"
-                    )
-                tqdm.write(f"{where} is {value}; skipped")
+                taken = take_step(model, tasks, batches, weighting, optimizer, context, t, stop)
 
-            # bookkeeping: running means per task and step, periodic logs, validation, checkpoints
-            if finite:
-                for i, aux in raw_aux.items():
-                    name = tasks[i].name
-                    aux_weight = {f"{a}.weight": aux_weights.get(a, 1.0) for a in aux}
-                    running.add(
-                        name, {"loss": losses[name], "weight": weights[name], **aux, **aux_weight}
+                # bookkeeping: running means, periodic logs, validation, checkpoints
+                if taken.weights is not None:
+                    for i, aux in taken.aux.items():
+                        name = tasks[i].name
+                        aux_weight = {f"{a}.weight": t.aux_loss_weights.get(a, 1.0) for a in aux}
+                        values = {"loss": taken.losses[name], "weight": taken.weights[name]}
+                        running.add(name, values | aux | aux_weight)
+                    running.add(STEP, {"total": taken.minimised, "lr": lr})
+                done = session["to_step"] = step + 1
+                if done % t.log_every == 0 or done == total:
+                    means = running.flush(done, log, procs)
+                    shown = {k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP}
+                    bar.set_postfix(shown)
+                    if show and bar.disable:
+                        rate = (done - start) / (time.perf_counter() - loop_started)
+                        text = "  ".join(f"{k} {v}" for k, v in shown.items())
+                        print(f"step {done}/{total}  {text}  ({rate:.1f} steps/s)", file=sys.stderr)
+                stop_here = taken.stopping and done < total  # a stop at the last step finishes
+                saved = None
+                if done % epoch_steps == 0 or done == total or done % (t.eval_every or total) == 0:
+                    validate(done)
+                    saved = checkpoint(done)
+                elif done % t.checkpoint_every == 0 or stop_here:
+                    saved = checkpoint(done)
+                if stop_here:
+                    bar.close()
+                    log.close()
+                    raise Interrupted(
+                        f"{run_dir}: stopped at step {done} of {total}; saved {saved}"
                     )
-                running.add(STEP, {"total": minimised, "lr": lr})
-            done = step + 1
-            if done % t.log_every == 0 or done == total:
-                means = running.flush(done, log, procs)
-                shown = {k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP}
-                bar.set_postfix(shown)
-                if show and bar.disable:
-                    rate = (done - start) / (time.perf_counter() - loop_started)
-                    losses_text = "  ".join(f"{k} {v}" for k, v in shown.items())
-                    print(
-                        f"step {done}/{total}  {losses_text}  ({rate:.1f} steps/s)", file=sys.stderr
-                    )
-            stop_here = stopping and done < total  # a stop at the last step just finishes
-            saved = None
-            if (
-                done % epoch_steps == 0
-                or done == total
-                or (t.eval_every and done % t.eval_every == 0)
-            ):
-                validate(done)
-                saved = checkpoint(done)
-            elif done % t.checkpoint_every == 0 or stop_here:
-                saved = checkpoint(done)
-            if stop_here:
-                bar.close()
-                log.close()
-                raise Interrupted(f"{run_dir}: stopped at step {done} of {total}; saved {saved}")
-    bar.close()
-    loop_seconds = time.perf_counter() - loop_started
-    train_seconds = seconds_before + loop_seconds
+        bar.close()
+        loop_seconds = time.perf_counter() - loop_started
+        train_seconds = seconds_before + loop_seconds
 
-    # --- final evaluation on validation and test (the test split is only ever read here)
-    metrics = {
-        split: {
-            task.name: evaluate(model, task, split, t.eval_batch_size, device, procs)
-            for task in tasks
+        # --- final evaluation on validation and test (the test split is only ever read here)
+        metrics = {
+            split: {
+                task.name: evaluate(model, task, split, t.eval_batch_size, device, procs)
+                for task in tasks
+            }
+            for split in ("validation", "test")
         }
-        for split in ("validation", "test")
-    }
-    for task in tasks:
-        log.write(total, "test", task.name, metrics["test"][task.name])
-    log.close()
-    if procs.is_main:
-        timing = {
-            "steps": total,
-            "train_seconds": train_seconds,
-            "processes": procs.world,
-        }
-        results = json.dumps({**metrics, "run": timing}, indent=2).encode()
-        atomic_write(run_dir / "results.json", lambda f: f.write(results))
-    return TrainResult(model, tasks, metrics, run_dir, total, loop_seconds, train_seconds)
+        for task in tasks:
+            log.write(total, "test", task.name, metrics["test"][task.name])
+        log.close()
+        session["test"] = metrics["test"]
+        if procs.is_main:
+            save_weights(model, task_states, run_dir / FINAL, step=total)
+            run = {"steps": total, "train_seconds": train_seconds, "processes": procs.world}
+            write_results(run_dir, metrics, run | {"seed": cfg.seed, **code_version()})
+    return TrainResult(
+        model, tasks, metrics, run_dir, total, loop_seconds, train_seconds, code_version()
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sharedspace.analysis.tables import MISSING, read_table_csv, write_table
+from sharedspace.tables import MISSING, read_table_csv, write_table
 
 COLUMNS = ["model", "accuracy", "mse_per_image", "steps", "smoke"]
 ROWS = [

@@ -13,9 +13,10 @@ MISSING = "–"  # en dash: a cell with no value, distinct from a written 0 or "
 
 
 def write_table(
-    rows: list[dict], columns: list[str], stem: Path, overwrite: bool = False
+    rows: list[dict], columns: list[str], stem: Path, overwrite: bool = False, note: str = ""
 ) -> tuple[Path, Path]:
-    """Write ``stem.md`` and ``stem.csv`` with one line per row, in ``columns`` order.
+    """Write ``stem.md`` and ``stem.csv`` with one line per row, in ``columns`` order; ``note``
+    (what produced the numbers) opens the Markdown as a paragraph.
 
     Keys of a row that are not in ``columns`` are left out; a column a row lacks (or holds None)
     is written as "–" in Markdown and an empty cell in CSV. Raises ``FileExistsError`` naming the
@@ -33,7 +34,7 @@ def write_table(
                 )
     stem.parent.mkdir(parents=True, exist_ok=True)
 
-    md_path.write_text(_markdown(rows, columns), encoding="utf-8")
+    md_path.write_text(f"{note}\n\n" * bool(note) + _markdown(rows, columns), encoding="utf-8")
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()

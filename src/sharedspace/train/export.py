@@ -1,0 +1,98 @@
+"""Trained weights without the optimizer: the safetensors files a run keeps and ``load_run`` reads.
+
+A resume checkpoint also holds the optimizer's moments (Adam: 3× the weights) and is replaced as
+training goes on; what a researcher keeps is the weights — ``model.safetensors`` after the last
+step, ``best.safetensors`` at the best validation value of ``train.keep_best``. The tasks' data
+state (tokenizers) and where the weights come from ride in the file's metadata as JSON, so one
+file and the run's ``config.yaml`` rebuild the model. A safetensors file holds no code: one from
+elsewhere can fail to load, never execute anything.
+"""
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+from torch import nn
+
+from sharedspace.errors import CheckpointError
+from sharedspace.files import atomic_write
+from sharedspace.tasks import Task
+
+FORMAT = "sharedspace.weights"
+FINAL = "model.safetensors"
+BEST = "best.safetensors"
+
+
+def save_weights(model: nn.Module, task_states: dict[str, Any], path: Path, **info: Any) -> Path:
+    """Write ``model``'s state dict atomically to ``path`` with the task states and ``info``
+    (step, metric, …; JSON values) in the metadata."""
+    # clone: safetensors refuses tensors that share memory (tied weights, views)
+    tensors = {
+        k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()
+    }
+    metadata = {"format": FORMAT, "task_states": json.dumps(task_states)}
+    metadata |= {key: json.dumps(value) for key, value in info.items()}
+    data = save(tensors, metadata=metadata)
+    atomic_write(Path(path), lambda f: f.write(data))
+    return Path(path)
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """``path`` → (state dict, task states, info) as ``save_weights`` wrote them."""
+    path = Path(path)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such weights file") from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: a safetensors file without sharedspace metadata (format {FORMAT!r}); "
+            "it was not written by a sharedspace run"
+        )
+    try:
+        info = {key: json.loads(value) for key, value in metadata.items() if key != "format"}
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: malformed metadata ({err})") from None
+    if not isinstance(info.get("task_states"), dict):
+        raise CheckpointError(f"{path}: its metadata lacks the tasks' data state (task_states)")
+    return tensors, info.pop("task_states"), info
+
+
+class BestWeights:
+    """``train.keep_best``: the best validation value of one task's metric so far and its step;
+    each new best's weights go to ``best.safetensors``. Its state rides in the checkpoint, so a
+    resumed run compares against what the killed one had seen."""
+
+    def __init__(self, spec: str | None, tasks: list[Task]) -> None:
+        self.task, _, self.metric = (spec or "").partition(".")
+        self.spec = spec
+        goals = next((task.goals for task in tasks if task.name == self.task), {})
+        self.sign = 1.0 if goals.get(self.metric) == "max" else -1.0
+        self.value: float | None = None
+        self.step: int | None = None
+
+    def improves(self, step: int, task: str, values: dict[str, float]) -> bool:
+        """Record ``values`` (one task's validation metrics at ``step``); True for a new best."""
+        if self.spec is None or task != self.task:
+            return False
+        value = values[self.metric]
+        if not math.isfinite(value):
+            return False
+        if self.value is not None and self.sign * value <= self.sign * self.value:
+            return False
+        self.value, self.step = float(value), step
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value, self.step = state["value"], state["step"]
