@@ -46,12 +46,12 @@ def _train(args: argparse.Namespace) -> None:
         raise SystemExit(130 if stopped else status)
     origin = Origin(str(args.config), list(args.overrides))
     result = train(cfg, resume=args.resume, overwrite=args.overwrite, origin=origin)
-    distributed.teardown()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.metrics["test"], indent=2))
         for figure in draw_run_figures(result.run_dir, result.model, result.tasks):
             print(f"figure: {figure}")
         print(f"run folder: {result.run_dir} (see it all: sharedspace report {result.run_dir})")
+    distributed.teardown()  # after the figures: no rank leaves while another still works
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -135,7 +135,9 @@ class RunRecord:
         session |= {"to_step": from_step, "command": command_line(), **asdict(origin or Origin())}
         if from_step:
             session["changed"] = changes  # dotted key → [before, now] for this resume
-        session |= {"processes": processes, "device": device, **code_version()}
+        session |= {"processes": processes, "device": device}
+        if self.enabled:  # only the writer asks git (no subprocess from the other ranks)
+            session |= code_version()
         self.sessions.append(session)
         self._write()
         try:

@@ -449,5 +449,12 @@ def train(
             run = {"steps": total, "train_seconds": train_seconds, "processes": procs.world}
             write_results(run_dir, metrics, run | {"seed": cfg.seed, **code_version()})
     return TrainResult(
-        model, tasks, metrics, run_dir, total, loop_seconds, train_seconds, code_version()
+        model,
+        tasks,
+        metrics,
+        run_dir,
+        total,
+        loop_seconds,
+        train_seconds,
+        code_version() if procs.is_main else {},
     )
