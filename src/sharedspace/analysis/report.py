@@ -34,6 +34,7 @@ from sharedspace.config import parse_yaml
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.tables import read_table_csv
+from sharedspace.train.runlog import read_records
 
 SPLITS = ("validation", "test")  # the splits results.json holds
 CURVES = ("train", "validation")  # the splits drawn over steps
@@ -141,27 +142,10 @@ def _read_run(path: Path, name: str) -> _Run:
         config = parse_yaml(text)
     except yaml.YAMLError as error:
         raise SharedSpaceError(f"{path / 'config.yaml'}: not valid YAML ({error})") from None
-    records = _read_records(path / "metrics.jsonl")
+    log = path / "metrics.jsonl"
+    records = read_records(log) if log.is_file() else []
     results, record = _read_json(path / "results.json"), _read_json(path / "run.json")
     return _Run(path, name, _mapping(config), records, results, record)
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    """Records of metrics.jsonl; the last line of a killed run may be cut short and is skipped."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise SharedSpaceError(f"{path}:{number}: not a JSON record") from None
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -39,20 +39,17 @@ class Origin:
     overrides: list[str] = field(default_factory=list)
 
 
+CODE_KEYS = ("sharedspace", "commit", "dirty", "python", "torch", "numpy", "platform")
+
+
 @cache
 def code_version() -> dict[str, Any]:
     """The package version, its git commit when it runs from a checkout (an editable install),
     and the versions of what it runs on."""
     commit, dirty = _git_commit()
-    return {
-        "sharedspace": sharedspace.__version__,
-        "commit": commit,
-        "dirty": dirty,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
+    values = (sharedspace.__version__, commit, dirty, platform.python_version())
+    values += (torch.__version__, np.__version__, platform.platform())
+    return dict(zip(CODE_KEYS, values, strict=True))
 
 
 def describe_code(*versions: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from sharedspace.errors import SharedSpaceError
 from sharedspace.train.distributed import Processes
 
 STEP = "*"  # the task field of a record about the whole step
@@ -27,8 +28,8 @@ class RunLog:
             return
         self.path = Path(run_dir) / "metrics.jsonl"
         if resume_step and self.path.exists():
-            kept = [line for line in _records(self.path) if json.loads(line)["step"] <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [r for r in read_records(self.path) if r.get("step", 0) <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.file = self.path.open("a")
         self.tb = SummaryWriter(
             str(Path(run_dir) / "tensorboard"), purge_step=resume_step + 1 if resume_step else None
@@ -51,15 +52,21 @@ class RunLog:
             self.tb.close()
 
 
-def _records(path: Path) -> list[str]:
-    """The lines of a log; the last may be cut short by a kill mid-write and is then dropped."""
-    lines = [line for line in path.read_text().splitlines() if line]
-    if lines:
+def read_records(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; its last line may be cut short by a kill mid-write and
+    is then dropped, a bad line before it is an error naming the file and line."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
         try:
-            json.loads(lines[-1])
-        except json.JSONDecodeError:
-            lines.pop()
-    return lines
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise SharedSpaceError(f"{path}:{number}: not a JSON record ({error.msg})") from None
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 class RunningMeans:

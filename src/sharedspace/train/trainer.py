@@ -48,7 +48,7 @@ from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import BEST, FINAL, BestWeights, save_weights
-from sharedspace.train.record import Origin, RunRecord, code_version, describe_code
+from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version, describe_code
 from sharedspace.train.runlog import STEP, RunLog, RunningMeans
 from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
 from sharedspace.train.schedule import lr_at
@@ -334,7 +334,7 @@ def train(
                 print(f"{run_dir}: finished at step {total}; its stored results, not re-evaluated")
             metrics = {split: finished[split] for split in ("validation", "test")}
             seconds = finished["run"]["train_seconds"]
-            code = {k: v for k, v in finished["run"].items() if k in code_version()}
+            code = {k: v for k, v in finished["run"].items() if k in CODE_KEYS}
             return TrainResult(model, tasks, metrics, run_dir, total, 0.0, seconds, code)
     distributed.broadcast_state(model, procs)
     distributed.broadcast_state(weighting, procs)
