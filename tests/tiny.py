@@ -1,19 +1,12 @@
 """Tiny generated datasets in the real file formats, and configs that train on them in seconds."""
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 
 from sharedspace.config import ExperimentConfig
 from sharedspace.resolve import load_config
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An IDX file (gzip) as Fashion-MNIST ships it: magic, big-endian dims, then uint8 data."""
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+from tests.data.data_formats import write_idx
 
 
 def learnable_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +19,45 @@ def learnable_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
 
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "box"]
+
+# the categories configs/fortunes/category.yaml keeps
+CATEGORIES = [
+    "art", "computers", "education", "food", "law", "love", "politics", "science", "sports"
+]  # fmt: skip
+
+
+def write_learnable_images(
+    folder: Path, n_train: int, n_test: int, rng: np.random.Generator
+) -> None:
+    """Fashion-MNIST's four gzipped IDX files, holding ``learnable_images``."""
+    folder.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = learnable_images(n, rng)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+
+
+def write_fortunes(path: Path, n: int, rng: np.random.Generator) -> None:
+    """One fortunes file: ``n`` entries of 12 random words, `%`-separated as Debian ships them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [" ".join(rng.choice(WORDS, 12)) + " ." for _ in range(n)]
+    path.write_text("\n%\n".join(entries) + "\n%\n")
+
+
+def write_categories(folder: Path, rng: np.random.Generator, n: int = 300) -> None:
+    """One fortunes file per category in ``CATEGORIES``, ``n`` entries each: common words mixed
+    with a few words typical of the category, so the category can be learned from the text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CATEGORIES:
+        typical = [f"{name}{k}" for k in range(4)]
+        entries = []
+        for _ in range(n):
+            words = list(rng.choice(WORDS, rng.integers(5, 12)))
+            for _ in range(rng.integers(1, 3)):
+                words.insert(rng.integers(0, len(words) + 1), str(rng.choice(typical)))
+            entries.append(" ".join(words) + " .")
+        (folder / name).write_text("\n%\n".join(entries) + "\n%\n")
+        (folder / f"{name}.dat").write_bytes(b"index")  # as strfile writes beside it
 
 
 IMAGE_DATA = {"source": "fashion_mnist", "train_size": 256, "val_size": 128, "eval_size": 128}

@@ -7,7 +7,7 @@ import torch
 
 from sharedspace.resolve import load_config
 from sharedspace.train.trainer import train
-from tests.conftest import CATEGORIES
+from tests.tiny import CATEGORIES
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SMALL = [
