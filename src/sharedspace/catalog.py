@@ -8,14 +8,14 @@ import inspect
 import typing
 from typing import Any
 
-from sharedspace.config import field_default, type_name
+from sharedspace.config import Component, field_default, type_name
 from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
 from sharedspace.modalities import MODALITIES
 from sharedspace.plugins import load_entry_points
 from sharedspace.registry import Registry
-from sharedspace.spaces import SPACES
+from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
 from sharedspace.train.sampling import SAMPLERS
 from sharedspace.train.weighting import WEIGHTINGS
@@ -24,6 +24,7 @@ from sharedspace.train.weighting import WEIGHTINGS
 SECTIONS: dict[str, tuple[Registry, str]] = {
     "caps": (MODALITIES, "model.modalities.<key>.name"),
     "spaces": (SPACES, "model.space.name"),
+    "blocks": (BLOCKS, "model.space.expert.name (a mixture's experts)"),
     "tasks": (TASKS, "tasks.<name>.kind; settings under tasks.<name>.head"),
     "samplers": (SAMPLERS, "train.sampler.name"),
     "weightings": (WEIGHTINGS, "train.weighting.name"),
@@ -39,9 +40,11 @@ def settings(config: type) -> list[str]:
     hints = typing.get_type_hints(config)
     lines = []
     for f in dataclasses.fields(config):
-        default = field_default(f)
+        default, kind = field_default(f), type_name(hints[f.name])
+        if isinstance(default, Component):  # a part inside a part: a mixture's expert block
+            default, kind = default.name, f.metadata.get("registry") or kind
         shown = " (required)" if default is dataclasses.MISSING else f" = {default!r}"
-        lines.append(f"{f.name}: {type_name(hints[f.name])}{shown}")
+        lines.append(f"{f.name}: {kind}{shown}")
     return lines
 
 

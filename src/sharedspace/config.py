@@ -50,13 +50,17 @@ class Component:
         return (self.name, mine) == (other.name, theirs)
 
 
-def component(default: str | None = None, name_key: str | None = "name") -> Any:
+def component(
+    default: str | None = None, name_key: str | None = "name", registry: str | None = None
+) -> Any:
     """A dataclass field holding a Component (or a dict of them), with the name's default.
 
     A section that leaves its name out takes the default name: ``space: {hidden: [256]}`` is a
-    ``sus`` space with that width, as is the override ``model.space.hidden=[256]``.
+    ``sus`` space with that width, as is the override ``model.space.hidden=[256]``. Inside a
+    part's own ``Config`` (a mixture's expert), ``registry`` names the kind of part it holds, so
+    ``sharedspace.resolve`` checks it with the part that holds it.
     """
-    meta = {"name_key": name_key, "default": default}
+    meta = {"name_key": name_key, "default": default, "registry": registry}
     if default is None:
         return field(metadata=meta)
     return field(default_factory=lambda: Component(default, name_key=name_key), metadata=meta)
@@ -228,6 +232,9 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
         return cls(**kwargs)
     except TypeError:  # a required field was missing: already reported
         return None
+    except ConfigError as e:  # the dataclass's own checks (``__post_init__``)
+        errors.append(f"{prefix}: {e}" if prefix else str(e))
+        return None
 
 
 def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
@@ -289,7 +296,7 @@ def to_dict(value: Any) -> Any:
     """Plain data of a config: components as ``{name_key: name, ...}`` with every default filled
     in once resolved, so a saved config states everything the run used."""
     if isinstance(value, Component):
-        params = dataclasses.asdict(value.config) if value.config is not None else value.params
+        params = to_dict(value.config) if value.config is not None else value.params
         return {value.name_key: value.name, **params} if value.name_key else dict(params)
     if dataclasses.is_dataclass(value):
         return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}

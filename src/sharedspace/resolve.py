@@ -10,6 +10,7 @@ that need every task in every step under a sampler that picks fewer, and auxilia
 that no part of the model declares.
 """
 
+import dataclasses
 import difflib
 import re
 from pathlib import Path
@@ -22,7 +23,7 @@ from sharedspace.modalities import MODALITIES
 from sharedspace.overrides import read_config
 from sharedspace.plugins import import_parts, load_entry_points, resolve_imports
 from sharedspace.registry import Registry
-from sharedspace.spaces import SPACES
+from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
 from sharedspace.train.sampling import SAMPLERS
@@ -32,6 +33,8 @@ from sharedspace.train.weighting import WEIGHTINGS
 RESERVED = frozenset({"loss", "lr", "step", "task", "split", "time", "total", "weight"})
 AUX_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+# kinds of part that a part's own Config may hold (``component(registry=…)``)
+NESTED: dict[str, Registry] = {"block": BLOCKS}
 
 
 def load_config(
@@ -68,10 +71,15 @@ def _lookup(registry: Registry, name: str, key: str) -> Any:
         raise ConfigError(f"{key}: {e}{hint}") from None
 
 
-def _resolve(registry: Registry, section: Component, key: str) -> Any:
-    """Look ``section`` up and set its typed config; returns the registry entry."""
+def resolve_component(registry: Registry, section: Component, key: str) -> Any:
+    """Look ``section`` up and set its typed config, and those of the components inside it (a
+    mixture's expert block); returns the registry entry."""
     entry = _lookup(registry, section.name, f"{key}.{section.name_key or 'name'}")
     section.config = from_dict(entry.Config, section.params, key)
+    for f in dataclasses.fields(section.config):
+        inner = getattr(section.config, f.name)
+        if f.metadata.get("registry") and isinstance(inner, Component):
+            resolve_component(NESTED[f.metadata["registry"]], inner, f"{key}.{f.name}")
     return entry
 
 
@@ -89,14 +97,14 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
     if not cfg.tasks:
         errors.append("tasks: at least one task is needed")
     caps = {
-        key: check(_resolve, MODALITIES, section, f"model.modalities.{key}")
+        key: check(resolve_component, MODALITIES, section, f"model.modalities.{key}")
         for key, section in cfg.model.modalities.items()
     }
-    space = check(_resolve, SPACES, cfg.model.space, "model.space")
-    sampler = check(_resolve, SAMPLERS, cfg.train.sampler, "train.sampler")
+    space = check(resolve_component, SPACES, cfg.model.space, "model.space")
+    sampler = check(resolve_component, SAMPLERS, cfg.train.sampler, "train.sampler")
     if sampler is not None:  # its own checks (k ≤ tasks, temperature > 0) need only the count
         sampler = check(sampler, cfg.train.sampler.config, [1] * max(1, len(cfg.tasks)), 0)
-    weighting = check(_resolve, WEIGHTINGS, cfg.train.weighting, "train.weighting")
+    weighting = check(resolve_component, WEIGHTINGS, cfg.train.weighting, "train.weighting")
     if weighting is not None:
         check(weighting, cfg.train.weighting.config, list(cfg.tasks))
         if weighting.needs_every_task and sampler is not None and sampler.k < len(cfg.tasks):
@@ -127,7 +135,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
             continue
         kinds[name] = kind
         task.head.name = task.kind
-        check(_resolve, TASKS, task.head, f"{key}.head")
+        check(resolve_component, TASKS, task.head, f"{key}.head")
         declared |= dict.fromkeys(kind.aux_losses, f"{key} head")
         data_kind = check(_lookup_source, task.data.name, f"{key}.data.source")
         if data_kind is None:

@@ -80,3 +80,13 @@ def test_text_cap_depends_on_word_order():
 def test_a_cap_given_the_wrong_kind_of_data_is_refused():
     with pytest.raises(ConfigError, match="reads image input, but the tasks using it give text"):
         build("image_cnn", 8, TextSpec(10, 4))
+
+
+def test_pixels_pass_standardised_and_flat_at_the_images_size_and_are_embedded_otherwise():
+    spec = SPECS["image"][0]
+    x, _ = SPECS["image"][1]()
+    flat = build("pixels", out_dim=3 * 32 * 32)
+    expected = (x.float() / 255 - 0.5) / 0.25  # the spec's mean and std
+    torch.testing.assert_close(flat(x), expected.flatten(1))
+    assert not list(flat.parameters())
+    assert build("pixels", out_dim=40, spec=spec)(x).shape == (5, 40)

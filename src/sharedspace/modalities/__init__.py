@@ -2,6 +2,14 @@
 
 from sharedspace.modalities.base import MODALITIES, build_modality_cap
 from sharedspace.modalities.image import ImageCNN
+from sharedspace.modalities.pixels import Pixels
 from sharedspace.modalities.text import TextEncoder, TextTransformer
 
-__all__ = ["MODALITIES", "ImageCNN", "TextEncoder", "TextTransformer", "build_modality_cap"]
+__all__ = [
+    "MODALITIES",
+    "ImageCNN",
+    "Pixels",
+    "TextEncoder",
+    "TextTransformer",
+    "build_modality_cap",
+]

@@ -6,10 +6,23 @@ space is ``{"vector": "vector"}``), the ``aux_losses`` it may emit, is built as
 ``cls(cfg, in_dim, num_tasks)``, exposes ``out_dim``, and is called as ``space(h, task)`` with
 ``h`` a (B, in_dim) tensor or a PaddedSequence of (B, T, in_dim) and ``task`` the task's index in
 the run's task list. It returns ``z`` ((B, out_dim) or a PaddedSequence of (B, T, out_dim)), or
-``(z, {name: loss})`` when it declares ``aux_losses``.
+``(z, {name: loss})`` when it declares ``aux_losses``. A ``sparse`` space (class attribute, default
+False) computes only the experts each row is routed to, so an expert that no row chose gets no
+gradient in that step; every other space's parameters all get one from every task together.
 """
 
-from sharedspace.spaces import none, sus  # noqa: F401  (registers the entries)
-from sharedspace.spaces.registry import SPACES, build_space
+from sharedspace.spaces import (  # noqa: F401  (registers the entries)
+    blocks,
+    cross_stitch,
+    mixture,
+    mmoe,
+    moe,
+    multi_clustering,
+    none,
+    routing,
+    separate,
+    sus,
+)
+from sharedspace.spaces.registry import BLOCKS, SPACES, build_block, build_space
 
-__all__ = ["SPACES", "build_space"]
+__all__ = ["BLOCKS", "SPACES", "build_block", "build_space"]

@@ -1,0 +1,49 @@
+"""Cross-stitch (Misra et al. 2016), generalised to N tasks × M experts.
+
+Each expert is a block of L stages; after every stage, task t mixes the M experts' outputs with
+its own weights, and that mixture is what every expert's next stage reads:
+
+    h_0 = x,   h_{l+1}(t) = Σ_i w_l[t, i] · stage_l,i(h_l(t)),   z(t, x) = h_L(t).
+
+With one stage this is z(t, x) = Σ_i w[t, i] f_i(x) with w an N×M matrix; with deep experts the
+tasks share features at every depth, as Misra et al. stitch every layer. Every expert runs on
+every row (the weights are dense).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from sharedspace.config import Component, component
+from sharedspace.representation import Form
+from sharedspace.spaces.registry import SPACES, build_block
+
+
+@SPACES.register("cross_stitch")
+class CrossStitch(nn.Module):
+    """(B, in_dim) → (B, out_dim); stitch weights ``w`` (L, N, M)."""
+
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector"}
+    aux_losses = ()
+
+    @dataclass
+    class Config:
+        experts: int = 2
+        expert: Component = component("mlp", registry="block")
+        # normal: w ~ N(0, 1) (Yan et al. 2020); uniform: w = 1/M, every task starts at the mean
+        init: Literal["normal", "uniform"] = "normal"
+
+    def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(build_block(cfg.expert, in_dim) for _ in range(cfg.experts))
+        self.out_dim = self.experts[0].out_dim
+        shape = (len(self.experts[0]), num_tasks, cfg.experts)
+        w = torch.randn(shape) if cfg.init == "normal" else torch.full(shape, 1 / cfg.experts)
+        self.w = nn.Parameter(w)
+
+    def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
+        for depth, stages in enumerate(zip(*self.experts, strict=True)):  # stage l of each expert
+            h = sum(w * stage(h) for w, stage in zip(self.w[depth, task], stages, strict=True))
+        return h

@@ -1,0 +1,70 @@
+"""The global batch as one process sees it: random draws and sums that do not depend on how many
+processes share the batch.
+
+Under ``torchrun`` each rank holds rows rank·B … (rank+1)·B − 1 of every global batch (the
+trainer's batch streams split it so). A part that samples per row (gates, routes, gate noise)
+draws for the whole global batch and keeps its own rows, so 2 processes sample what 1 does; a
+part that needs a statistic of the batch (a baseline) sums over every rank.
+"""
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def rank_and_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def global_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over every process (itself without DDP)."""
+    if dist.is_initialized():
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+def global_batch_sum(local: torch.Tensor) -> torch.Tensor:
+    """Sums over this process's rows (…) → the sums over the global batch, whose gradient reaches
+    this process's rows multiplied by the number of processes: averaged over the processes, as the
+    trainer averages gradients, it is the gradient of the global batch's sum (itself in 1 process).
+    """
+    _, world = rank_and_world()
+    if world == 1:
+        return local
+    mine = local.detach()
+    return global_sum(mine) + world * (local - mine)
+
+
+class RowDraws(nn.Module):
+    """Per-row random draws from a counter-based stream: the n-th draw comes from a generator
+    seeded by (seed, n), and both are buffers — so the checkpoint resumes the stream exactly and
+    every rank draws alike. ``seed`` comes from the global RNG when the part is built (the run's
+    seed fixes it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("seed", torch.randint(2**31, ()))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def forward(self, kind: str, local_rows: int, *shape: int) -> torch.Tensor:
+        """(local_rows, *shape) draws ("uniform" in [0, 1) or "normal"): this rank's rows of one
+        draw for the global batch."""
+        rank, world = rank_and_world()
+        generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(self.count))
+        self.count += 1
+        draw = torch.rand if kind == "uniform" else torch.randn
+        values = draw(local_rows * world, *shape, generator=generator)
+        return values[rank * local_rows : (rank + 1) * local_rows].to(self.seed.device)
+
+
+def score_function_surrogate(losses: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """mean_e (L_e − b_e) · log_prob_e: its gradient estimates that of the expected loss of
+    discrete choices (gates, routes) with log-probabilities ``log_prob`` (B,), from the detached
+    per-example losses ``losses`` (B,). The baseline b_e is the mean loss of the other rows of the
+    global batch (leave-one-out, Kool et al. 2019): independent of row e's choice, so unbiased;
+    no state; the same under any number of processes, whose gradient average of this local mean
+    is the global batch's mean."""
+    total, count = global_sum(torch.stack([losses.sum(), losses.new_tensor(float(len(losses)))]))
+    baseline = (total - losses) / (count - 1).clamp_min(1)  # (B,)
+    return ((losses - baseline) * log_prob).mean()

@@ -1,0 +1,178 @@
+"""The sparsely-gated mixture of experts (Shazeer et al. 2017, "Outrageously large neural
+networks"): noisy top-k gating, so each row costs k experts of M however large M grows.
+
+Why noise and two losses: a learned top-k gate left alone sends most rows to the few experts that
+won early, which then train faster and win more. The paper adds tunable Gaussian noise to the gate
+logits in training (§2.1; ``W_g`` and ``W_noise`` start at zero, so routing starts uniform and
+random) and two balance losses (§4, appendix A): the squared coefficient of variation (CV²) over
+experts of their *importance* (the summed gate values) and of their *load* (how many rows each gets,
+made differentiable by the smooth estimator P(x, i) = the probability that expert i stays in the
+top k if its own noise alone were drawn again). ``MoELayer`` works on rows and is reused on tokens;
+``MoESpace`` registers it as the ``moe`` space with one gate per task (a sparse multi-gate MoE).
+
+In training the balance losses are those of the global batch: importance and load are summed over
+every process, so 2 processes learn what 1 does (for vectors; see ``MoELayer``). Evaluation uses
+no collective (its processes may run different numbers of batches) and reports this process's.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from sharedspace.config import Component, component
+from sharedspace.errors import ConfigError
+from sharedspace.representation import Form, PaddedSequence, Representation
+from sharedspace.spaces.dispatch import dispatch
+from sharedspace.spaces.global_batch import RowDraws, global_batch_sum
+from sharedspace.spaces.registry import SPACES, build_block
+
+CV_EPS = 1e-10  # keeps CV² finite when every expert's importance or load is 0 (as tensor2tensor)
+
+
+def cv_squared(v: torch.Tensor) -> torch.Tensor:
+    """(M,) → the squared coefficient of variation: population variance / (mean² + ε)."""
+    return v.var(correction=0) / (v.mean() ** 2 + CV_EPS)
+
+
+class NoisyTopKGate(nn.Module):
+    """Noisy top-k gating (paper §2.1), with ``gates`` independent gates (e.g. one per task).
+
+    Training: H(x) = x·W_g + ε ⊙ softplus(x·W_noise), ε ~ N(0, 1) drawn per row by ``RowDraws``
+    (so 2 processes draw what 1 does when rows are the global batch's); evaluation: H(x) = x·W_g.
+    G(x) = softmax over the k largest H(x), 0 elsewhere; ties go to ``torch.topk``'s choice.
+    """
+
+    def __init__(self, in_dim: int, experts: int, k: int, gates: int = 1) -> None:
+        super().__init__()
+        self.k = k
+        self.w_gate = nn.Parameter(torch.zeros(gates, in_dim, experts))  # W_g per gate: zero
+        self.w_noise = nn.Parameter(torch.zeros(gates, in_dim, experts))  # W_noise per gate: zero
+        self.draws = RowDraws()
+
+    def forward(
+        self, x: torch.Tensor, gate: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (N, D) → chosen experts (N, k), their gate values (N, k) (each row sums to 1),
+        importance (M,) = Σ_rows G(x) and load (M,).
+
+        Load is Σ_rows P(x, i) in training (differentiable, also in W_noise), and the number of
+        rows each expert got in evaluation (no noise, so no smooth estimate: a measurement).
+        """
+        k = self.k
+        clean = x @ self.w_gate[gate]  # (N, M)
+        n, m = clean.shape
+        if self.training:
+            std = nn.functional.softplus(x @ self.w_noise[gate])  # (N, M)
+            logits = clean + self.draws("normal", n, m).to(clean.dtype) * std  # (N, M)
+        else:
+            logits = clean
+        top, ids = logits.topk(min(k + 1, m), dim=1)  # (N, k+1): the (k+1)-th serves P(x, i)
+        weights, ids = top[:, :k].softmax(1), ids[:, :k]  # (N, k)
+        importance = torch.zeros_like(clean).scatter(1, ids, weights).sum(0)  # (M,)
+        if not self.training:
+            load = torch.bincount(ids.flatten(), minlength=m).to(clean.dtype)
+        elif k == m:  # every row goes to every expert whatever the noise
+            load = clean.new_full((m,), float(n))
+        else:
+            # kth_excluding(H, k, i): the (k+1)-th largest H if i is in the top k, else the k-th
+            chosen = torch.zeros_like(clean, dtype=torch.bool).scatter(1, ids, True)  # (N, M)
+            threshold = torch.where(chosen, top[:, k : k + 1], top[:, k - 1 : k])  # (N, M)
+            load = torch.special.ndtr((clean - threshold) / std).sum(0)  # Σ_rows P(x, i): (M,)
+        return ids, weights, importance, load
+
+
+class MoELayer(nn.Module):
+    """M experts (one block section) of which each row runs k, chosen by a ``NoisyTopKGate``.
+
+    Rows (N, D) → (N, out_dim), or a PaddedSequence (B, T, D) → (B, T, out_dim): the real
+    positions are the rows (padding is neither gated nor computed, and is 0 in the output; the mask
+    is kept). Returned with ``{"moe_importance", "moe_load"}``: balance · CV² of each over the
+    global batch in training; in evaluation too, over this process's rows, for the logs
+    (importance from the noiseless gates, load as row counts).
+    2 processes = 1 for vectors, whose rows are the global batch's rows, so each draws the noise
+    1 process draws for it; not for token rows, whose count per process varies with the split, so
+    their noise does too (their balance losses still sum over every process).
+    """
+
+    aux_losses = ("moe_importance", "moe_load")
+
+    def __init__(
+        self,
+        expert: Component,
+        in_dim: int,
+        experts: int,
+        k: int,
+        gates: int = 1,
+        balance: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(build_block(expert, in_dim) for _ in range(experts))
+        self.gate = NoisyTopKGate(in_dim, experts, k, gates)
+        self.k, self.balance = k, balance
+        self.out_dim = self.experts[0].out_dim
+
+    def forward(
+        self, h: Representation, gate: int = 0
+    ) -> tuple[Representation, dict[str, torch.Tensor]]:
+        if isinstance(h, PaddedSequence):
+            rows, aux = self._rows(h.values[h.mask], gate)  # (P, out_dim), P real positions
+            shape = (*h.mask.shape, self.out_dim)
+            return PaddedSequence(rows.new_zeros(shape).index_put((h.mask,), rows), h.mask), aux
+        return self._rows(h, gate)
+
+    def _rows(self, x: torch.Tensor, gate: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """x (N, D) → (N, out_dim), aux losses."""
+        ids, weights, importance, load = self.gate(x, gate)  # (N, k), (N, k), (M,), (M,)
+        rows = torch.arange(len(x), device=x.device).repeat_interleave(self.k)  # (N·k,)
+        out = dispatch(x, self.experts, rows, ids.flatten(), weights.flatten())  # (N, out_dim)
+        if self.training and torch.is_grad_enabled():  # every process's training step gets here
+            importance, load = global_batch_sum(torch.stack([importance, load]))  # (M,) each
+        aux = {
+            "moe_importance": self.balance * cv_squared(importance),
+            "moe_load": self.balance * cv_squared(load),
+        }
+        return out, aux
+
+
+@SPACES.register("moe")
+class MoESpace(nn.Module):
+    """The sparsely-gated MoE as the shared space: (B, D) → (B, out_dim), or a PaddedSequence
+    position by position; ``out_dim`` is the expert block's. Task t routes with gate t (one gate
+    per task), or every task with one shared gate."""
+
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
+    aux_losses = MoELayer.aux_losses
+    sparse: ClassVar[bool] = True  # an expert no row chose gets no gradient in that step
+
+    @dataclass
+    class Config:
+        experts: int = 8  # M
+        k: int = 2  # experts each row runs (1 ≤ k ≤ experts)
+        expert: Component = component("mlp", registry="block")  # every expert's block
+        per_task_gates: bool = True  # one gate per task (multi-gate), else one shared gate
+        balance: float = 0.01  # w: weight of each balance loss (CV² of importance, of load)
+
+        def __post_init__(self) -> None:  # from_dict prefixes the section's key (model.space)
+            if self.experts < 1:
+                raise ConfigError(f"experts: need at least 1, got {self.experts}")
+            if not 1 <= self.k <= self.experts:
+                raise ConfigError(
+                    f"k: each row runs k of the {self.experts} experts, so 1 ≤ k ≤ experts; "
+                    f"got k={self.k}"
+                )
+            if self.balance < 0:
+                raise ConfigError(f"balance: must be ≥ 0, got {self.balance}")
+
+    def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
+        super().__init__()
+        self.per_task_gates = cfg.per_task_gates
+        gates = num_tasks if cfg.per_task_gates else 1
+        self.moe = MoELayer(cfg.expert, in_dim, cfg.experts, cfg.k, gates, cfg.balance)
+        self.out_dim = self.moe.out_dim
+
+    def forward(
+        self, h: Representation, task: int
+    ) -> tuple[Representation, dict[str, torch.Tensor]]:
+        return self.moe(h, task if self.per_task_gates else 0)

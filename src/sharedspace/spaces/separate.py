@@ -1,0 +1,32 @@
+"""Separate: one copy of the expert block per task — nothing shared, the single-task reference
+inside one model (same caps, heads, data and steps as the shared spaces it is compared with)."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from sharedspace.config import Component, component
+from sharedspace.representation import Form
+from sharedspace.spaces.registry import SPACES, build_block
+
+
+@SPACES.register("separate")
+class Separate(nn.Module):
+    """(B, in_dim) → (B, out_dim) through task ``task``'s own block."""
+
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector"}
+    aux_losses = ()
+
+    @dataclass
+    class Config:
+        expert: Component = component("mlp", registry="block")
+
+    def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(build_block(cfg.expert, in_dim) for _ in range(num_tasks))
+        self.out_dim = self.experts[0].out_dim
+
+    def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
+        return self.experts[task](h)
