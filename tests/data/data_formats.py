@@ -108,12 +108,16 @@ def write_cifar10(folder: Path, *, bytes_keys: bool = True, per_batch: int = 4) 
     return folder
 
 
-def write_cifar100(folder: Path, *, n_train: int = 7, n_test: int = 3) -> Path:
+def write_cifar100(
+    folder: Path, *, n_train: int = 7, n_test: int = 3, coarse_names: list[str] | None = None
+) -> Path:
+    """Fine class f (named fine<f>) belongs to superclass f // 5 (coarse<i>, or coarse_names[i])."""
     rng = np.random.default_rng(RNG_SEED)
     folder.mkdir(parents=True, exist_ok=True)
+    coarse_names = coarse_names or [f"coarse{i}" for i in range(20)]
     meta = {
         b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-        b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+        b"coarse_label_names": [name.encode() for name in coarse_names],
     }
     write_pickle(folder / "meta", meta)
     for name, n in (("train", n_train), ("test", n_test)):

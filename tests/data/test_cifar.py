@@ -9,7 +9,13 @@ import torch
 from sharedspace.data import IMAGE_DATASETS
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
-from tests.data.data_formats import python2_pickle, write_cifar10, write_cifar100
+from tests.data.data_formats import (
+    cifar_batch,
+    python2_pickle,
+    write_cifar10,
+    write_cifar100,
+    write_pickle,
+)
 
 
 @pytest.mark.parametrize("bytes_keys", [True, False])
@@ -42,6 +48,17 @@ def test_cifar100_fine_and_coarse(tmp_path):
     assert torch.equal(fine.train_images, coarse.train_images)
     assert torch.equal(coarse.train_labels, fine.train_labels // 5)
     assert coarse.classes[3] == "coarse3"
+
+
+def test_cifar100_groups_its_classes_by_superclass(tmp_path):
+    folder = write_cifar100(tmp_path / "cifar-100-python", n_train=200)  # every fine class
+    fine = IMAGE_DATASETS.get("cifar100")(tmp_path)
+    assert list(fine.superclasses) == [f"coarse{i}" for i in range(20)]
+    assert fine.superclasses["coarse3"] == [f"fine{i}" for i in range(15, 20)]
+    batch = cifar_batch(np.random.default_rng(0), 2, fine_labels=[7, 7], coarse_labels=[1, 2])
+    write_pickle(folder / "train", batch)  # fine7 under two superclasses
+    with pytest.raises(DataError, match=r"cifar-100-python: classes \['fine7'\] carry more"):
+        IMAGE_DATASETS.get("cifar100")(tmp_path)
 
 
 def test_archive_in_data_dir_is_unpacked_beside_it(tmp_path):

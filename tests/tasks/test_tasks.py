@@ -5,8 +5,12 @@ import math
 import pytest
 import torch
 
+from sharedspace.errors import ConfigError
 from sharedspace.model import build_model
+from sharedspace.resolve import load_config
 from sharedspace.tasks import build_tasks
+from sharedspace.train.trainer import train
+from tests.data.data_formats import write_cifar100
 from tests.tiny import tiny_config
 
 NAMES = ["classification", "reconstruction", "next_word"]
@@ -105,3 +109,30 @@ def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir
         mask = torch.isin(full.test_labels, torch.tensor(kept))
         assert torch.equal(test.images, full.test_images[mask][: len(test)])
         assert torch.equal(torch.tensor(kept)[test.labels], full.test_labels[mask][: len(test)])
+
+
+def test_the_cifar100_mtl_config_trains_one_five_way_task_per_superclass(tmp_path):
+    """configs/mtl/cifar100.yaml on a CIFAR-100 fixture whose superclasses carry the config's
+    names: each task gets the five fine classes of its superclass (small sizes and model)."""
+    cfg = load_config("configs/mtl/cifar100.yaml")
+    write_cifar100(
+        tmp_path / "cifar-100-python", n_train=200, n_test=100, coarse_names=list(cfg.tasks)
+    )
+    sizes = [f"tasks.{t}.data.{k}" for t in cfg.tasks for k in ("train_size=8", "val_size=2")]
+    small = ["model.space.experts=2", "model.space.expert.channels=[4]", "train.max_steps=3"]
+    cfg = load_config(
+        "configs/mtl/cifar100.yaml",
+        [f"data_dir={tmp_path}", f"out_dir={tmp_path}", *sizes, *small, "train.batch_size=4"],
+    )
+    result = train(cfg)
+    assert len(result.tasks) == 20
+    for i, task in enumerate(result.tasks):
+        assert task.data.classes == [f"fine{5 * i + j}" for j in range(5)]
+        assert len(task.data.splits["test"]) == 5 and len(task.data.splits["train"]) == 8
+    assert set(result.metrics["test"]) == set(cfg.tasks)
+    wrong = load_config(
+        "configs/mtl/cifar100.yaml",
+        [f"data_dir={tmp_path}", *sizes, "tasks.fish.data.superclass=fishes"],
+    )
+    with pytest.raises(ConfigError, match=r"tasks.fish.data.superclass: 'fishes' — one of: aqua"):
+        build_tasks(wrong)

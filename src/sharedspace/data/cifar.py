@@ -42,6 +42,7 @@ CIFAR10 = CifarLayout(
 CIFAR100 = CifarLayout(
     "cifar100", "cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta"
 )
+COARSE = ("coarse_labels", "coarse_label_names")  # CIFAR-100's superclass of each image
 
 
 @IMAGE_DATASETS.register("cifar10")
@@ -52,8 +53,8 @@ def load_cifar10(data_dir: Path | None = None) -> ImageSplits:
 
 @IMAGE_DATASETS.register("cifar100")
 def load_cifar100(data_dir: Path | None = None) -> ImageSplits:
-    """CIFAR-100 with its 100 fine labels."""
-    return load_cifar(CIFAR100, "fine_labels", "fine_label_names", data_dir)
+    """CIFAR-100 with its 100 fine labels, grouped by the 20 coarse ones (``superclasses``)."""
+    return load_cifar(CIFAR100, "fine_labels", "fine_label_names", data_dir, COARSE)
 
 
 @IMAGE_DATASETS.register("cifar100_coarse")
@@ -63,8 +64,14 @@ def load_cifar100_coarse(data_dir: Path | None = None) -> ImageSplits:
 
 
 def load_cifar(
-    layout: CifarLayout, label_key: str, names_key: str, data_dir: Path | None
+    layout: CifarLayout,
+    label_key: str,
+    names_key: str,
+    data_dir: Path | None,
+    group: tuple[str, str] | None = None,
 ) -> ImageSplits:
+    """One CIFAR variant; ``group`` = (labels key, names key) of a coarser labelling whose
+    grouping of the classes becomes ``superclasses`` (read from the training labels' pairs)."""
     folder = find_dataset(
         layout.folder,
         (layout.meta_file,),
@@ -73,39 +80,70 @@ def load_cifar(
         how_to_get=f"get it with `sharedspace data download {layout.name} --data-dir DIR`",
     )
     meta_path = folder / layout.meta_file
-    names = _field(_dict(meta_path), names_key, meta_path)
-    if not isinstance(names, list | tuple):
-        raise DataError(f"{meta_path}: {names_key!r} is a {type(names).__name__}, expected a list")
-    classes = [_text(n, meta_path) for n in names]
-    train = [_batch(folder / f, label_key, len(classes)) for f in layout.train_files]
-    test_images, test_labels = _batch(folder / layout.test_file, label_key, len(classes))
+    meta = _dict(meta_path)
+    classes = _names(meta, names_key, meta_path)
+    keys = {label_key: len(classes)}
+    if group:
+        groups = _names(meta, group[1], meta_path)
+        keys[group[0]] = len(groups)
+    train = [_batch(folder / f, keys) for f in layout.train_files]
+    test_images, (test_labels, *_) = _batch(folder / layout.test_file, keys)
+    train_labels = [torch.cat(labels) for labels in zip(*(ls for _, ls in train), strict=True)]
     return ImageSplits(
         train_images=torch.cat([images for images, _ in train]),
-        train_labels=torch.cat([labels for _, labels in train]),
+        train_labels=train_labels[0],
         test_images=test_images,
         test_labels=test_labels,
         classes=classes,
+        superclasses=_grouping(classes, groups, *train_labels, meta_path) if group else {},
     )
 
 
-def _batch(path: Path, label_key: str, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch file as uint8 (N, 3, 32, 32) images and int64 (N,) labels."""
+def _names(meta: dict[str, Any], key: str, path: Path) -> list[str]:
+    names = _field(meta, key, path)
+    if not isinstance(names, list | tuple):
+        raise DataError(f"{path}: {key!r} is a {type(names).__name__}, expected a list")
+    return [_text(n, path) for n in names]
+
+
+def _grouping(
+    classes: list[str], groups: list[str], labels: torch.Tensor, group_labels: torch.Tensor, path
+) -> dict[str, list[str]]:
+    """Group name → the classes whose images carry it; a class in two groups is an error."""
+    pairs = torch.stack([labels, group_labels], 1).unique(dim=0).tolist()  # (class, group)
+    owners = [c for c, _ in pairs]
+    if len(owners) != len(set(owners)):
+        twice = sorted({classes[c] for c in owners if owners.count(c) > 1})
+        raise DataError(f"{path.parent}: classes {twice} carry more than one superclass")
+    grouped: dict[str, list[str]] = {name: [] for name in groups}
+    for c, g in pairs:
+        grouped[groups[g]].append(classes[c])
+    return grouped
+
+
+def _batch(path: Path, keys: dict[str, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One batch file as uint8 (N, 3, 32, 32) images and, per label key (→ its number of
+    classes), int64 (N,) labels."""
     batch = _dict(path)
     data = _field(batch, "data", path)
     if not isinstance(data, np.ndarray):
         raise DataError(f"{path}: data is a {type(data).__name__}, expected a uint8 array")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
-    try:
-        labels = np.asarray(_field(batch, label_key, path), dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise DataError(f"{path}: {label_key} are not integers ({e})") from e
-    if labels.shape != (len(data),):
-        raise DataError(f"{path}: {labels.size} {label_key} for {len(data)} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DataError(f"{path}: {label_key} outside 0..{n_classes - 1}")
     images = torch.from_numpy(np.require(data, requirements="CW").reshape(-1, 3, 32, 32))
-    return images, torch.from_numpy(labels)
+    return images, [_labels(batch, key, n, len(data), path) for key, n in keys.items()]
+
+
+def _labels(batch: dict[str, Any], key: str, n_classes: int, n: int, path: Path) -> torch.Tensor:
+    try:
+        labels = np.asarray(_field(batch, key, path), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"{path}: {key} are not integers ({e})") from e
+    if labels.shape != (n,):
+        raise DataError(f"{path}: {labels.size} {key} for {n} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DataError(f"{path}: {key} outside 0..{n_classes - 1}")
+    return torch.from_numpy(labels)
 
 
 def _dict(path: Path) -> dict[str, Any]:

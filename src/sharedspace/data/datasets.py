@@ -25,6 +25,8 @@ class ImageSplits:
     test_images: torch.Tensor  # (M, C, H, W) uint8
     test_labels: torch.Tensor  # (M,) int64
     classes: list[str]
+    # superclass → the classes it holds (CIFAR-100's 20 coarse labels); empty for other datasets
+    superclasses: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -63,7 +63,8 @@ class Images(DataView):
 
     ``classes`` keeps a subset of the dataset's classes, relabelled in the order given — tasks on
     different subsets of one dataset (a 10-task benchmark of class subsets) still share its
-    statistics, so they share one image cap.
+    statistics, so they share one image cap. ``superclass`` keeps the classes of one of the
+    dataset's superclasses (CIFAR-100's coarse labels: the 20 five-way tasks of CIFAR-100 MTL).
     """
 
     kind = "image"
@@ -72,11 +73,19 @@ class Images(DataView):
     class Config(Sizes):
         val_size: int = 5000  # held out from the (kept) official training set for validation
         classes: list[str] | None = None  # class names to keep; None: all
+        superclass: str | None = None  # or the classes of this superclass (cifar100)
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
         ds = load_images(source, data_dir)
         names = list(ds.classes)
+        if cfg.superclass is not None:
+            if cfg.classes is not None or cfg.superclass not in ds.superclasses:
+                known = ", ".join(ds.superclasses) or f"none in {source}"
+                raise ConfigError(
+                    f"{key}.superclass: {cfg.superclass!r} — one of: {known} (and no classes)"
+                )
+            cfg = replace(cfg, classes=ds.superclasses[cfg.superclass])
         if cfg.classes is not None:
             unknown = [c for c in cfg.classes if c not in names]
             if unknown or len(set(cfg.classes)) != len(cfg.classes) or not cfg.classes:
