@@ -6,13 +6,17 @@ import copy
 import pytest
 import torch
 
+from sharedspace.config import Component
 from sharedspace.errors import ConfigError
-from sharedspace.spaces import global_batch
+from sharedspace.resolve import resolve_component
+from sharedspace.spaces import SPACES, build_space, global_batch
 from sharedspace.spaces.routing import RoutingNetwork, exploration
 
 
-def build(in_dim: int = 8, num_tasks: int = 2, **params) -> RoutingNetwork:
-    return RoutingNetwork(RoutingNetwork.Config(**params), in_dim, num_tasks)
+def build(in_dim: int = 8, num_tasks: int = 2, widths=(6,), **params) -> RoutingNetwork:
+    section = Component("routing", {"expert": {"widths": list(widths)}, **params})
+    resolve_component(SPACES, section, "model.space")
+    return build_space(section, in_dim, num_tasks)
 
 
 def test_each_task_agent_moves_to_the_expert_that_serves_it():
@@ -20,8 +24,8 @@ def test_each_task_agent_moves_to_the_expert_that_serves_it():
     space = build(in_dim=4, widths=[4], experts=2, explore_steps=100)
     with torch.no_grad():  # fixed experts: relu(h) and relu(−h)
         for expert, sign in zip(space.layers[0], (1.0, -1.0), strict=True):
-            expert[0][0].weight.copy_(sign * torch.eye(4))
-            expert[0][0].bias.zero_()
+            expert[0].weight.copy_(sign * torch.eye(4))
+            expert[0].bias.zero_()
     space.layers.requires_grad_(False)
     good = [0, 1]  # task → the expert that gives its targets
     opt = torch.optim.Adam([space.logits], lr=0.05)

@@ -127,7 +127,7 @@ def test_weighting_methods_match_one_process(tiny_data_dir, tmp_path, method):
     [
         "{name: multi_clustering, expert: {widths: [32]}}",
         "{name: moe, expert: {widths: [32]}}",
-        "{name: routing, widths: [32, 32]}",
+        "{name: routing, expert: {widths: [32, 32]}}",
     ],
     ids=["multi_clustering", "moe", "routing"],
 )

@@ -15,17 +15,15 @@ gradient is the exact REINFORCE gradient of the expected loss of the routes take
 weights); it tends to π's own as ε falls. Evaluation is greedy: argmax π (= argmax q) per task.
 """
 
-import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from sharedspace.config import Component
+from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
 from sharedspace.representation import Form
-from sharedspace.spaces.blocks import MLP
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, score_function_surrogate
 from sharedspace.spaces.registry import SPACES, build_block
@@ -33,10 +31,11 @@ from sharedspace.spaces.registry import SPACES, build_block
 
 @SPACES.register("routing")
 class RoutingNetwork(nn.Module):
-    """(B, in_dim) → (B, widths[-1]); routed layer l maps d_l → widths[l] with one of its experts.
+    """(B, in_dim) → (B, out_dim); routed layer l is stage l of M copies of the expert block.
 
-    Each expert is a one-stage ``mlp`` block (a dense layer and its activation): the router
-    decides per layer, so the unit it picks is one layer (a block's stage), not a whole block.
+    The router decides per layer, so the unit it picks is one stage of a block (a dense layer of
+    ``mlp``, a conv layer of ``conv``): ``expert: {widths: [256, 256, 256]}`` routes three layers,
+    ``expert: conv`` the report's four conv layers.
 
     Aux losses: ``routing_entropy`` (forward) is −entropy_weight · the mean over layers of the
     entropy of the task's policy, a bonus against early collapse onto one expert;
@@ -52,9 +51,8 @@ class RoutingNetwork(nn.Module):
 
     @dataclass
     class Config:
-        widths: list[int] = field(default_factory=lambda: [256, 256, 256])  # one routed layer each
         experts: int = 4  # M, per routed layer
-        negative_slope: float = 0.0  # of each expert's activation (0: ReLU)
+        expert: Component = component("mlp", registry="block")  # a routed layer per stage
         explore_start: float = 0.5  # ε at the first training forward
         explore_end: float = 0.05  # ε from explore_steps on
         explore_steps: int = 2000  # training forwards of the space (one per task and step)
@@ -69,8 +67,6 @@ class RoutingNetwork(nn.Module):
                 )
                 if not 0 <= value <= 1
             ]
-            if not self.widths:
-                problems.append("widths must name at least one routed layer")
             if self.experts < 1:
                 problems.append(f"experts must be at least 1, got {self.experts}")
             if self.explore_steps < 0:
@@ -81,16 +77,12 @@ class RoutingNetwork(nn.Module):
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.out_dim = cfg.widths[-1]
-        self.layers = nn.ModuleList(
-            nn.ModuleList(
-                build_block(Component("mlp", config=MLP.Config([d_out], cfg.negative_slope)), d_in)
-                for _ in range(cfg.experts)
-            )
-            for d_in, d_out in itertools.pairwise([in_dim, *cfg.widths])
-        )
+        blocks = [build_block(cfg.expert, in_dim) for _ in range(cfg.experts)]
+        self.out_dim = blocks[0].out_dim
+        # routed layer l: the M experts' stage l
+        self.layers = nn.ModuleList(nn.ModuleList(stages) for stages in zip(*blocks, strict=True))
         # (L, T, M): the agents' logits per routed layer and task; zero, so π starts uniform
-        self.logits = nn.Parameter(torch.zeros(len(cfg.widths), num_tasks, cfg.experts))
+        self.logits = nn.Parameter(torch.zeros(len(self.layers), num_tasks, cfg.experts))
         self.draws = RowDraws()
         self.register_buffer("explore_step", torch.zeros((), dtype=torch.long))
         self.pending: dict[int, torch.Tensor] = {}  # task → (B,) score of its last training forward
