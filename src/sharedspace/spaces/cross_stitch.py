@@ -18,7 +18,7 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.representation import Form
-from sharedspace.spaces.registry import SPACES, build_block
+from sharedspace.spaces.registry import SPACES, build_experts
 
 
 @SPACES.register("cross_stitch")
@@ -37,7 +37,7 @@ class CrossStitch(nn.Module):
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
-        self.experts = nn.ModuleList(build_block(cfg.expert, in_dim) for _ in range(cfg.experts))
+        self.experts = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = self.experts[0].out_dim
         shape = (len(self.experts[0]), num_tasks, cfg.experts)
         w = torch.randn(shape) if cfg.init == "normal" else torch.full(shape, 1 / cfg.experts)

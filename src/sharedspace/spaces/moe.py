@@ -26,7 +26,7 @@ from sharedspace.errors import ConfigError
 from sharedspace.representation import Form, PaddedSequence, Representation
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, global_batch_sum
-from sharedspace.spaces.registry import SPACES, build_block
+from sharedspace.spaces.registry import SPACES, build_experts
 
 CV_EPS = 1e-10  # keeps CV² finite when every expert's importance or load is 0 (as tensor2tensor)
 
@@ -108,7 +108,7 @@ class MoELayer(nn.Module):
         balance: float = 0.01,
     ) -> None:
         super().__init__()
-        self.experts = nn.ModuleList(build_block(expert, in_dim) for _ in range(experts))
+        self.experts = build_experts(expert, in_dim, experts)
         self.gate = NoisyTopKGate(in_dim, experts, k, gates)
         self.k, self.balance = k, balance
         self.out_dim = self.experts[0].out_dim

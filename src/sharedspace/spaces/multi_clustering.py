@@ -30,7 +30,7 @@ from sharedspace.errors import ConfigError
 from sharedspace.representation import Form
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, score_function_surrogate
-from sharedspace.spaces.registry import SPACES, build_block
+from sharedspace.spaces.registry import SPACES, build_experts
 
 
 @SPACES.register("multi_clustering")
@@ -58,7 +58,7 @@ class MultiClustering(nn.Module):
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.experts = nn.ModuleList(build_block(cfg.expert, in_dim) for _ in range(cfg.experts))
+        self.experts = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = self.experts[0].out_dim
         self.logits = nn.Parameter(torch.zeros(num_tasks, cfg.experts))  # p = 1/2 at the start
         self.w = nn.Parameter(torch.randn(num_tasks, cfg.experts))  # N(0, 1), as the report

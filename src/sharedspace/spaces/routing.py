@@ -26,7 +26,7 @@ from sharedspace.errors import ConfigError
 from sharedspace.representation import Form
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, score_function_surrogate
-from sharedspace.spaces.registry import SPACES, build_block
+from sharedspace.spaces.registry import SPACES, build_experts
 
 
 @SPACES.register("routing")
@@ -77,7 +77,7 @@ class RoutingNetwork(nn.Module):
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
         self.cfg = cfg
-        blocks = [build_block(cfg.expert, in_dim) for _ in range(cfg.experts)]
+        blocks = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = blocks[0].out_dim
         # routed layer l: the M experts' stage l
         self.layers = nn.ModuleList(nn.ModuleList(stages) for stages in zip(*blocks, strict=True))

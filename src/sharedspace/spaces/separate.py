@@ -9,7 +9,7 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.representation import Form
-from sharedspace.spaces.registry import SPACES, build_block
+from sharedspace.spaces.registry import SPACES, build_experts
 
 
 @SPACES.register("separate")
@@ -25,7 +25,7 @@ class Separate(nn.Module):
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
-        self.experts = nn.ModuleList(build_block(cfg.expert, in_dim) for _ in range(num_tasks))
+        self.experts = build_experts(cfg.expert, in_dim, num_tasks)
         self.out_dim = self.experts[0].out_dim
 
     def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
