@@ -86,6 +86,7 @@ def run_configs(
 ) -> dict[str, ExperimentConfig]:
     """Run name (``<space>-n<size>-seed<s>``) → its config, each validated before any trains."""
     study = STUDIES[budget]
+    where = {"out_dir": str(Path(out_dir) / f"architectures-{budget}"), "data_dir": data_dir}
     raws = {}
     for key in spaces:
         for size in study.sizes:
@@ -96,9 +97,7 @@ def run_configs(
                 for task in raw["tasks"].values():
                     task["data"]["train_size"] = size
                 name = f"{key}-n{size}-seed{seed}"
-                folder = str(Path(out_dir) / f"architectures-{budget}")
-                raws[name] = raw | {"name": name, "seed": seed, "out_dir": folder}
-                raws[name]["data_dir"] = data_dir
+                raws[name] = raw | where | {"name": name, "seed": seed}
     apply_to_each(list(raws.values()), overrides)
     return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
 
@@ -109,12 +108,14 @@ def mean_accuracy(result: TrainResult) -> float:
 
 def accuracy_by_experts(result: TrainResult) -> dict[str, float]:
     """A multi-clustering run's mean test accuracy with each way of choosing the experts used at
-    evaluation, and the mean over tasks of how many each task used (round k(t), at least 1)."""
+    evaluation (the run's own way is its test result, not evaluated again), and the mean over
+    tasks of how many each task used (round k(t), at least 1)."""
     space, model = result.model.space, result.model
     device = next(model.parameters()).device
-    chosen, out = space.cfg.eval_experts, {}
+    chosen = space.cfg.eval_experts
+    out = {chosen: mean_accuracy(result)}
     try:
-        for mode in EVAL_EXPERTS:
+        for mode in (m for m in EVAL_EXPERTS if m != chosen):
             space.cfg.eval_experts = mode
             accuracy = [evaluate(model, t, "test", 256, device)["accuracy"] for t in result.tasks]
             out[mode] = float(np.mean(accuracy))
@@ -143,17 +144,18 @@ def reproduce_architectures(
     configs = run_configs(budget, out_dir, data_dir, list(overrides), spaces)
     results: dict[str, TrainResult] = {}
     by_experts: dict[str, dict[str, float]] = {}
+    origin = Origin(str(CONFIG), list(overrides))
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        origin = Origin(str(CONFIG), list(overrides))
         results[name] = result = train(cfg, resume=resume, overwrite=overwrite, origin=origin)
         if cfg.model.space.name == "multi_clustering":
             by_experts[name] = accuracy_by_experts(result)
-            if name.endswith(f"n{study.sizes[-1]}-seed{study.seeds[0]}"):
+            key = name.split("-n")[0]
+            if name == f"{key}-n{study.sizes[-1]}-seed{study.seeds[0]}":
                 p = result.model.space.probabilities().detach().numpy()
                 tasks = [t.name for t in result.tasks]
-                title = f"{SPACES[name.split('-n')[0]][0]}, {study.sizes[-1]} examples a task"
-                gates_figure(p, tasks, folder / f"gates-{name.split('-n')[0]}.png", title)
+                title = f"{SPACES[key][0]}, {study.sizes[-1]} examples a task"
+                gates_figure(p, tasks, folder / f"gates-{key}.png", title)
 
     rows, series = [], {}
     for key in spaces:

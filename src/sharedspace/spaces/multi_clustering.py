@@ -93,9 +93,8 @@ class MultiClustering(nn.Module):
         z = dispatch(h, self.experts, rows, ids, self.w[task, ids])
         if torch.is_grad_enabled():
             # log P(b) = Σ_i b_i log p_i + (1 − b_i) log(1 − p_i): (B,)
-            self._log_prob[task] = torch.where(b, F.logsigmoid(logits), F.logsigmoid(-logits)).sum(
-                1
-            )
+            log_p = torch.where(b, F.logsigmoid(logits), F.logsigmoid(-logits))  # (B, M)
+            self._log_prob[task] = log_p.sum(1)
         return z, density
 
     def loss_feedback(self, task: int, losses: torch.Tensor) -> dict[str, torch.Tensor]:
