@@ -9,7 +9,7 @@ import typing
 from typing import Any
 
 from sharedspace.config import Component, field_default, type_name
-from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
+from sharedspace.data import BIT_SOURCES, DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
 from sharedspace.modalities import MODALITIES
@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[Registry, str]] = {
     "weightings": (WEIGHTINGS, "train.weighting.name"),
     "image-datasets": (IMAGE_DATASETS, "tasks.<name>.data.source"),
     "text-corpora": (TEXT_CORPORA, "tasks.<name>.data.source"),
+    "bit-sources": (BIT_SOURCES, "tasks.<name>.data.source"),
     "tokenizers": (TOKENIZERS, "tasks.<name>.data.tokenizer"),
     "experiments": (EXPERIMENTS, "sharedspace reproduce <name>"),
 }

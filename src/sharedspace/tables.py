@@ -9,7 +9,14 @@ import math
 import numbers
 from pathlib import Path
 
+import numpy as np
+
 MISSING = "–"  # en dash: a cell with no value, distinct from a written 0 or "nan"
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value: no spread to show)."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def write_table(

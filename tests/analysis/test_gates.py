@@ -20,5 +20,5 @@ def test_the_figures_are_written(tmp_path):
     gates_figure(np.random.default_rng(0).random((10, 8)), [f"t{i}" for i in range(10)],
                  tmp_path / "g.png", title="gates")  # fmt: skip
     series = {"a": ([250, 1000], [0.8, 0.9], [0.01, float("nan")]), "b": ([250], [0.7], [0.02])}
-    metric_vs_size_figure(series, tmp_path / "s.png", "accuracy")
+    metric_vs_size_figure({"one": series, "two": series}, tmp_path / "s.png", "accuracy")
     assert (tmp_path / "g.png").stat().st_size > 10_000 and (tmp_path / "s.png").stat().st_size > 0

@@ -3,7 +3,7 @@ formats: every architecture trains, the tables and figures it promises are writt
 
 import pytest
 
-from sharedspace.experiments.architectures import SPACES, reproduce_architectures
+from sharedspace.experiments.architectures import VARIANTS, reproduce_architectures
 from sharedspace.tables import read_table_csv
 
 
@@ -11,11 +11,11 @@ from sharedspace.tables import read_table_csv
 def test_smoke_benchmark_tabulates_every_architecture(tiny_data_dir, tmp_path):
     md = reproduce_architectures(budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path))
     rows = read_table_csv(md.with_suffix(".csv"))
-    assert [r["Architecture"] for r in rows] == [label for label, _ in SPACES.values()]
+    assert [r["Architecture"] for r in rows] == [v.label for v in VARIANTS.values()]
     assert all(0 <= r["n = 64"] <= 1 for r in rows)
     study = tmp_path / "architectures-smoke"
     experts = read_table_csv(study / "experts.csv")
-    assert len(experts) == 3 and all(1 <= r["Experts a task uses"] <= 8 for r in experts)
+    assert len(experts) == 4 and all(1 <= r["Experts a task uses"] <= 8 for r in experts)
     assert all(0 <= r["all 8"] <= 1 for r in experts)
     for name in ("accuracy_vs_size.png", "gates-mc0.1.png"):
         assert (study / name).stat().st_size > 0

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from sharedspace.config import Component, from_dict
-from sharedspace.data.specs import ImageSpec, TextSpec
+from sharedspace.data.specs import BitsSpec, ImageSpec, TextSpec
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES, build_modality_cap
 from sharedspace.representation import FORMS, PaddedSequence, form_of
 
 SPECS = {
+    "bits": (BitsSpec(20), lambda: (torch.randint(0, 2, (5, 20), dtype=torch.uint8), None)),
     "image": (
         ImageSpec(3, 32, 32, (0.5,) * 3, (0.25,) * 3),
         lambda: (torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8), None),

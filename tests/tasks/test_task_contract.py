@@ -17,13 +17,21 @@ CASES = [
     for kind in TASKS.get(name).data_views
     for form in TASKS.get(name).accepts
 ]
-FIELDS = {"image": {"train_size": 64, "val_size": 16, "eval_size": 16}, "text": {"vocab_size": 64}}
+FIELDS = {
+    "image": {"train_size": 64, "val_size": 16, "eval_size": 16},
+    "text": {"vocab_size": 64},
+    "bits": {"train_size": 64, "val_size": 16, "test_size": 16, "parity": [0, 1]},
+}
 
 
 @pytest.fixture(scope="module")
 def sources(tiny_data_dir, tiny_category_dir):
     """kind of data → (source, data_dir): the category fixture for text, as it has categories."""
-    return {"image": ("fashion_mnist", tiny_data_dir), "text": ("fortunes", tiny_category_dir)}
+    return {
+        "image": ("fashion_mnist", tiny_data_dir),
+        "text": ("fortunes", tiny_category_dir),
+        "bits": ("random_bits", None),
+    }
 
 
 @pytest.mark.parametrize(("name", "kind", "form"), CASES)
@@ -32,7 +40,12 @@ def test_task_contract(name, kind, form, sources):
     view = cls.data_views[kind]
     source, data_dir = sources[kind]
     data = view.prepare(
-        source, from_dict(view.Config, FIELDS[kind]), str(data_dir), 0, "tasks.t.data", {}
+        source,
+        from_dict(view.Config, FIELDS[kind]),
+        data_dir and str(data_dir),
+        0,
+        "tasks.t.data",
+        {},
     )
     assert set(data.splits) == {"train", "validation", "test"} and data.spec.kind == kind
     task = cls("t", 0, kind, from_dict(cls.Config, {}), data)

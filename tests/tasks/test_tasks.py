@@ -107,7 +107,7 @@ def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir
         assert set(test.labels.tolist()) <= set(range(len(kept)))
         # the relabelled test images are exactly the official ones of the kept classes, in order
         mask = torch.isin(full.test_labels, torch.tensor(kept))
-        assert torch.equal(test.images, full.test_images[mask][: len(test)])
+        assert torch.equal(test.inputs, full.test_images[mask][: len(test)])
         assert torch.equal(torch.tensor(kept)[test.labels], full.test_labels[mask][: len(test)])
 
 

@@ -28,3 +28,11 @@ class TextSpec:
     seq_len: int
     vocabulary: str = ""
     kind: str = "text"
+
+
+@dataclass(frozen=True)
+class BitsSpec:
+    """uint8 strings of ``bits`` values in {0, 1}."""
+
+    bits: int
+    kind: str = "bits"

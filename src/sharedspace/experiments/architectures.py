@@ -6,7 +6,8 @@
 ``configs/mtl/fashion_mnist.yaml`` defines the tasks (task i: a 4-way classification of the
 classes i … i+3 mod 10) and the model (the report's conv expert on the pixels, a linear head per
 task). Each architecture below trains on it at several training-set sizes per task and seeds;
-every mixture has ``EXPERTS`` copies of the config's expert block. The tables give the mean test
+every mixture has ``EXPERTS`` copies of the config's expert block; one more line trains
+multi-clustering with the weighting study's best method (FAMO). The tables give the mean test
 accuracy over the ten tasks (mean ± std over seeds) per size, and, for multi-clustering at the
 largest size, the accuracy with each task's round(k(t)) experts, with round(mean k) for every
 task, and with all experts. Figures: accuracy against size, and per multi-clustering run (seed
@@ -14,22 +15,26 @@ task, and with all experts. Figures: accuracy against size, and per multi-cluste
 Every run keeps its folder under ``OUT/architectures-BUDGET/``, so ``--resume`` continues.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sharedspace.analysis.gates import gates_figure
 from sharedspace.analysis.scaling import metric_vs_size_figure
-from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
+from sharedspace.config import CONFIGS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.sizes import (
+    Study,
+    Variant,
+    mean_accuracy,
+    run_name,
+    size_columns,
+    size_configs,
+    size_rows,
+)
 from sharedspace.experiments.sus import Budget, table_note
-from sharedspace.experiments.weighting import mean_std
-from sharedspace.overrides import apply_to_each
-from sharedspace.resolve import load_config
-from sharedspace.tables import write_table
+from sharedspace.tables import mean_std, write_table
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.record import Origin
 from sharedspace.train.trainer import TrainResult, train
@@ -37,26 +42,22 @@ from sharedspace.train.trainer import TrainResult, train
 CONFIG = CONFIGS / "mtl" / "fashion_mnist.yaml"
 EXPERTS = 8
 MC = {"name": "multi_clustering", "experts": EXPERTS}
-# run-name prefix → (table label, the space section; its expert is the config's)
-SPACES: dict[str, tuple[str, dict[str, Any]]] = {
-    "separate": ("separate (one block per task)", {"name": "separate"}),
-    "hard": ("hard sharing (one block)", {"name": "mixture", "experts": 1}),
-    "mixture": (f"ungated mixture of {EXPERTS}", {"name": "mixture", "experts": EXPERTS}),
-    "mmoe": ("MMoE", {"name": "mmoe", "experts": EXPERTS}),
-    "cross_stitch": ("cross-stitch", {"name": "cross_stitch", "experts": EXPERTS}),
-    "routing": ("routing (REINFORCE)", {"name": "routing", "experts": EXPERTS}),
-    "mc0.01": ("multi-clustering λ = 0.01", {**MC, "density": 0.01}),
-    "mc0.1": ("multi-clustering λ = 0.1", {**MC, "density": 0.1}),
-    "mc1": ("multi-clustering λ = 1", {**MC, "density": 1.0}),
+VARIANTS = {  # run-name key → the architecture (every expert is the config's block)
+    "separate": Variant("separate (one block per task)", {"name": "separate"}),
+    "hard": Variant("hard sharing (one block)", {"name": "mixture", "experts": 1}),
+    "mixture": Variant(f"ungated mixture of {EXPERTS}", {"name": "mixture", "experts": EXPERTS}),
+    "mmoe": Variant("MMoE", {"name": "mmoe", "experts": EXPERTS}),
+    "cross_stitch": Variant("cross-stitch", {"name": "cross_stitch", "experts": EXPERTS}),
+    "routing": Variant("routing (REINFORCE)", {"name": "routing", "experts": EXPERTS}),
+    "mc0.01": Variant("multi-clustering λ = 0.01", {**MC, "density": 0.01}),
+    "mc0.1": Variant("multi-clustering λ = 0.1", {**MC, "density": 0.1}),
+    "mc1": Variant("multi-clustering λ = 1", {**MC, "density": 1.0}),
+    # the weighting study's best method (README: loss weighting) on the report's λ
+    "mc0.1_famo": Variant(
+        "multi-clustering λ = 0.1 + FAMO", {**MC, "density": 0.1}, {"weighting": "famo"}
+    ),
 }
 EVAL_EXPERTS = {"per_task": "k(t) per task", "mean": "mean k", "all": f"all {EXPERTS}"}
-
-
-@dataclass
-class Study:
-    budget: Budget  # overrides of every run
-    sizes: list[int]  # training examples per task
-    seeds: list[int]
 
 
 STUDIES = {
@@ -79,31 +80,6 @@ STUDIES = {
     # the config's epochs and evaluation sizes, four sizes
     "full": Study(Budget(), [100, 300, 1000, 3000], [0, 1, 2]),
 }  # fmt: skip
-
-
-def run_configs(
-    budget: str, out_dir: str, data_dir: str | None, overrides: list[str], spaces: list[str]
-) -> dict[str, ExperimentConfig]:
-    """Run name (``<space>-n<size>-seed<s>``) → its config, each validated before any trains."""
-    study = STUDIES[budget]
-    where = {"out_dir": str(Path(out_dir) / f"architectures-{budget}"), "data_dir": data_dir}
-    raws = {}
-    for key in spaces:
-        for size in study.sizes:
-            for seed in study.seeds:
-                raw = study.budget.apply(load_yaml(CONFIG))
-                expert = raw["model"]["space"].get("expert", "mlp")
-                raw["model"]["space"] = {**SPACES[key][1], "expert": expert}
-                for task in raw["tasks"].values():
-                    task["data"]["train_size"] = size
-                name = f"{key}-n{size}-seed{seed}"
-                raws[name] = raw | where | {"name": name, "seed": seed}
-    apply_to_each(list(raws.values()), overrides)
-    return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
-
-
-def mean_accuracy(result: TrainResult) -> float:
-    return float(np.mean([m["accuracy"] for m in result.metrics["test"].values()]))
 
 
 def accuracy_by_experts(result: TrainResult) -> dict[str, float]:
@@ -133,15 +109,15 @@ def reproduce_architectures(
     resume: bool = False,
     overwrite: bool = False,
     overrides: list[str] = (),
-    spaces: list[str] | None = None,
+    variants: list[str] | None = None,
 ) -> Path:
     """Train every architecture at every size and seed, then write results.md/.csv, experts.md
     and the figures; returns the results .md path."""
     if budget not in STUDIES:
         raise ConfigError(f"budget {budget!r}: expected one of {', '.join(STUDIES)}")
     study, folder = STUDIES[budget], Path(out_dir) / f"architectures-{budget}"
-    spaces = list(spaces or SPACES)
-    configs = run_configs(budget, out_dir, data_dir, list(overrides), spaces)
+    chosen = {key: VARIANTS[key] for key in variants or VARIANTS}
+    configs = size_configs(CONFIG, chosen, study, folder, data_dir, list(overrides))
     results: dict[str, TrainResult] = {}
     by_experts: dict[str, dict[str, float]] = {}
     origin = Origin(str(CONFIG), list(overrides))
@@ -151,37 +127,24 @@ def reproduce_architectures(
         if cfg.model.space.name == "multi_clustering":
             by_experts[name] = accuracy_by_experts(result)
             key = name.split("-n")[0]
-            if name == f"{key}-n{study.sizes[-1]}-seed{study.seeds[0]}":
+            if name == run_name("", key, study.sizes[-1], study.seeds[0]):
                 p = result.model.space.probabilities().detach().numpy()
                 tasks = [t.name for t in result.tasks]
-                title = f"{SPACES[key][0]}, {study.sizes[-1]} examples a task"
+                title = f"{VARIANTS[key].label}, {study.sizes[-1]} examples a task"
                 gates_figure(p, tasks, folder / f"gates-{key}.png", title)
 
-    rows, series = [], {}
-    for key in spaces:
-        label = SPACES[key][0]
-        row: dict[str, Any] = {"Architecture": label}
-        means, stds = [], []
-        for size in study.sizes:
-            runs = [mean_accuracy(results[f"{key}-n{size}-seed{s}"]) for s in study.seeds]
-            mean, std = mean_std(runs)
-            row[f"n = {size}"], row[f"n = {size} std"] = mean, std
-            means.append(mean)
-            stds.append(np.nan if std is None else std)
-        rows.append(row)
-        series[label] = (study.sizes, means, stds)
-    columns = ["Architecture"] + [f"n = {s}{std}" for s in study.sizes for std in ("", " std")]
+    rows, series = size_rows(results, chosen, study)
+    columns = ["Architecture", *size_columns(study)]
     note = table_note(budget, list(configs.values()), list(results.values()))
     md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
-    metric_vs_size_figure(
-        series, folder / "accuracy_vs_size.png", "mean test accuracy over the 10 tasks",
-        title=f"Fashion-MNIST, 10 tasks: {len(study.seeds)} seed(s), ±std",
-    )  # fmt: skip
+    title = f"Fashion-MNIST, 10 tasks: {len(study.seeds)} seed(s), ±std"
+    path = folder / "accuracy_vs_size.png"
+    metric_vs_size_figure({title: series}, path, "mean test accuracy over the 10 tasks")
 
     expert_rows = []
-    for key in (k for k in spaces if SPACES[k][1]["name"] == "multi_clustering"):
-        runs = [by_experts[f"{key}-n{study.sizes[-1]}-seed{s}"] for s in study.seeds]
-        row = {"Architecture": SPACES[key][0]}
+    for key in (k for k, v in chosen.items() if v.space["name"] == "multi_clustering"):
+        runs = [by_experts[run_name("", key, study.sizes[-1], s)] for s in study.seeds]
+        row = {"Architecture": VARIANTS[key].label}
         for mode, column in EVAL_EXPERTS.items():
             row[column], row[f"{column} std"] = mean_std([r[mode] for r in runs])
         row["Experts a task uses"] = float(np.mean([r["experts"] for r in runs]))

@@ -40,10 +40,10 @@ SETTINGS = {
 @dataclass
 class Budget:
     """Overrides applied to every configuration: to ``train``, and to each task's ``data`` by the
-    kind of data it reads (image datasets and text corpora have different fields)."""
+    kind of data it reads (image datasets, text corpora and bit strings have different fields)."""
 
     train: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, dict[str, Any]] = field(default_factory=dict)  # "image"/"text" → fields
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)  # "image"/"text"/"bits" → fields
 
     def apply(self, raw: dict[str, Any]) -> dict[str, Any]:
         """``raw`` (a plain experiment config) with this budget's overrides, in place."""

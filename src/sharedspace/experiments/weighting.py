@@ -26,7 +26,7 @@ from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.runs import draw_run_figures
-from sharedspace.tables import write_table
+from sharedspace.tables import mean_std, write_table
 from sharedspace.train.record import Origin
 from sharedspace.train.trainer import train
 from sharedspace.train.weighting import WEIGHTINGS
@@ -96,10 +96,6 @@ def delta_m(joint: dict[str, float], single: dict[str, float]) -> float:
     """Δm% of one joint result against the single-task means: 100/T Σ_t s_t (J_t − S_t) / S_t."""
     changes = [sign * (joint[t] - single[t]) / single[t] for t, (_, _, sign) in METRICS.items()]
     return 100 * float(np.mean(changes))
-
-
-def mean_std(values: list[float]) -> tuple[float, float | None]:
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 @EXPERIMENTS.register("weighting")

@@ -1,12 +1,14 @@
 """Modality caps: map one modality's raw input to the shared width, blind to the task."""
 
 from sharedspace.modalities.base import MODALITIES, build_modality_cap
+from sharedspace.modalities.bits import Bits
 from sharedspace.modalities.image import ImageCNN
 from sharedspace.modalities.pixels import Pixels
 from sharedspace.modalities.text import TextEncoder, TextTransformer
 
 __all__ = [
     "MODALITIES",
+    "Bits",
     "ImageCNN",
     "Pixels",
     "TextEncoder",

@@ -1,7 +1,7 @@
 """Classification: a 1-layer perceptron on the shared space, cross-entropy, accuracy.
 
-Reads images (class labels) or text (document categories); from a sequence representation it
-classifies the mean of the real positions.
+Reads images (class labels), text (document categories) or bit strings (a boolean function of
+them); from a sequence representation it classifies the mean of the real positions.
 """
 
 from typing import ClassVar
@@ -12,6 +12,7 @@ from torch import nn
 
 from sharedspace.representation import PaddedSequence, Representation, masked_mean
 from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.bits_data import BitStrings
 from sharedspace.tasks.data import DataView
 from sharedspace.tasks.image_data import Images
 from sharedspace.tasks.text_data import Documents
@@ -26,7 +27,11 @@ class LinearClassifier(nn.Linear):
 
 @TASKS.register("classification")
 class Classification(Task):
-    data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images, "text": Documents}
+    data_views: ClassVar[dict[str, type[DataView]]] = {
+        "image": Images,
+        "text": Documents,
+        "bits": BitStrings,
+    }
     accepts = ("vector", "sequence")
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from sharedspace.data import IMAGE_DATASETS, TEXT_CORPORA
+from sharedspace.data import BIT_SOURCES, IMAGE_DATASETS, TEXT_CORPORA
 from sharedspace.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
@@ -27,6 +27,23 @@ class Split(Protocol):
     def __len__(self) -> int: ...
     def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]: ...
     def first(self, n: int | None) -> "Split": ...
+
+
+@dataclass
+class LabelledSplit:
+    """Inputs and one class label each (images, bit strings)."""
+
+    inputs: torch.Tensor  # (N, ...) the batch's ``x``
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"x": self.inputs[idx], "y": self.labels[idx]}
+
+    def first(self, n: int | None) -> "LabelledSplit":
+        return LabelledSplit(self.inputs[:n], self.labels[:n])
 
 
 @dataclass
@@ -60,13 +77,15 @@ class DataView:
         raise NotImplementedError
 
 
+SOURCES = {"image": IMAGE_DATASETS, "text": TEXT_CORPORA, "bits": BIT_SOURCES}  # kind → names
+
+
 def source_kind(source: str) -> str:
-    """The kind of input a dataset gives: "image" or "text" (ConfigError when unknown)."""
-    if source in IMAGE_DATASETS:
-        return "image"
-    if source in TEXT_CORPORA:
-        return "text"
-    known = ", ".join([*IMAGE_DATASETS, *TEXT_CORPORA])
+    """The kind of input a dataset gives: "image", "text" or "bits" (ConfigError when unknown)."""
+    for kind, registry in SOURCES.items():
+        if source in registry:
+            return kind
+    known = ", ".join(name for registry in SOURCES.values() for name in registry)
     raise ConfigError(f"unknown dataset {source!r}; known: {known}")
 
 

@@ -13,22 +13,7 @@ import torch
 
 from sharedspace.data.specs import ImageSpec
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import DataView, Sizes, TaskData, load_images
-
-
-@dataclass
-class ImageSplit:
-    images: torch.Tensor  # (N, C, H, W) uint8
-    labels: torch.Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"x": self.images[idx], "y": self.labels[idx]}
-
-    def first(self, n: int | None) -> "ImageSplit":
-        return ImageSplit(self.images[:n], self.labels[:n])
+from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, load_images
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,10 +98,10 @@ class Images(DataView):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = order[: cfg.val_size], order[cfg.val_size : cfg.val_size + train_size]
         splits = {
-            "train": ImageSplit(ds.train_images[train], ds.train_labels[train]),
-            "validation": ImageSplit(ds.train_images[val], ds.train_labels[val]).first(
+            "train": LabelledSplit(ds.train_images[train], ds.train_labels[train]),
+            "validation": LabelledSplit(ds.train_images[val], ds.train_labels[val]).first(
                 cfg.eval_size
             ),
-            "test": ImageSplit(ds.test_images, ds.test_labels).first(cfg.eval_size),
+            "test": LabelledSplit(ds.test_images, ds.test_labels).first(cfg.eval_size),
         }
         return TaskData(splits, image_spec(source, data_dir), classes=list(ds.classes))
