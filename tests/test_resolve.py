@@ -121,6 +121,12 @@ def test_a_negative_transfer_probe_interval_is_an_error():
     assert "train.transfer_every: steps between transfer probes, ≥ 0 (0: none); got -1" in message
 
 
+@pytest.mark.parametrize("name", ["../elsewhere", "/tmp/run", "a/b", "..", ".hidden", ""])
+def test_a_run_name_is_one_folder_inside_out_dir(name):
+    message = problems(config(TWO) | {"name": name})
+    assert f"name: {name!r} names the run's folder inside out_dir" in message
+
+
 def test_unknown_names_get_a_suggestion():
     message = problems(config(TWO, train={"sampler": "unifrom"}))
     assert "train.sampler.name: unknown task sampler 'unifrom'" in message

@@ -33,6 +33,7 @@ from sharedspace.train.weighting import WEIGHTINGS
 RESERVED = frozenset({"loss", "lr", "step", "task", "split", "time", "total", "weight"})
 AUX_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # one folder inside out_dir, never ".."
 # kinds of part that a part's own Config may hold (``component(registry=…)``)
 NESTED: dict[str, Registry] = {"block": BLOCKS}
 
@@ -94,6 +95,11 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
             errors.append(str(e).replace("invalid config:\n  ", ""))
             return None
 
+    if not RUN_NAME.match(cfg.name):
+        errors.append(
+            f"name: {cfg.name!r} names the run's folder inside out_dir: letters, digits, '_', "
+            "'-' and '.' (not first), no '/'"
+        )
     if not cfg.tasks:
         errors.append("tasks: at least one task is needed")
     caps = {

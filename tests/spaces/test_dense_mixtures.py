@@ -1,9 +1,11 @@
 """The spaces whose gates are dense compute what their formulas say: separate, the ungated
 mixture, MMoE and cross-stitch (one stitch per stage of deep experts)."""
 
+import pytest
 import torch
 
 from sharedspace.config import Component
+from sharedspace.errors import ConfigError
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
 
@@ -59,3 +61,9 @@ def test_cross_stitch_mixes_the_experts_after_every_stage():
     torch.testing.assert_close(deep(h, 2), deep.w[1, 2, 0] * a2(h1) + deep.w[1, 2, 1] * b2(h1))
     uniform = build("cross_stitch", experts=4, init="uniform")
     assert torch.equal(uniform.w, torch.full((1, 3, 4), 0.25))
+    assert uniform.w.lr_scale == 1.0 and build("cross_stitch", lr_scale=100).w.lr_scale == 100
+
+
+def test_cross_stitch_refuses_a_non_positive_lr_scale():
+    with pytest.raises(ConfigError, match=r"model.space: lr_scale: expected a positive number"):
+        build("cross_stitch", lr_scale=0)

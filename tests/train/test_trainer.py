@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sharedspace.config import TrainConfig
 from sharedspace.errors import SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.spaces import SPACES
@@ -260,3 +261,18 @@ def test_without_a_terminal_progress_is_a_plain_line_per_log_record(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
     assert [line.split()[1] for line in lines] == ["4/8", "8/8"]
     assert "classification " in lines[0] and "steps/s)" in lines[0] and "\r" not in lines[0]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_a_parameters_lr_scale_multiplies_its_learning_rate(optimizer):
+    """Cross-stitch weights learn faster than the networks they mix: a part sets ``lr_scale``
+    on a parameter, the optimizer groups it, and every step's lr is scaled for it."""
+    plain, fast = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    fast.lr_scale = 10.0
+    opt = trainer.build_optimizer(TrainConfig(optimizer=optimizer), [plain, fast])
+    assert [len(g["params"]) for g in opt.param_groups] == [1, 1]
+    trainer.set_lr(opt, 1e-3)
+    (plain.sum() + fast.sum()).backward()
+    opt.step()  # the first Adam step is lr·g/|g|; SGD's is lr·g: both ∝ lr
+    torch.testing.assert_close(fast.detach(), 10 * plain.detach())
+    assert plain.abs().min() > 0

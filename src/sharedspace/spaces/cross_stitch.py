@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sharedspace.config import Component, component
+from sharedspace.errors import ConfigError
 from sharedspace.representation import Form
 from sharedspace.spaces.registry import SPACES, build_experts
 
@@ -34,6 +35,12 @@ class CrossStitch(nn.Module):
         expert: Component = component("mlp", registry="block")
         # normal: w ~ N(0, 1) (Yan et al. 2020); uniform: w = 1/M, every task starts at the mean
         init: Literal["normal", "uniform"] = "normal"
+        # the stitch weights' learning rate ÷ the network's (Misra et al. use 10²–10³)
+        lr_scale: float = 1.0
+
+        def __post_init__(self) -> None:
+            if not self.lr_scale > 0:
+                raise ConfigError(f"lr_scale: expected a positive number, got {self.lr_scale}")
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
@@ -42,6 +49,7 @@ class CrossStitch(nn.Module):
         shape = (len(self.experts[0]), num_tasks, cfg.experts)
         w = torch.randn(shape) if cfg.init == "normal" else torch.full(shape, 1 / cfg.experts)
         self.w = nn.Parameter(w)
+        self.w.lr_scale = cfg.lr_scale  # read by train.trainer.build_optimizer
 
     def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
         for depth, stages in enumerate(zip(*self.experts, strict=True)):  # stage l of each expert
