@@ -11,6 +11,7 @@ Files are created with mode 0o666 less the process's umask, as ``open`` would cr
 
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,27 @@ from typing import IO
 _CHUNK = 1 << 20
 
 
+TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # what atomic_write writes before renaming
+
+
+def remove_interrupted_writes(directory: Path) -> list[Path]:
+    """Delete the temp files that writes killed before their rename left in ``directory``
+    (a checkpoint's can be hundreds of MB); returns them. Call it only where no write can be
+    under way — the run folder's lock is held."""
+    if not Path(directory).is_dir():
+        return []
+    stale = [p for p in Path(directory).iterdir() if TEMP_NAME.match(p.name) and p.is_file()]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
     """Run ``write(file)`` on a temp file beside ``path``, then rename it there; return its sha256.
 
     The digest is of the bytes read back from disk after fsync, so it vouches for what was stored.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # TEMP_NAME
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:

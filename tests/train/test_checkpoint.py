@@ -16,6 +16,7 @@ from sharedspace.train.checkpoint import (
     LATEST,
     latest_checkpoint,
     load_checkpoint,
+    load_newest_good,
     previous_good,
     save_checkpoint,
 )
@@ -196,6 +197,23 @@ def test_truncated_file_names_itself_and_the_previous_good(tmp_path: Path) -> No
     # The advice works: with the bad file moved aside, resuming finds the good one.
     bad.rename(tmp_path / "bad.pt")
     assert latest_checkpoint(tmp_path) == tmp_path / "step_00000100.pt"
+
+
+def test_resume_falls_back_on_the_newest_checkpoint_that_loads(tmp_path: Path, capsys) -> None:
+    assert load_newest_good(tmp_path) is None
+    for step in (100, 200, 300):
+        save_checkpoint(training_state(step), tmp_path, step=step, keep=3)
+    for bad in ("step_00000300.pt", "step_00000200.pt"):
+        (tmp_path / bad).write_bytes(b"torn")
+    path, state = load_newest_good(tmp_path)
+    assert path == tmp_path / "step_00000100.pt"
+    assert_same(state, training_state(100))
+    (warning,) = capsys.readouterr().err.splitlines()  # previous_good skips 200 by its checksum
+    assert warning.startswith("warning: skipping step_00000300.pt: checkpoint")
+    assert "fails its checksum" in warning and warning.endswith("resuming from step_00000100.pt")
+    (tmp_path / "step_00000100.pt").write_bytes(b"torn")
+    with pytest.raises(CheckpointError, match=r"no older checkpoint in .* verifies"):
+        load_newest_good(tmp_path)
 
 
 def test_one_flipped_byte_is_detected(tmp_path: Path) -> None:

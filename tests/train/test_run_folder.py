@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.train.checkpoint import save_checkpoint
 from sharedspace.train.run_folder import MARKER, run_folder
 
 
@@ -76,3 +77,12 @@ def test_a_run_folder_stays_inside_out_dir(tmp_path, name):
     with pytest.raises(SharedSpaceError, match="a run folder must be a folder inside"):
         enter(out, name, False, overwrite=True)
     assert not any(elsewhere.iterdir())
+
+
+def test_a_run_starts_by_removing_what_killed_saves_left(tmp_path, capsys):
+    with run_folder(tmp_path, "r", False, False) as run_dir:
+        save_checkpoint({"step": 100}, run_dir / "checkpoints", 100)
+    torn = run_dir / "checkpoints" / ".step_00000500.pt.0123456789ab.tmp"
+    torn.write_bytes(b"x" * 1000)
+    enter(tmp_path, "r", resume=True, overwrite=False)
+    assert not torn.exists() and f"removed {torn}" in capsys.readouterr().out

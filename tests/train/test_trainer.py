@@ -50,8 +50,9 @@ def test_a_run_writes_its_folder_and_learns(tiny_data_dir, tmp_path):
     assert 1 < lm["perplexity"] < 32  # below the uniform guess over the 32-word vocabulary
 
 
-def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeypatch):
-    overrides = dict(epochs=2, log_every=1, checkpoint_every=5)
+@pytest.mark.parametrize("torn", [False, True], ids=["newest", "newest torn: the one before"])
+def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeypatch, torn, capsys):
+    overrides = dict(epochs=2, log_every=1, checkpoint_every=5, keep_checkpoints=2)
     reference = train(tiny_config(tiny_data_dir, tmp_path / "a", tasks=ALL, **overrides))
 
     real_lr_at = trainer.lr_at
@@ -68,7 +69,12 @@ def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeyp
     with (tmp_path / "b" / "tiny" / "metrics.jsonl").open("a") as log:
         log.write('{"step": 13, "split": "tr')  # killed mid-write
     monkeypatch.setattr(trainer, "lr_at", real_lr_at)
+    if torn:  # the newest checkpoint (step 10) is damaged: resume goes on from step 5
+        newest = tmp_path / "b" / "tiny" / "checkpoints" / "step_00000010.pt"
+        newest.write_bytes(newest.read_bytes()[:1000])
     resumed = train(cfg, resume=True)
+    warned = "warning: skipping step_00000010.pt" in capsys.readouterr().err
+    assert warned == torn
 
     assert losses(resumed.run_dir) == losses(reference.run_dir)
     resumed_weights = resumed.model.state_dict()

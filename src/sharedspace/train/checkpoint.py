@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import pickle
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,24 @@ def latest_checkpoint(directory: Path) -> Path | None:
     if _NAME.match(name) and (directory / name).is_file():
         return directory / name
     return next((p for p in _newest_first(directory) if _verify(p) is None), None)
+
+
+def load_newest_good(directory: Path) -> tuple[Path, dict] | None:
+    """The newest checkpoint of ``directory`` that verifies and loads, and its state (None when
+    there is none at all). A newer one that fails is skipped with a warning that names it and
+    why; CheckpointError when none loads."""
+    path = latest_checkpoint(directory)
+    while path is not None:
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as err:
+            previous = previous_good(path)
+            if previous is None:
+                raise
+            print(f"warning: skipping {path.name}: {str(err).split('; ')[0]}; resuming from "
+                  f"{previous.name}", file=sys.stderr)  # fmt: skip
+            path = previous
+    return None
 
 
 def previous_good(path: Path) -> Path | None:

@@ -4,7 +4,8 @@ A folder that sharedspace prepared carries a marker file, ``.sharedspace-run``; 
 trains in it holds an OS lock on that file for the whole run (``fcntl.flock``: released by the
 kernel when the process ends, so a killed run leaves no stale lock) and writes its PID there, so
 a second writer is told who holds it. ``--overwrite`` deletes only a marked folder; a folder the
-project did not create is never written into.
+project did not create is never written into. Holding the lock, a run removes the temp files of
+saves that a kill interrupted.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.files import remove_interrupted_writes
 from sharedspace.train.checkpoint import latest_checkpoint
 
 MARKER = ".sharedspace-run"
@@ -65,6 +67,9 @@ def run_folder(
             for child in run_dir.iterdir():  # all but the marker, whose lock we hold
                 if child.name != MARKER:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for directory in (run_dir, run_dir / "checkpoints"):  # no one writes there but us
+            for path in remove_interrupted_writes(directory):
+                print(f"removed {path}, left by an interrupted save")
         yield run_dir
 
 

@@ -44,7 +44,7 @@ from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
-from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sharedspace.train.checkpoint import load_newest_good, save_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import BEST, FINAL, BestWeights, save_weights
 from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version, describe_code
@@ -297,8 +297,7 @@ def _train(
 ) -> TrainResult:
     t = cfg.train
     ckpt_dir = run_dir / "checkpoints"
-    latest = latest_checkpoint(ckpt_dir) if resume else None
-    ckpt = load_checkpoint(latest) if latest else None
+    latest, ckpt = (load_newest_good(ckpt_dir) if resume else None) or (None, None)
     torch.manual_seed(cfg.seed)
     tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
     model = build_model(cfg, tasks).to(device)
