@@ -85,3 +85,21 @@ def test_print_config_shows_the_resolved_config_with_defaults(capsys):
     assert printed["train"]["lr"] == 1e-3 and printed["tasks"]["classification"]["head"] == {}
     status, out2, _ = run_cli(capsys, "validate", path, "--print-config", "model.space.hidden=[8]")
     assert status == 0 and out2 == out
+
+
+def test_a_bug_is_one_line_pointing_at_its_traceback_in_a_file(capsys, monkeypatch, tmp_path):
+    def broken(_):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("sharedspace.cli._validate", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    monkeypatch.delenv("SHAREDSPACE_DEBUG", raising=False)
+    status, _, err = run_cli(capsys, "validate", "configs/mtl/parity_shared.yaml")
+    assert status == 1 and len(err.splitlines()) == 1
+    assert err.startswith("sharedspace: internal error (RuntimeError: boom); the traceback is in")
+    (log,) = tmp_path.glob("sharedspace-crash-*.log")
+    assert "Traceback" in log.read_text() and "second line" in log.read_text()
+    monkeypatch.setenv("SHAREDSPACE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["validate", "configs/mtl/parity_shared.yaml"])

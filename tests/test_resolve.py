@@ -121,6 +121,31 @@ def test_a_negative_transfer_probe_interval_is_an_error():
     assert "train.transfer_every: steps between transfer probes, ≥ 0 (0: none); got -1" in message
 
 
+@pytest.mark.parametrize(
+    ("task", "data", "message"),
+    [
+        ("cls", {"eval_size": 0}, "tasks.cls.data: eval_size: expected a whole number ≥ 1, got 0"),
+        ("cls", {"eval_size": -1}, "eval_size: expected a whole number ≥ 1, got -1"),
+        ("cls", {"train_size": 0}, "train_size: expected a whole number ≥ 1, got 0"),
+        ("cls", {"val_size": 0}, "val_size: expected a whole number ≥ 1, got 0"),
+        ("lm", {"seq_len": 0}, "tasks.lm.data: seq_len: expected a whole number ≥ 1, got 0"),
+        ("lm", {"stride": 0}, "stride: expected a whole number ≥ 1, got 0"),
+        ("lm", {"vocab_size": 10**12}, "vocab_size: expected 8 to 1,000,000, got 1000000000000"),
+    ],
+)
+def test_data_sizes_are_checked_before_any_data_loads(task, data, message):
+    tasks = {
+        name: dict(t, data={**t["data"], **data}) if name == task else t for name, t in TWO.items()
+    }
+    assert message in problems(config(tasks))
+
+
+def test_a_reversal_task_needs_min_len_within_seq_len():
+    task = {"kind": "seq2seq", "modality": "text", "data": {**TEXT, "seq_len": 4, "min_len": 5}}
+    message = problems(config({"rev": task}, model={"space": "none"}))
+    assert "tasks.rev.data: min_len: need 1 ≤ min_len ≤ seq_len (4), got 5" in message
+
+
 @pytest.mark.parametrize("name", ["../elsewhere", "/tmp/run", "a/b", "..", ".hidden", ""])
 def test_a_run_name_is_one_folder_inside_out_dir(name):
     message = problems(config(TWO) | {"name": name})

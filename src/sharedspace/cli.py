@@ -12,6 +12,8 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from sharedspace.errors import Interrupted, SharedSpaceError
@@ -196,6 +198,20 @@ def main(argv: list[str] | None = None) -> None:
     except SharedSpaceError as e:
         print(f"sharedspace: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Exception as e:  # a bug of ours, not a mistake of the user's
+        if os.environ.get("SHAREDSPACE_DEBUG"):
+            raise
+        fd, log = tempfile.mkstemp(prefix="sharedspace-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            traceback.print_exc(file=f)
+        first = (str(e).splitlines() or [""])[0]
+        print(
+            f"sharedspace: internal error ({type(e).__name__}: {first}); the traceback is in "
+            f"{log}: please report it to the sharedspace developers with that file "
+            "(SHAREDSPACE_DEBUG=1 shows it here)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -57,8 +57,11 @@ class Override:
             raise ConfigError(f"override {text!r}: expected key=value, +key=value or ~key")
         try:
             value = parse_yaml(raw) if sep else None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {text!r}: the value is not valid YAML: {e}") from None
+        except yaml.YAMLError as e:  # one line: what is wrong and where, not PyYAML's excerpt
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            mark = getattr(e, "problem_mark", None)
+            where = f" at column {mark.column + 1} of the value" if mark else ""
+            raise ConfigError(f"override {text!r}: not valid YAML: {problem}{where}") from None
         return cls(op, path, value, text)
 
     @property

@@ -203,3 +203,20 @@ def test_missing_file_on_server_is_a_data_error(server, monkeypatch, tmp_path):
 def test_unknown_name_lists_the_known_ones(tmp_path):
     with pytest.raises(ConfigError, match=r"cifar10, cifar100, fashion_mnist"):
         download("imagenet", tmp_path)
+
+
+def test_an_unreachable_server_keeps_no_part_and_says_so(tmp_path):
+    # port 9 (discard) on localhost: nothing listens, the connection is refused at once
+    with pytest.raises(DataError, match=r"download failed \(.*\); run again$") as info:
+        download("cifar10", tmp_path, base_url="http://127.0.0.1:9/mirror", progress=False)
+    assert "is kept" not in str(info.value) and not list(tmp_path.iterdir())  # no empty .part
+
+
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "f").write_text("not a folder")
+    with pytest.raises(DataError, match=r"--data-dir .*f: expected a folder for the datasets"):
+        download("fashion_mnist", tmp_path / "f", progress=False)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "fashion-mnist").write_text("a file where a folder goes")
+    with pytest.raises(DataError, match=r"fashion-mnist: cannot make this folder"):
+        download("fashion_mnist", tmp_path / "d", progress=False)

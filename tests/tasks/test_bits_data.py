@@ -73,7 +73,9 @@ def test_tasks_of_a_run_read_the_same_strings_with_their_own_labels(tmp_path):
         ({"parity": [1], "bit": 0}, "op and bit"),
         ({"parity": [1], "negate": True}, "op and bit"),
         ({"parity": [1], "op": "xor", "bit": 0}, "'xor' is not one of"),
-        ({"parity": [1], "train_size": 0}, "at least 1 training"),
+        ({"parity": [1], "train_size": 0}, "train_size: expected a whole number ≥ 1, got 0"),
+        ({"parity": [1], "bits": 0}, "bits: expected a whole number ≥ 1, got 0"),
+        ({"parity": [1], "val_size": 0}, "val_size: expected a whole number ≥ 1, got 0"),
         ({}, "parity: missing required key"),
     ],
 )

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from sharedspace.config import TrainConfig
-from sharedspace.errors import SharedSpaceError
+from sharedspace.errors import CheckpointError, SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.spaces import SPACES
 from sharedspace.spaces.sus import SUSSpace
 from sharedspace.tasks import build_tasks
 from sharedspace.tasks.classification import Classification
 from sharedspace.train import trainer
+from sharedspace.train.checkpoint import save_checkpoint
 from sharedspace.train.sampling import BatchStream
 from sharedspace.train.trainer import TrainingDiverged, train
 from tests.tiny import tiny_config
@@ -282,3 +283,22 @@ def test_a_parameters_lr_scale_multiplies_its_learning_rate(optimizer):
     opt.step()  # the first Adam step is lr·g/|g|; SGD's is lr·g: both ∝ lr
     torch.testing.assert_close(fast.detach(), 10 * plain.detach())
     assert plain.abs().min() > 0
+
+
+def test_resuming_with_another_model_or_a_foreign_checkpoint_is_a_clear_error(
+    tiny_data_dir, tmp_path
+):
+    train(tiny_config(tiny_data_dir, tmp_path, max_steps=2))
+    wider = tiny_config(tiny_data_dir, tmp_path, overrides=["model.width=48"], max_steps=4)
+    with pytest.raises(
+        CheckpointError, match=r"does not fit this run's config \(RuntimeError"
+    ) as e:
+        train(wider, resume=True)
+    assert "config keys changed since it was saved: model.width" in str(e.value)
+    assert "--overwrite" in str(e.value)
+
+    save_checkpoint({"step": 3, "model": {}}, tmp_path / "tiny" / "checkpoints", 3)
+    with pytest.raises(
+        CheckpointError, match=r"step_00000003.pt: not a checkpoint of this trainer"
+    ):
+        train(tiny_config(tiny_data_dir, tmp_path, max_steps=4), resume=True)

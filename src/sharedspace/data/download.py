@@ -126,6 +126,8 @@ def download(
         raise ConfigError(f"unknown download {name!r}; known: {', '.join(sorted(DOWNLOADS))}")
     spec = DOWNLOADS[name]
     data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir}: expected a folder for the datasets; it is a file")
     for remote in spec.files:
         url = f"{base_url.rstrip('/')}/{remote.name}" if base_url else remote.url
         target_dir = data_dir if is_archive(Path(remote.name)) else data_dir / spec.folder
@@ -139,7 +141,10 @@ def fetch(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` unless it is already there with digest ``sha256``."""
     if dest.is_file() and sha256_file(dest) == sha256:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{dest.parent}: cannot make this folder ({e.strerror})") from None
     part = dest.with_name(dest.name + ".part")
     try:
         _fetch_part(url, part, progress)
@@ -147,7 +152,10 @@ def fetch(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Path:
         if e.code != 416:  # 416: the .part is already as long as the file (or longer)
             raise DataError(f"{url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        raise DataError(f"{url}: download failed ({e}); {part} is kept, run again to resume") from e
+        if part.exists() and not part.stat().st_size:
+            part.unlink()  # nothing arrived: nothing to resume from
+        kept = f"{part} is kept, run again to resume" if part.exists() else "run again"
+        raise DataError(f"{url}: download failed ({e}); {kept}") from e
     got = sha256_file(part)
     if got != sha256:
         part.unlink()

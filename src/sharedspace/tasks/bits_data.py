@@ -10,7 +10,7 @@ same strings (drawn from the run seed, one stream per split), each with its own 
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -22,6 +22,8 @@ from sharedspace.tasks.data import SPLITS, DataView, LabelledSplit, Sizes, TaskD
 
 @dataclass(kw_only=True)
 class BitsConfig(Sizes):
+    positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "bits", "val_size", "test_size")
+
     parity: list[int]  # positions (0-based) whose parity is the label, or its hidden feature
     op: Literal["and", "or"] | None = None  # combine the parity with the bit at ``bit``
     bit: int | None = None
@@ -32,6 +34,7 @@ class BitsConfig(Sizes):
     test_size: int = 10000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         used = [*self.parity, *([] if self.bit is None else [self.bit])]
         where = f"parity {self.parity}, bit {self.bit}"
         if not self.parity or len(set(used)) != len(used):
@@ -40,11 +43,6 @@ class BitsConfig(Sizes):
             raise ConfigError(f"{where}: need positions 0 ≤ i < bits ({self.bits})")
         if (self.op is None) != (self.bit is None) or (self.negate and self.op is None):
             raise ConfigError("op and bit (and negate) go together: both or neither")
-        if min(self.train_size, self.test_size) < 1 or self.val_size < 0:
-            raise ConfigError(
-                f"train_size {self.train_size}, val_size {self.val_size}, test_size "
-                f"{self.test_size}: need at least 1 training and 1 test string"
-            )
 
 
 def label(strings: torch.Tensor, cfg: BitsConfig) -> torch.Tensor:

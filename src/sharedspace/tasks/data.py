@@ -56,10 +56,20 @@ class TaskData:
 
 @dataclass
 class Sizes:
-    """Data fields every view has."""
+    """Data fields every view has. A view's ``positive`` fields must be ≥ 1 (or None where
+    their type allows it), checked when the config is read — so `validate` refuses
+    ``eval_size: 0`` before any data loads, not an evaluation after training."""
+
+    positive: ClassVar[tuple[str, ...]] = ("train_size", "eval_size")
 
     train_size: int | None = None  # training examples (images, windows, documents); None: all
     eval_size: int | None = None  # cap on validation/test examples (smoke runs); None: all
+
+    def __post_init__(self) -> None:
+        for name in self.positive:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"{name}: expected a whole number ≥ 1, got {value!r}")
 
 
 class DataView:

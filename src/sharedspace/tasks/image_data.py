@@ -8,6 +8,7 @@ and can share it (the validation carve-out is among those images: two moments, a
 
 import functools
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 
@@ -56,6 +57,8 @@ class Images(DataView):
 
     @dataclass
     class Config(Sizes):
+        positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "val_size")
+
         val_size: int = 5000  # held out from the (kept) official training set for validation
         classes: list[str] | None = None  # class names to keep; None: all
         superclass: str | None = None  # or the classes of this superclass (cifar100)

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -18,12 +19,21 @@ from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_corpus
 
+MAX_VOCAB = 1_000_000  # far above any corpus here; a BPE trainer asked for 10¹² aborts
+
 
 @dataclass
 class TextConfig(Sizes):
+    positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "seq_len")
+
     tokenizer: str = "word"  # a TOKENIZERS name
     vocab_size: int = 10000  # size cap of the tokenizer, specials included
     seq_len: int = 15  # tokens the model reads per example
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 8 <= self.vocab_size <= MAX_VOCAB:
+            raise ConfigError(f"vocab_size: expected 8 to {MAX_VOCAB:,}, got {self.vocab_size}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -86,6 +96,8 @@ class NextTokenWindows(DataView):
 
     @dataclass
     class Config(TextConfig):
+        positive: ClassVar[tuple[str, ...]] = (*TextConfig.positive, "stride")
+
         stride: int = 1  # step between consecutive training windows; held out: every token
 
     @classmethod
@@ -195,10 +207,15 @@ class ReversalPairs(DataView):
         seq_len: int = 8  # longest input; the output is one longer (its <eos>)
         min_len: int = 3
 
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if not 1 <= self.min_len <= self.seq_len:
+                raise ConfigError(
+                    f"min_len: need 1 ≤ min_len ≤ seq_len ({self.seq_len}), got {self.min_len}"
+                )
+
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        if not 1 <= cfg.min_len <= cfg.seq_len:
-            raise ConfigError(f"{key}: need 1 <= min_len <= seq_len, got {cfg.min_len}")
         corpus = load_corpus(source, data_dir)
         tokenizer = tokenizer_for(source, cfg, data_dir, state)
         splits: dict[str, Split] = {}

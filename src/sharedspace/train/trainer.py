@@ -38,7 +38,7 @@ from sharedspace.config import (
     save_config,
     to_dict,
 )
-from sharedspace.errors import Interrupted, SharedSpaceError
+from sharedspace.errors import CheckpointError, Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.tables import write_table
@@ -103,6 +103,11 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+# what every checkpoint of this trainer holds ("best" only since train.keep_best)
+CHECKPOINT_KEYS = ("step", "model", "weighting", "optimizer", "sampler", "streams", "rng",
+                   "config", "task_states", "train_seconds")  # fmt: skip
 
 
 def build_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -298,6 +303,9 @@ def _train(
     t = cfg.train
     ckpt_dir = run_dir / "checkpoints"
     latest, ckpt = (load_newest_good(ckpt_dir) if resume else None) or (None, None)
+    missing = [key for key in CHECKPOINT_KEYS if ckpt is not None and key not in ckpt]
+    if missing:
+        raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
     torch.manual_seed(cfg.seed)
     tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
     model = build_model(cfg, tasks).to(device)
@@ -317,17 +325,26 @@ def _train(
     start, seconds_before, changes = 0, 0.0, {}
     best = BestWeights(t.keep_best, tasks)
     if ckpt:
-        model.load_state_dict(ckpt["model"])
-        weighting.load_state_dict(ckpt["weighting"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        sampler.load_state_dict(ckpt["sampler"])
-        for stream, state in zip(streams, ckpt["streams"], strict=True):
-            stream.load_state_dict(state)
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if "best" in ckpt:  # runs from before keep_best have none
-            best.load_state_dict(ckpt["best"])
-        start, seconds_before = ckpt["step"], ckpt["train_seconds"]
         changes = config_changes(ckpt["config"], to_dict(cfg))
+        try:
+            model.load_state_dict(ckpt["model"])
+            weighting.load_state_dict(ckpt["weighting"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            sampler.load_state_dict(ckpt["sampler"])
+            for stream, state in zip(streams, ckpt["streams"], strict=True):
+                stream.load_state_dict(state)
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            if "best" in ckpt:  # runs from before keep_best have none
+                best.load_state_dict(ckpt["best"])
+        except (KeyError, RuntimeError, ValueError) as e:  # shapes, names, counts differ
+            first = str(e).strip().splitlines()[0]
+            changed = ", ".join(changes) or "none"
+            raise CheckpointError(
+                f"{latest} does not fit this run's config ({type(e).__name__}: {first}); "
+                f"config keys changed since it was saved: {changed}. Resume with the config it "
+                "was trained with, or start afresh with --overwrite"
+            ) from None
+        start, seconds_before = ckpt["step"], ckpt["train_seconds"]
         if changes and procs.is_main:
             print(f"warning: resuming {latest} with changed config keys: {', '.join(changes)}")
         finished = stored_results(run_dir, total) if start == total else None
