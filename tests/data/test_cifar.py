@@ -130,6 +130,13 @@ def test_missing_batch_names_the_file(tmp_path):
         IMAGE_DATASETS.get("cifar10")(tmp_path)
 
 
+def nested(depth: int) -> list:
+    value: list = [0, 0, 0, 0]
+    for _ in range(depth):
+        value = [value] * 4
+    return value
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -138,7 +145,10 @@ def test_missing_batch_names_the_file(tmp_path):
         ({b"data": [1, 2]}, r"data is a list"),
         ({b"labels": [0, 1, 2]}, r"3 labels for 4 images"),
         ({b"labels": [0, 1, 2, 10]}, r"labels outside 0\.\.9"),
-        ({b"labels": [0, "x", 2, 3]}, r"labels are not integers"),
+        ({b"labels": [0, "x", 2, 3]}, r"labels are not all integers"),
+        ({b"labels": 7}, r"labels is a int, expected a list of 4 ints"),
+        # a few hundred bytes: one list shared 4 ways at each of 40 levels, 4⁴⁰ leaves to numpy
+        ({b"labels": nested(40)}, r"labels are not all integers"),
     ],
 )
 def test_malformed_batch_contents(tmp_path, change, message):

@@ -135,8 +135,18 @@ def _batch(path: Path, keys: dict[str, int]) -> tuple[torch.Tensor, list[torch.T
 
 
 def _labels(batch: dict[str, Any], key: str, n_classes: int, n: int, path: Path) -> torch.Tensor:
+    """The official files hold a flat list of ints; anything else is refused before numpy
+    reads it (a few hundred bytes of pickle can nest one shared list in itself 40 levels deep,
+    which numpy would expand to 2⁴⁰ numbers)."""
+    raw = _field(batch, key, path)
+    if not isinstance(raw, list | np.ndarray):
+        raise DataError(f"{path}: {key} is a {type(raw).__name__}, expected a list of {n} ints")
+    if len(raw) != n:
+        raise DataError(f"{path}: {len(raw)} {key} for {n} images")
+    if isinstance(raw, list) and not all(type(v) is int for v in raw):
+        raise DataError(f"{path}: {key} are not all integers")
     try:
-        labels = np.asarray(_field(batch, key, path), dtype=np.int64)
+        labels = np.asarray(raw, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as e:
         raise DataError(f"{path}: {key} are not integers ({e})") from e
     if labels.shape != (n,):
