@@ -1,4 +1,5 @@
 import gzip
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -66,3 +67,32 @@ def test_gzip_of_garbage_is_not_idx(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"nothere.gz"):
         read_idx(tmp_path / "nothere.gz")
+
+
+def bomb(path, dims, inflated: int):
+    """A gzip IDX whose header declares ``dims`` (uint8) and whose body inflates to
+    ``inflated`` zero bytes: a few KB on disk."""
+    header = bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        chunk = bytes(1 << 20)
+        for start in range(0, inflated, len(chunk)):
+            f.write(chunk[: inflated - start])
+    return path
+
+
+def test_a_gzip_bomb_is_inflated_only_as_far_as_its_header_declares(tmp_path):
+    path = bomb(tmp_path / "bomb-idx1-ubyte.gz", [10], 200 << 20)  # 200 MB of zeros
+    assert path.stat().st_size < 400_000
+    tracemalloc.start()
+    with pytest.raises(DataError, match=r"\(10,\) uint8 = 18 bytes, it inflates to more"):
+        read_idx(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 << 20  # the 200 MB never exist in memory
+
+
+def test_a_header_declaring_more_than_gzip_can_hold_is_refused_before_inflating(tmp_path):
+    path = bomb(tmp_path / "big-idx1-ubyte.gz", [2_000_000_000], 1000)
+    with pytest.raises(DataError, match=r"more than \d+ gzipped bytes can hold \(limit 1100×\)"):
+        read_idx(path)
