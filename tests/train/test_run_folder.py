@@ -49,8 +49,13 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
 def test_overwrite_empties_only_a_folder_sharedspace_made(tmp_path):
     with run_folder(tmp_path, "mine", False, False) as run_dir:
         a_run(run_dir)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "keep.txt").write_text("not the run's")
+        (run_dir / "link").symlink_to(elsewhere)
     with run_folder(tmp_path, "mine", False, overwrite=True) as run_dir:
         assert sorted(p.name for p in run_dir.iterdir()) == [MARKER]
+    assert (elsewhere / "keep.txt").exists()  # the link went, not what it points at
 
     theirs = tmp_path / "theirs"
     a_run(theirs)  # looks like a run, but no marker: not ours

@@ -83,15 +83,15 @@ def reproduce_parity(
     if budget not in STUDIES:
         raise ConfigError(f"budget {budget!r}: expected one of {', '.join(STUDIES)}")
     study, folder = STUDIES[budget], Path(out_dir) / f"parity-{budget}"
-    configs = {}
+    configs, origins = {}, {}
     for setting, (_, config) in SETTINGS.items():
-        prefix = f"{setting}-"
-        configs |= size_configs(config, VARIANTS, study, folder, data_dir, overrides, prefix)
+        made = size_configs(config, VARIANTS, study, folder, data_dir, overrides, f"{setting}-")
+        configs |= made
+        origins |= dict.fromkeys(made, Origin(str(config), list(overrides)))
     results: dict[str, TrainResult] = {}
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        origin = Origin(str(SETTINGS[name.split("-")[0]][1]), list(overrides))
-        results[name] = train(cfg, resume=resume, overwrite=overwrite, origin=origin)
+        results[name] = train(cfg, resume=resume, overwrite=overwrite, origin=origins[name])
 
     rows, paired, panels = [], [], {}
     for setting, (label, _) in SETTINGS.items():

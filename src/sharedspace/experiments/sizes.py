@@ -5,6 +5,7 @@ Every run is named ``<prefix><space key>-n<size>-seed<seed>`` inside the study's
 ``--resume`` continues a study and its tables can always be rebuilt from the run folders.
 """
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,18 @@ def size_configs(
     """Run name → the config with the study's budget, ``variants[key]``'s space (keeping the
     config's expert block) and train settings, and every task's ``train_size``; each validated
     before any trains."""
+    base, where = load_yaml(config), {"out_dir": str(folder), "data_dir": data_dir}
     raws = {}
     for key, variant in variants.items():
         for size in study.sizes:
             for seed in study.seeds:
-                raw = study.budget.apply(load_yaml(config))
+                raw = study.budget.apply(copy.deepcopy(base))
                 expert = raw["model"]["space"].get("expert", "mlp")
                 raw["model"]["space"] = {**variant.space, "expert": expert}
                 raw["train"] |= variant.train
                 for task in raw["tasks"].values():
                     task["data"]["train_size"] = size
                 name = run_name(prefix, key, size, seed)
-                where = {"out_dir": str(folder), "data_dir": data_dir}
                 raws[name] = raw | where | {"name": name, "seed": seed}
     apply_to_each(list(raws.values()), overrides)
     return {name: load_config(data=raw, source=str(config)) for name, raw in raws.items()}

@@ -65,8 +65,12 @@ def run_folder(
             )
         if running and overwrite and not resume:
             for child in run_dir.iterdir():  # all but the marker, whose lock we hold
-                if child.name != MARKER:
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.name == MARKER:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:  # a file, or a link (removed, never followed)
+                    child.unlink()
         for directory in (run_dir, run_dir / "checkpoints"):  # no one writes there but us
             for path in remove_interrupted_writes(directory):
                 print(f"removed {path}, left by an interrupted save")
