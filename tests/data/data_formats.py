@@ -127,6 +127,43 @@ def write_cifar100(
     return folder
 
 
+def write_cifar10_binary(python_folder: Path, folder: Path) -> Path:
+    """``cifar-10-batches-bin`` holding the images of the python-version fixture in
+    ``python_folder``: records of 1 label byte then 3072 image bytes, names one per line."""
+    batches = {f"data_batch_{i}": f"data_batch_{i}.bin" for i in range(1, 6)}
+    batches["test_batch"] = "test_batch.bin"
+    names = {"batches.meta.txt": b"label_names"}
+    return _cifar_binary(python_folder, "batches.meta", folder, batches, names, [b"labels"])
+
+
+def write_cifar100_binary(python_folder: Path, folder: Path) -> Path:
+    """``cifar-100-binary``: records of the coarse label byte, the fine one, then the image."""
+    names = {f"{k}_label_names.txt": f"{k}_label_names".encode() for k in ("coarse", "fine")}
+    batches = {"train": "train.bin", "test": "test.bin"}
+    labels = [b"coarse_labels", b"fine_labels"]
+    return _cifar_binary(python_folder, "meta", folder, batches, names, labels)
+
+
+def _cifar_binary(
+    python_folder: Path,
+    meta: str,
+    folder: Path,
+    batches: dict[str, str],
+    names: dict[str, bytes],
+    labels: list[bytes],
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_dict = pickle.loads((python_folder / meta).read_bytes(), encoding="bytes")
+    for file, key in names.items():
+        text = "\n".join(n.decode() for n in meta_dict[key]) + "\n\n"  # the real files end so
+        (folder / file).write_text(text)
+    for source, target in batches.items():
+        batch = pickle.loads((python_folder / source).read_bytes(), encoding="bytes")
+        columns = [np.asarray(batch[key], np.uint8)[:, None] for key in labels]
+        (folder / target).write_bytes(np.hstack([*columns, batch[b"data"]]).tobytes())
+    return folder
+
+
 WIKITEXT = {
     "train": " \n = Valkyria Chronicles = \n \n The game 's <unk> began in 2010 . \n \n"
     " It met with positive sales in Japan , and was praised . \n",

@@ -13,7 +13,9 @@ from tests.data.data_formats import (
     cifar_batch,
     python2_pickle,
     write_cifar10,
+    write_cifar10_binary,
     write_cifar100,
+    write_cifar100_binary,
     write_pickle,
 )
 
@@ -184,3 +186,41 @@ def test_pickle_cannot_allocate_what_it_does_not_hold(tmp_path):
     huge_memo = tmp_path / "memo"
     huge_memo.write_bytes(b"\x80\x02}r\xff\xff\xff\x7f.")  # LONG_BINPUT 2**31 - 1
     assert load_pickle(huge_memo) == {}
+
+
+CIFAR10_FILES = (write_cifar10, "cifar-10-batches-py", write_cifar10_binary, "cifar-10-batches-bin")
+CIFAR100_FILES = (write_cifar100, "cifar-100-python", write_cifar100_binary, "cifar-100-binary")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "files"),
+    [("cifar10", CIFAR10_FILES), ("cifar100", CIFAR100_FILES), ("cifar100_coarse", CIFAR100_FILES)],
+)
+def test_binary_version_reads_as_the_python_one(tmp_path, dataset, files):
+    write_python, python_folder, write_binary, binary_folder = files
+    write_binary(
+        write_python(tmp_path / "python" / python_folder), tmp_path / "bin" / binary_folder
+    )
+    python, binary = (IMAGE_DATASETS.get(dataset)(tmp_path / v) for v in ("python", "bin"))
+    assert binary.classes == python.classes and binary.superclasses == python.superclasses
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(binary, field), getattr(python, field)), field
+
+
+def test_binary_version_errors_name_the_file(tmp_path):
+    folder = write_cifar10_binary(
+        write_cifar10(tmp_path / "python" / "cifar-10-batches-py"),
+        tmp_path / "cifar-10-batches-bin",
+    )
+    batch = folder / "data_batch_3.bin"
+    batch.write_bytes(batch.read_bytes()[:-1])
+    with pytest.raises(DataError, match=r"data_batch_3\.bin: 12291 bytes is not a whole number"):
+        IMAGE_DATASETS.get("cifar10")(tmp_path)
+    batch.write_bytes(bytes([10]) + bytes(3072))  # label 10 of 10 classes
+    with pytest.raises(DataError, match=r"data_batch_3\.bin: labels outside 0\.\.9"):
+        IMAGE_DATASETS.get("cifar10")(tmp_path)
+
+
+def test_missing_dataset_says_the_binary_version_is_read_too(tmp_path):
+    with pytest.raises(DataError, match=r"the binary version, cifar-10-batches-bin, is read too"):
+        IMAGE_DATASETS.get("cifar10")(tmp_path)

@@ -15,6 +15,7 @@ from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
 from tests.data.data_formats import (
     write_cifar10,
+    write_cifar10_binary,
     write_fashion_mnist,
     write_fortunes,
     write_idx,
@@ -33,6 +34,7 @@ def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fuzz")
     write_fashion_mnist(root / "fashion-mnist")
     write_cifar10(root / "cifar-10-batches-py", per_batch=2)
+    write_cifar10_binary(root / "cifar-10-batches-py", root / "bin" / "cifar-10-batches-bin")
     write_wikitext(root / "wikitext-2")
     write_fortunes(root / "fortunes", n_per_file=3)
     return root
@@ -92,9 +94,9 @@ def test_pickle_random_bytes(tmp_path, raw):
     loads_or_data_error(load_pickle, path)
 
 
-@FUZZ
-@given(data=st.data())
-def test_cifar_truncated_or_flipped_batch(data_dir, data):
+def cut_and_flipped(data: st.DataObject):
+    """A transform for ``replaced``: the file cut short, then up to three bytes flipped."""
+
     def corrupt(raw: bytes) -> bytes:
         raw = bytearray(raw[: data.draw(st.integers(0, len(raw)))])
         for i in data.draw(st.lists(st.integers(0, max(len(raw) - 1, 0)), max_size=3)):
@@ -102,9 +104,23 @@ def test_cifar_truncated_or_flipped_batch(data_dir, data):
                 raw[i] ^= data.draw(st.integers(1, 255))
         return bytes(raw)
 
+    return corrupt
+
+
+@FUZZ
+@given(data=st.data())
+def test_cifar_truncated_or_flipped_batch(data_dir, data):
     name = data.draw(st.sampled_from(["data_batch_1", "test_batch", "batches.meta"]))
-    copy = replaced(data_dir, f"cifar-10-batches-py/{name}", corrupt)
+    copy = replaced(data_dir, f"cifar-10-batches-py/{name}", cut_and_flipped(data))
     loads_or_data_error(IMAGE_DATASETS.get("cifar10"), copy)
+
+
+@FUZZ
+@given(data=st.data())
+def test_cifar_binary_truncated_or_flipped_batch(data_dir, data):
+    name = data.draw(st.sampled_from(["data_batch_1.bin", "test_batch.bin", "batches.meta.txt"]))
+    copy = replaced(data_dir, f"bin/cifar-10-batches-bin/{name}", cut_and_flipped(data))
+    loads_or_data_error(IMAGE_DATASETS.get("cifar10"), copy / "bin")
 
 
 @FUZZ

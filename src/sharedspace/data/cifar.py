@@ -1,11 +1,14 @@
-"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the official "python version" archives.
+"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009), from the official "python" or "binary" versions.
 
-Each batch file is a pickled dict: ``data`` is (N, 3072) uint8, the red, green and blue 32x32
-planes of each image in turn, and the labels are lists of ints. The files were pickled under
-Python 2, so their keys and strings load as bytes; str keys are accepted too. They are read with
-``safe_pickle`` because a pickle can run code.
+The python version's batch files are pickled dicts: ``data`` is (N, 3072) uint8, the red, green
+and blue 32x32 planes of each image in turn, and the labels are lists of ints. The files were
+pickled under Python 2, so their keys and strings load as bytes; str keys are accepted too. They
+are read with ``safe_pickle`` because a pickle can run code. The binary version holds the same
+images as fixed-size records (the label bytes, then the 3072 image bytes) and the class names as
+text files, one per line; it is read into the same dicts, so both are checked the same way.
 """
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,29 +21,107 @@ from sharedspace.data.locate import find_dataset
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
 
+IMAGE_BYTES = 3 * 32 * 32
+# A batch holds per image its 3072 bytes, a file name and one or two labels: a few pickle opcodes.
+# Allowing 16 objects per image's bytes still stops a file of tiny objects early.
+BYTES_PER_OBJECT = IMAGE_BYTES // 16
+
 
 @dataclass(frozen=True)
-class CifarLayout:
-    """Where one CIFAR variant keeps its files and which keys hold its labels."""
+class PythonVersion:
+    """The python version: pickled dicts, the class names in ``meta_file``."""
 
-    name: str  # as `sharedspace data download` knows it
     folder: str
     archive: str
     train_files: tuple[str, ...]
     test_file: str
     meta_file: str
 
+    @property
+    def marker(self) -> str:
+        return self.meta_file
+
+    def read_meta(self, folder: Path) -> dict[str, Any]:
+        return _dict(folder / self.meta_file)
+
+    def read_batch(self, path: Path) -> dict[str, Any]:
+        return _dict(path)
+
+
+@dataclass(frozen=True)
+class BinaryVersion:
+    """The binary version: records of one byte per label key, in ``labels`` order, then the image;
+    the names of each label key's classes in a text file. ``labels``: (label key, names key,
+    names file) as the python version names them."""
+
+    folder: str
+    archive: str
+    train_files: tuple[str, ...]
+    test_file: str
+    labels: tuple[tuple[str, str, str], ...]
+
+    @property
+    def marker(self) -> str:
+        return self.labels[-1][2]
+
+    def read_meta(self, folder: Path) -> dict[str, Any]:
+        return {names: _lines(folder / file) for _, names, file in self.labels}
+
+    def read_batch(self, path: Path) -> dict[str, Any]:
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read ({e})") from e
+        record = len(self.labels) + IMAGE_BYTES
+        if not raw or len(raw) % record:
+            raise DataError(
+                f"{path}: {len(raw)} bytes is not a whole number of {record}-byte records "
+                f"({len(self.labels)} label bytes, then the image's {IMAGE_BYTES})"
+            )
+        rows = np.frombuffer(raw, np.uint8).reshape(-1, record)
+        batch = {key: rows[:, i].astype(np.int64) for i, (key, _, _) in enumerate(self.labels)}
+        return {**batch, "data": rows[:, len(self.labels) :]}
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """One CIFAR variant in both official versions; the python one is looked for first."""
+
+    name: str  # as `sharedspace data download` knows it
+    python: PythonVersion
+    binary: BinaryVersion
+
 
 CIFAR10 = CifarLayout(
     "cifar10",
-    "cifar-10-batches-py",
-    "cifar-10-python.tar.gz",
-    tuple(f"data_batch_{i}" for i in range(1, 6)),
-    "test_batch",
-    "batches.meta",
+    PythonVersion(
+        "cifar-10-batches-py",
+        "cifar-10-python.tar.gz",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
+    ),
+    BinaryVersion(
+        "cifar-10-batches-bin",
+        "cifar-10-binary.tar.gz",
+        tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+        "test_batch.bin",
+        (("labels", "label_names", "batches.meta.txt"),),
+    ),
 )
 CIFAR100 = CifarLayout(
-    "cifar100", "cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta"
+    "cifar100",
+    PythonVersion("cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta"),
+    BinaryVersion(
+        "cifar-100-binary",
+        "cifar-100-binary.tar.gz",
+        ("train.bin",),
+        "test.bin",
+        (
+            ("coarse_labels", "coarse_label_names", "coarse_label_names.txt"),
+            ("fine_labels", "fine_label_names", "fine_label_names.txt"),
+        ),
+    ),
 )
 COARSE = ("coarse_labels", "coarse_label_names")  # CIFAR-100's superclass of each image
 
@@ -72,22 +153,16 @@ def load_cifar(
 ) -> ImageSplits:
     """One CIFAR variant; ``group`` = (labels key, names key) of a coarser labelling whose
     grouping of the classes becomes ``superclasses`` (read from the training labels' pairs)."""
-    folder = find_dataset(
-        layout.folder,
-        (layout.meta_file,),
-        data_dir,
-        archive=layout.archive,
-        how_to_get=f"get it with `sharedspace data download {layout.name} --data-dir DIR`",
-    )
-    meta_path = folder / layout.meta_file
-    meta = _dict(meta_path)
+    folder, version = _locate(layout, data_dir)
+    meta_path = folder / version.marker
+    meta = version.read_meta(folder)
     classes = _names(meta, names_key, meta_path)
     keys = {label_key: len(classes)}
     if group:
         groups = _names(meta, group[1], meta_path)
         keys[group[0]] = len(groups)
-    train = [_batch(folder / f, keys) for f in layout.train_files]
-    test_images, (test_labels, *_) = _batch(folder / layout.test_file, keys)
+    train = [_batch(version, folder / f, keys) for f in version.train_files]
+    test_images, (test_labels, *_) = _batch(version, folder / version.test_file, keys)
     train_labels = [torch.cat(labels) for labels in zip(*(ls for _, ls in train), strict=True)]
     return ImageSplits(
         train_images=torch.cat([images for images, _ in train]),
@@ -97,6 +172,31 @@ def load_cifar(
         classes=classes,
         superclasses=_grouping(classes, groups, *train_labels, meta_path) if group else {},
     )
+
+
+def _locate(
+    layout: CifarLayout, data_dir: Path | None
+) -> tuple[Path, PythonVersion | BinaryVersion]:
+    """The folder of the python version, else of the binary one; if neither, the python
+    version's error (where we looked, how to download it)."""
+    how_to_get = (
+        f"get it with `sharedspace data download {layout.name} --data-dir DIR` "
+        f"(the binary version, {layout.binary.folder}, is read too)"
+    )
+    missing = []
+    for version in (layout.python, layout.binary):
+        try:
+            where = find_dataset(
+                version.folder,
+                (version.marker,),
+                data_dir,
+                archive=version.archive,
+                how_to_get=how_to_get,
+            )
+            return where, version
+        except DataError as e:
+            missing.append(e)
+    raise missing[0]
 
 
 def _names(meta: dict[str, Any], key: str, path: Path) -> list[str]:
@@ -121,14 +221,16 @@ def _grouping(
     return grouped
 
 
-def _batch(path: Path, keys: dict[str, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _batch(
+    version: PythonVersion | BinaryVersion, path: Path, keys: dict[str, int]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One batch file as uint8 (N, 3, 32, 32) images and, per label key (→ its number of
     classes), int64 (N,) labels."""
-    batch = _dict(path)
+    batch = version.read_batch(path)
     data = _field(batch, "data", path)
     if not isinstance(data, np.ndarray):
         raise DataError(f"{path}: data is a {type(data).__name__}, expected a uint8 array")
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
         raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
     images = torch.from_numpy(np.require(data, requirements="CW").reshape(-1, 3, 32, 32))
     return images, [_labels(batch, key, n, len(data), path) for key, n in keys.items()]
@@ -156,9 +258,20 @@ def _labels(batch: dict[str, Any], key: str, n_classes: int, n: int, path: Path)
     return torch.from_numpy(labels)
 
 
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, stripped (the binary version's class names)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e})") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e})") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _dict(path: Path) -> dict[str, Any]:
     """A batch or meta pickle with its keys as str, whichever Python wrote it."""
-    loaded = load_pickle(path)
+    loaded = load_pickle(path, bytes_per_object=BYTES_PER_OBJECT)
     if not isinstance(loaded, dict):
         raise DataError(f"{path}: holds a {type(loaded).__name__}, expected a dict")
     return {_text(k, path): v for k, v in loaded.items()}
@@ -166,7 +279,7 @@ def _dict(path: Path) -> dict[str, Any]:
 
 def _field(d: dict[str, Any], key: str, path: Path) -> Any:
     if key not in d:
-        raise DataError(f"{path}: no {key!r} entry (has {sorted(d)})")
+        raise DataError(f"{path}: no {key!r} entry (has {reprlib.repr(sorted(d))})")
     return d[key]
 
 
@@ -178,4 +291,4 @@ def _text(value: object, path: Path) -> str:
             raise DataError(f"{path}: {value[:20]!r} is not UTF-8 text") from e
     if isinstance(value, str):
         return value
-    raise DataError(f"{path}: {value!r} is a {type(value).__name__}, expected text")
+    raise DataError(f"{path}: {reprlib.repr(value)} is a {type(value).__name__}, expected text")
