@@ -1,4 +1,6 @@
+import gzip
 import io
+import shutil
 import tarfile
 import zipfile
 
@@ -63,3 +65,30 @@ def test_corrupt_archive_is_a_data_error(tmp_path):
     (tmp_path / "c.tar.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
     with pytest.raises(DataError, match=r"c\.tar\.gz: cannot unpack"):
         extract(tmp_path / "c.tar.gz", tmp_path / "out")
+
+
+def test_member_declaring_more_than_the_archive_can_hold_is_refused(tmp_path):
+    """A header claiming 1 GB in an archive of a few hundred bytes: refused before writing."""
+    info = tarfile.TarInfo("folder/huge")
+    info.size = 10**9
+    archive = tmp_path / "bomb.tar.gz"
+    archive.write_bytes(gzip.compress(info.tobuf() + bytes(4096)))
+    with pytest.raises(DataError, match=r"declare 1000000000 bytes, more than a \d+-byte archive"):
+        extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_archive_larger_than_the_free_disk_is_refused_before_writing(tmp_path, monkeypatch, kind):
+    data = bytes(1_000_000)  # packs into a few kB, as a real bomb's zeros do
+    if kind == "tar":
+        archive = make_tar(tmp_path / "zeros.tar.gz", [file_member("folder/zeros", data)])
+    else:
+        archive = tmp_path / "zeros.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("folder/zeros", data)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=100_000))
+    with pytest.raises(DataError, match=r"declare 1000000 bytes, more than the 100000 bytes free"):
+        extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -4,6 +4,10 @@ A member named ``../../.bashrc`` or ``/etc/passwd``, or a link pointing out of t
 write anywhere: only plain files and folders that stay inside the destination are extracted.
 Members go to a hidden staging folder first and are moved into place at the end, so an interrupted
 unpack never leaves a half-written dataset folder that a loader would mistake for data.
+
+Each member is read only as far as its header declares (tarfile and zipfile stop there), and the
+declared sizes are added up before each member is written: more than deflate could have packed
+into the archive (``MAX_INFLATION``×) or than the disk has free is refused before writing it.
 """
 
 import shutil
@@ -18,9 +22,12 @@ from typing import IO
 from sharedspace.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
+# deflate's best ratio is about 1032:1, so a gzip or zip file cannot hold more than this many times
+# its size: a header that declares more is a lie (a decompression bomb), refused before inflating
+MAX_INFLATION = 1100
 
-# (name inside the archive, is a folder, opens the member's bytes)
-Member = tuple[str, bool, Callable[[], IO[bytes]]]
+# (name inside the archive, is a folder, declared size in bytes, opens the member's bytes)
+Member = tuple[str, bool, int, Callable[[], IO[bytes]]]
 
 
 def is_archive(path: Path) -> bool:
@@ -30,12 +37,20 @@ def is_archive(path: Path) -> bool:
 def extract(archive: Path, dest: Path) -> None:
     """Unpack ``archive`` into ``dest``; an escaping member or a bad archive is a DataError."""
     dest.mkdir(parents=True, exist_ok=True)
+    limits, declared = _limits(archive, dest), 0
     with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=dest) as tmp:
         staging = Path(tmp)
         try:
             with _members(archive) as members:
-                for name, is_dir, open_member in members:
+                for name, is_dir, member_size, open_member in members:
                     target = _inside(staging, name, archive)
+                    declared += member_size
+                    for limit, what in limits:
+                        if declared > limit:
+                            raise DataError(
+                                f"{archive}: members up to {name!r} declare {declared} bytes, "
+                                f"more than {what}; refused"
+                            )
                     if is_dir:
                         target.mkdir(parents=True, exist_ok=True)
                         continue
@@ -51,12 +66,22 @@ def extract(archive: Path, dest: Path) -> None:
             entry.replace(final)
 
 
+def _limits(archive: Path, dest: Path) -> list[tuple[int, str]]:
+    """The most bytes the members may declare in all, each with what it stands for."""
+    size, free = archive.stat().st_size, shutil.disk_usage(dest).free
+    return [
+        (MAX_INFLATION * size, f"a {size}-byte archive can hold (limit {MAX_INFLATION}×)"),
+        (free, f"the {free} bytes free on {dest}"),
+    ]
+
+
 @contextmanager
 def _members(archive: Path) -> Iterator[Iterator[Member]]:
     """Open the archive and yield its members in order; links and devices are refused."""
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
-            yield ((i.filename, i.is_dir(), lambda i=i: zf.open(i)) for i in zf.infolist())
+            infos = zf.infolist()
+            yield ((i.filename, i.is_dir(), i.file_size, lambda i=i: zf.open(i)) for i in infos)
         return
     with tarfile.open(archive, "r:gz") as tf:
 
@@ -64,7 +89,7 @@ def _members(archive: Path) -> Iterator[Iterator[Member]]:
             for m in tf:
                 if not (m.isfile() or m.isdir()):
                     raise DataError(f"{archive}: member {m.name!r} is a link or device; refused")
-                yield m.name, m.isdir(), lambda m=m: tf.extractfile(m)
+                yield m.name, m.isdir(), m.size, lambda m=m: tf.extractfile(m)
 
         yield members()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sharedspace.data.archives import MAX_INFLATION
 from sharedspace.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -24,11 +25,6 @@ DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-
-
-# deflate's best ratio is about 1032:1, so a gzip file cannot hold more than this many times
-# its size: a header that declares more is a lie (a decompression bomb), refused before inflating
-MAX_INFLATION = 1100
 
 
 def read_idx(path: Path, magic: int | None = None) -> np.ndarray:
