@@ -19,7 +19,7 @@ LAYERS = [
     {"train"},
     {"resolve"},
     {"analysis"},
-    {"runs"},
+    {"runs", "discovery"},
     {"experiments"},
     {"catalog"},
     {"cli"},
