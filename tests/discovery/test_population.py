@@ -53,9 +53,12 @@ def row(p: Problems, i: int) -> Problems:
 def test_population_trains_each_model_as_a_plain_loop_would():
     cfg = TrainConfig(epochs=3, batch_size=16, lr=3e-3, max_grad_norm=0.5)
     p, seeds = problems(3), [5, 6, 7]
-    trained = train_population(make_net, seeds, p, cfg, torch.Generator().manual_seed(1))
+    trained = train_population(
+        make_net, seeds, p, cfg, torch.Generator().manual_seed(1), probe=p.val[0]
+    )
     assert trained.train_loss.shape == trained.val_loss.shape == (3, 3)
     assert trained.val_predictions.shape == (3, 8)
+    assert torch.equal(trained.probe_predictions[0], trained.val_predictions[0])
     for i, seed in enumerate(seeds):
         train, val, predictions = one_by_one(seed, row(p, i), cfg, torch.Generator().manual_seed(1))
         torch.testing.assert_close(trained.train_loss[i], train, rtol=1e-4, atol=1e-5)

@@ -50,12 +50,15 @@ def test_informed_baseline_sees_brightness_but_not_noise():
 def test_two_identical_networks_agree_everywhere_and_different_ones_less_on_noise():
     g = torch.Generator().manual_seed(0)
     images = torch.randn(60, 1, 8, 8, generator=g)
-    rows = torch.randperm(60, generator=g)[None].repeat(3, 1)
-    labels = (torch.randperm(60, generator=g) % 2)[None].repeat(3, 1)
-    problems = Problems(images, rows[:, :40], labels[:, :40], rows[:, 40:], labels[:, 40:])
+    rows = torch.randperm(40, generator=g)[None].repeat(3, 1)  # images 40..59 held out
+    labels = (torch.randperm(40, generator=g) % 2)[None].repeat(3, 1)
+    problems = Problems(images, rows[:, :30], labels[:, :30], rows[:, 30:], labels[:, 30:])
     make = lambda: SmallConvNet(NetConfig(channels=(4, 8), hidden=(16, 8)), (1, 8, 8))  # noqa: E731
     cfg = TrainConfig(epochs=30, batch_size=20, lr=1e-2)
-    trained = train_population(make, [7, 7, 8], problems, cfg, torch.Generator().manual_seed(0))
-    same = agreement(trained.val_predictions[0:1], trained.val_predictions[1:2])
-    other = agreement(trained.val_predictions[0:1], trained.val_predictions[2:3])
-    assert same.item() == 1.0 and other.item() < 1.0
+    probe = torch.arange(40, 60)  # images no model trains on
+    generator = torch.Generator().manual_seed(0)
+    trained = train_population(make, [7, 7, 8], problems, cfg, generator, probe=probe)
+    predictions = trained.probe_predictions
+    assert predictions.shape == (3, 20)
+    assert agreement(predictions[0:1], predictions[1:2]).item() == 1.0
+    assert agreement(predictions[0:1], predictions[2:3]).item() < 1.0

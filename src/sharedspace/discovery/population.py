@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+PROBE_CHUNK = 256  # probe images predicted at a time: P × 256 images in memory at once
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
@@ -54,6 +56,7 @@ class Trained:
     train_loss: torch.Tensor  # (P, E) mean training loss of each epoch
     val_loss: torch.Tensor  # (P, E) validation loss after each epoch
     val_predictions: torch.Tensor  # (P, Nv) long, after the last epoch
+    probe_predictions: torch.Tensor | None  # (P, Q) long on the probe images, after the last epoch
 
 
 def seeded(make_net: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -69,9 +72,12 @@ def train_population(
     problems: Problems,
     cfg: TrainConfig,
     generator: torch.Generator,
+    probe: torch.Tensor | None = None,
 ) -> Trained:
     """Train model p (initialised from ``seeds[p]``) on problem p, all P at once; every model sees
-    its batches in the same order (drawn from ``generator``)."""
+    its batches in the same order (drawn from ``generator``). ``probe``: (Q,) pool indices of
+    images no model trains on, which every model predicts at the end (the agreement score's
+    held-out images)."""
     if len(seeds) != len(problems):
         raise ValueError(f"{len(seeds)} seeds for {len(problems)} problems")
     nets = [seeded(make_net, s) for s in seeds]
@@ -103,7 +109,13 @@ def train_population(
         with torch.no_grad():
             logits = batched(params, buffers, problems.images[problems.val])  # (P, Nv, K)
         val_loss.append(_losses(logits, problems.val_labels))
-    return Trained(torch.stack(train_loss, 1), torch.stack(val_loss, 1), logits.argmax(-1))
+    probed = None
+    if probe is not None:
+        on_shared = vmap(forward, in_dims=(0, 0, None))  # (Q, C, H, W) seen by all → (P, Q, K)
+        with torch.no_grad():
+            chunks = [problems.images[at] for at in probe.split(PROBE_CHUNK)]
+            probed = torch.cat([on_shared(params, buffers, x).argmax(-1) for x in chunks], 1)
+    return Trained(torch.stack(train_loss, 1), torch.stack(val_loss, 1), logits.argmax(-1), probed)
 
 
 def _losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
