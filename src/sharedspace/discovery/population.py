@@ -46,9 +46,8 @@ class Problems:
     def repeat(self, times: int) -> "Problems":
         """Each problem ``times`` times in a row (problem p becomes rows p·times … p·times+times-1):
         several models, e.g. from different seeds, on the same labelling."""
-        rows = [t.repeat_interleave(times, 0) for t in (self.train, self.train_labels)]
-        rows += [t.repeat_interleave(times, 0) for t in (self.val, self.val_labels)]
-        return Problems(self.images, *rows)
+        rows = (self.train, self.train_labels, self.val, self.val_labels)
+        return Problems(self.images, *(t.repeat_interleave(times, 0) for t in rows))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ import numpy as np
 from sharedspace.analysis.gates import gates_figure
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
-from sharedspace.errors import ConfigError
-from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
 from sharedspace.experiments.sizes import (
     Study,
     Variant,
@@ -113,9 +112,8 @@ def reproduce_architectures(
 ) -> Path:
     """Train every architecture at every size and seed, then write results.md/.csv, experts.md
     and the figures; returns the results .md path."""
-    if budget not in STUDIES:
-        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(STUDIES)}")
-    study, folder = STUDIES[budget], Path(out_dir) / f"architectures-{budget}"
+    study = budget_setting(STUDIES, budget)
+    folder = Path(out_dir) / f"architectures-{budget}"
     chosen = {key: VARIANTS[key] for key in variants or VARIANTS}
     configs = size_configs(CONFIG, chosen, study, folder, data_dir, list(overrides))
     results: dict[str, TrainResult] = {}

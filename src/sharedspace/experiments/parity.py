@@ -21,11 +21,11 @@ from pathlib import Path
 
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
-from sharedspace.errors import ConfigError
-from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
 from sharedspace.experiments.sizes import (
     Study,
     Variant,
+    paired_columns,
     paired_rows,
     size_columns,
     size_configs,
@@ -80,9 +80,7 @@ def reproduce_parity(
 ) -> Path:
     """Train every architecture in both settings at every size and seed, then write
     results.md/.csv, paired.md/.csv and accuracy_vs_size.png; returns the results .md path."""
-    if budget not in STUDIES:
-        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(STUDIES)}")
-    study, folder = STUDIES[budget], Path(out_dir) / f"parity-{budget}"
+    study, folder = budget_setting(STUDIES, budget), Path(out_dir) / f"parity-{budget}"
     configs, origins = {}, {}
     for setting, (_, config) in SETTINGS.items():
         made = size_configs(config, VARIANTS, study, folder, data_dir, overrides, f"{setting}-")
@@ -103,8 +101,7 @@ def reproduce_parity(
     columns = ["Tasks", "Architecture", *size_columns(study)]
     note = table_note(budget, list(configs.values()), list(results.values()))
     md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
-    columns = ["Tasks", "Architecture"]
-    columns += [f"n = {size}{part}" for size in study.sizes for part in (" Δ", " ahead")]
+    columns = ["Tasks", "Architecture", *paired_columns(study)]
     paired_note = f"{note}; test accuracy minus single-task's, seed by seed"
     write_table(paired, columns, folder / "paired", overwrite=True, note=paired_note)
     ylabel = f"mean test accuracy of the 2 tasks ({len(study.seeds)} seeds, ±std)"

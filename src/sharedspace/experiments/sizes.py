@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sharedspace.analysis.scaling import Series
 from sharedspace.config import ExperimentConfig, load_yaml
 from sharedspace.experiments.sus import Budget
 from sharedspace.overrides import apply_to_each
@@ -76,7 +77,7 @@ def mean_accuracy(result: TrainResult) -> float:
 
 def size_rows(
     results: dict[str, TrainResult], variants: dict[str, Variant], study: Study, prefix: str = ""
-) -> tuple[list[dict[str, Any]], dict[str, tuple[list[int], list[float], list[float]]]]:
+) -> tuple[list[dict[str, Any]], Series]:
     """One table row per variant with the mean ± std over seeds of
     ``mean_accuracy`` at each size (columns ``n = S`` and ``n = S std``), and the same as
     figure series: label → (sizes, means, stds; NaN for one seed)."""
@@ -97,6 +98,10 @@ def size_rows(
 
 def size_columns(study: Study) -> list[str]:
     return [f"n = {s}{std}" for s in study.sizes for std in ("", " std")]
+
+
+def paired_columns(study: Study) -> list[str]:
+    return [f"n = {s}{part}" for s in study.sizes for part in (" Δ", " ahead")]
 
 
 def paired_rows(

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
-from sharedspace.errors import ConfigError
-from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.runs import draw_run_figures
@@ -118,8 +117,7 @@ def reproduce_sus(
     settings: list[str] | None = None,
 ) -> Path:
     """Train every configuration, then write results.md/.csv; returns the .md path."""
-    if budget not in BUDGETS:
-        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
+    budget_setting(BUDGETS, budget)  # an unknown budget fails before any run
     rows, results = [], []
     configs = setting_configs(list(settings or SETTINGS), budget, out_dir, data_dir, overrides)
     for setting, cfg in configs.items():

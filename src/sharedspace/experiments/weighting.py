@@ -20,8 +20,7 @@ import numpy as np
 
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
-from sharedspace.errors import ConfigError
-from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
 from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
@@ -110,9 +109,7 @@ def reproduce_weighting(
 ) -> Path:
     """Train the single-task references and every method's joint runs, then write
     results.md/.csv and the transfer heatmaps; returns the .md path."""
-    if budget not in BUDGETS:
-        raise ConfigError(f"budget {budget!r}: expected one of {', '.join(BUDGETS)}")
-    _, seeds = BUDGETS[budget]
+    _, seeds = budget_setting(BUDGETS, budget)
     study = Path(out_dir) / f"weighting-{budget}"
     methods = list(methods or METHODS)
     for method in list(methods):
