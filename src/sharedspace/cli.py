@@ -194,7 +194,12 @@ def main(argv: list[str] | None = None) -> None:
         if int(os.environ.get("RANK", "0")) == 0:
             resume = shlex.join(["sharedspace", *command])
             print(f"sharedspace: {e}\nresume with: {resume}", file=sys.stderr)
-        raise SystemExit(0 if "WORLD_SIZE" in os.environ else 130) from None
+        if "WORLD_SIZE" in os.environ:
+            from sharedspace.train import distributed
+
+            distributed.teardown()  # every rank stopped after the same step: leave together
+            raise SystemExit(0) from None
+        raise SystemExit(130) from None
     except SharedSpaceError as e:
         print(f"sharedspace: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -141,3 +141,34 @@ def test_spaces_that_sample_per_row_match_one_process(tiny_data_dir, tmp_path, s
     assert [r[:2] for r in one] == [r[:2] for r in two]
     assert [r[2] for r in two] == pytest.approx([r[2] for r in one], rel=1e-4, abs=1e-5)
     assert_same_weights(*(final_state(runs[n])["model"] for n in (2, 1)))
+
+
+LEAVER = """
+import os
+
+import torch
+
+from sharedspace.train import distributed
+
+procs = distributed.setup(torch.device("cpu"))
+model = torch.nn.Linear(3, 3)
+optimizer = torch.optim.Adam(model.parameters())  # imports torch._dynamo, as the trainer's does
+distributed.broadcast_state(model, procs)
+distributed.mean(torch.ones(3), procs)
+distributed.teardown()
+threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print("threads left:", sorted(threads))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_teardown_joins_gloos_threads_before_the_interpreter_exits(tmp_path):
+    """A gloo thread still alive at exit can free a collective's tensors while the interpreter
+    shuts down, which aborts the rank now and then (SIGABRT); none may be left."""
+    (tmp_path / "leaver.py").write_text(LEAVER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run([*command, str(tmp_path / "leaver.py")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-5000:]
+    left = [line for line in done.stdout.splitlines() if line.startswith("threads left:")]
+    assert len(left) == 2 and not any("gloo" in line for line in left), left

@@ -39,6 +39,12 @@ def setup(device: torch.device) -> Processes:
     if world == 1:
         return SINGLE
     if not dist.is_initialized():
+        # torch._dynamo, imported the first time after the group exists (torch.optim imports
+        # it), keeps a reference to the group: destroy_process_group then cannot join gloo's
+        # threads, and one of them freeing a collective's tensors while the interpreter exits
+        # aborts the process (SIGABRT, "terminate called without an active exception")
+        import torch._dynamo  # noqa: F401
+
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Processes(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
@@ -103,8 +109,8 @@ def mean(values: torch.Tensor, procs: Processes) -> torch.Tensor:
 
 
 def teardown() -> None:
-    """Leave together: a rank that destroys the group while another still writes the run's
-    files can abort inside gloo (seen as SIGABRT of the early rank)."""
+    """Leave together (a rank that destroys the group while another still writes the run's
+    files can abort inside gloo), and join gloo's threads before the interpreter exits."""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
