@@ -1,8 +1,11 @@
+import dataclasses
+
 import pytest
 
 from sharedspace.config import (
     ExperimentConfig,
     config_changes,
+    from_dict,
     save_config,
     shipped_configs,
     to_dict,
@@ -122,3 +125,17 @@ def test_config_changes_lists_dotted_differences_with_values():
     assert list(changes) == ["tasks.cls.data.val_size", "train.lr"]
     assert changes["train.lr"] == [old.train.lr, new.train.lr]
     assert config_changes(to_dict(old), to_dict(old)) == {}
+
+
+def test_tuples_are_written_as_lists_and_checked_item_by_item():
+    @dataclasses.dataclass(frozen=True)
+    class Net:
+        channels: tuple[int, int] = (6, 16)
+        widths: tuple[float, ...] = ()
+
+    assert from_dict(Net, {"channels": [4, 8], "widths": [1, 2.5]}) == Net((4, 8), (1.0, 2.5))
+    assert to_dict(Net((4, 8))) == {"channels": [4, 8], "widths": []}
+    with pytest.raises(ConfigError) as info:
+        from_dict(Net, {"channels": [4], "widths": [1, "x"]})
+    assert "channels: expected tuple[int, int], got [4]" in str(info.value)
+    assert "widths.1: expected float, got 'x'" in str(info.value)

@@ -97,6 +97,17 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(f"written: {table} (and .csv beside it)")
 
 
+def _discover(args: argparse.Namespace) -> None:
+    from sharedspace.config import from_dict
+    from sharedspace.discovery.discover import DiscoverConfig, discover
+    from sharedspace.overrides import read_config
+
+    cfg = from_dict(DiscoverConfig, read_config(args.config, args.overrides))
+    run_dir = discover(cfg, resume=args.resume, overwrite=args.overwrite)
+    print((run_dir / "results.md").read_text())
+    print(f"run folder: {run_dir} (results.md, trace.png, task_*.png)")
+
+
 def _data_download(args: argparse.Namespace) -> None:
     from sharedspace.data import download
 
@@ -159,6 +170,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="overrides applied to every configuration")
     _run_flags(p)
     p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("discover", help="search labellings of images for tasks (nevergrad)")
+    p.add_argument("overrides", nargs="*", help="key=value; e.g. search.budget=400 tasks=3")
+    p.add_argument("--config", type=Path, default=None, help="a YAML file of settings")
+    _run_flags(p)
+    p.set_defaults(func=_discover)
 
     p = sub.add_parser("list", help="what a config can name: parts, datasets, their settings")
     p.add_argument("sections", nargs="*", help="caps, spaces, tasks, samplers, weightings, …")

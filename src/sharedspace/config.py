@@ -194,6 +194,16 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
             return value
         (item,) = typing.get_args(tp)
         return [_convert(v, item, f"{key}.{i}", errors) for i, v in enumerate(value)]
+    if origin is tuple:  # fixed length, or tuple[T, ...]; YAML spells it as a list
+        args = typing.get_args(tp)
+        items = args[:1] * len(value) if args[1:] == (Ellipsis,) else args
+        if not isinstance(value, list | tuple) or len(value) != len(items):
+            errors.append(f"{key}: expected {type_name(tp)}, got {value!r}")
+            return value
+        return tuple(
+            _convert(v, t, f"{key}.{i}", errors)
+            for i, (v, t) in enumerate(zip(value, items, strict=True))
+        )
     if origin is dict:
         if not isinstance(value, dict):
             errors.append(f"{key}: expected a mapping, got {value!r}")

@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -50,9 +51,18 @@ def row(p: Problems, i: int) -> Problems:
     return Problems(p.images, *(t[i : i + 1] for t in rows))
 
 
-def test_population_trains_each_model_as_a_plain_loop_would():
+def same_images(p: Problems) -> Problems:
+    """Every problem on problem 0's images (a search's case), each with its own labels."""
+    rows = (p.train[:1].expand_as(p.train), p.val[:1].expand_as(p.val))
+    return Problems(p.images, rows[0], p.train_labels, rows[1], p.val_labels)
+
+
+@pytest.mark.parametrize("images", ["each its own", "the same"])
+def test_population_trains_each_model_as_a_plain_loop_would(images):
+    """Also when all models see the same images, sent once (one dense first layer)."""
     cfg = TrainConfig(epochs=3, batch_size=16, lr=3e-3, max_grad_norm=0.5)
     p, seeds = problems(3), [5, 6, 7]
+    p = same_images(p) if images == "the same" else p
     trained = train_population(
         make_net, seeds, p, cfg, torch.Generator().manual_seed(1), probe=p.val[0]
     )

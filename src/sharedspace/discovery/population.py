@@ -86,7 +86,19 @@ def train_population(
     def forward(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (p, b), (x,))
 
-    batched = vmap(forward)  # (P, …) parameters, (P, B, C, H, W) → (P, B, K)
+    per_model = vmap(forward)  # (P, …) parameters, (P, B, C, H, W) → (P, B, K)
+    on_shared = vmap(forward, in_dims=(0, 0, None))  # (B, C, H, W) seen by all → (P, B, K)
+    # When every model trains and validates on the same images (a search labels one set of
+    # images; batches come in one order), each batch is sent once, unbatched: the first layer
+    # is then one dense convolution with all models' filters instead of P grouped ones.
+    shared = all(bool((rows == rows[:1]).all()) for rows in (problems.train, problems.val))
+
+    def predict(rows: torch.Tensor) -> torch.Tensor:
+        """(P, B) pool indices → (P, B, K) logits."""
+        if shared:
+            return on_shared(params, buffers, problems.images[rows[0]])
+        return per_model(params, buffers, problems.images[rows])
+
     weights = list(params.values())
     optimizer = torch.optim.Adam(weights, lr=cfg.lr)
     n_train = problems.train.shape[1]
@@ -96,8 +108,7 @@ def train_population(
         epoch = torch.zeros(len(problems))
         for start in range(0, n_train, cfg.batch_size):
             at = order[start : start + cfg.batch_size]
-            x = problems.images[problems.train[:, at]]  # (P, B, C, H, W)
-            losses = _losses(batched(params, buffers, x), problems.train_labels[:, at])  # (P,)
+            losses = _losses(predict(problems.train[:, at]), problems.train_labels[:, at])
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             if cfg.max_grad_norm is not None:
@@ -106,11 +117,10 @@ def train_population(
             epoch += losses.detach() * len(at)
         train_loss.append(epoch / n_train)
         with torch.no_grad():
-            logits = batched(params, buffers, problems.images[problems.val])  # (P, Nv, K)
+            logits = predict(problems.val)  # (P, Nv, K)
         val_loss.append(_losses(logits, problems.val_labels))
     probed = None
     if probe is not None:
-        on_shared = vmap(forward, in_dims=(0, 0, None))  # (Q, C, H, W) seen by all → (P, Q, K)
         with torch.no_grad():
             chunks = [problems.images[at] for at in probe.split(PROBE_CHUNK)]
             probed = torch.cat([on_shared(params, buffers, x).argmax(-1) for x in chunks], 1)

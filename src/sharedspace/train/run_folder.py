@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sharedspace.errors import SharedSpaceError
@@ -26,14 +26,24 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    return latest_checkpoint(run_dir / "checkpoints") is not None
+
+
 @contextlib.contextmanager
 def run_folder(
-    out_dir: Path, name: str, resume: bool, overwrite: bool, enabled: bool = True
+    out_dir: Path,
+    name: str,
+    resume: bool,
+    overwrite: bool,
+    enabled: bool = True,
+    resumable: Callable[[Path], bool] = has_checkpoint,
 ) -> Iterator[Path]:
     """``out_dir/name``, prepared and locked for the ``with`` block (only where ``enabled``: the
     main process of a DDP run). A run folder is never silently reused: continuing needs resume
-    (and a checkpoint to continue from), replacing needs overwrite and the marker, and a folder
-    with other files and no marker is not ours to write into."""
+    (and state to continue from: ``resumable``, a trainer's checkpoint by default), replacing
+    needs overwrite and the marker, and a folder with other files and no marker is not ours to
+    write into."""
     run_dir = Path(out_dir) / name
     if not enabled:
         yield run_dir
@@ -58,7 +68,7 @@ def run_folder(
                 f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
                 "to replace it (or choose another name=…)"
             )
-        if running and resume and latest_checkpoint(run_dir / "checkpoints") is None:
+        if running and resume and not resumable(run_dir):
             raise SharedSpaceError(
                 f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the "
                 "folder or pass --overwrite instead of --resume"
