@@ -23,6 +23,7 @@ import yaml
 
 from sharedspace.cli import main, parser
 from sharedspace.data.download import DOWNLOADS
+from sharedspace.experiments.discovery import PLANS
 from sharedspace.experiments.sus import BUDGETS
 from sharedspace.resolve import load_config
 from sharedspace.tasks.data import source_kind
@@ -143,6 +144,8 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
         return
     if args.command == "train":
         argv = with_smoke(argv, str(args.config))
+    if args.command == "discover":  # the study's smoke search: seconds
+        argv = [*argv, *PLANS["smoke"].search]
     if args.command == "reproduce":
         budget = [i for i, a in enumerate(argv) if a == "--budget"]  # --budget NAME
         argv = [a for i, a in enumerate(argv) if i not in budget and i - 1 not in budget]

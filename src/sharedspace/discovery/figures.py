@@ -49,3 +49,46 @@ def draw_task(path: Path, images: torch.Tensor, labels: torch.Tensor, columns: i
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     return path
+
+
+def draw_sanity(path: Path, groups: dict[str, dict[str, torch.Tensor]]) -> Path:
+    """Histograms of each score (one panel each) for each group of labellings, e.g. real class
+    splits against random labellings: a score worth searching with separates them."""
+    names = list(next(iter(groups.values())))
+    fig = Figure(figsize=(5 * len(names), 3.5))
+    FigureCanvasAgg(fig)
+    for ax, score in zip(fig.subplots(1, len(names), squeeze=False)[0], names, strict=True):
+        values = [g[score].numpy() for g in groups.values()]
+        bins = np.linspace(min(v.min() for v in values), max(v.max() for v in values), 25)
+        for label, v in zip(groups, values, strict=True):
+            ax.hist(v, bins=bins, alpha=0.6, label=f"{label} ({len(v)})")
+        ax.set_xlabel(score)
+        ax.set_ylabel("labellings")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def draw_studies(path: Path, panels: dict[str, list[dict]], score: str = "taskness") -> Path:
+    """One panel per study: ``score`` (mean ± std over labellings) against the study's value."""
+    fig = Figure(figsize=(4.5 * len(panels), 3.5))
+    FigureCanvasAgg(fig)
+    for ax, (xlabel, rows) in zip(
+        fig.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=True
+    ):
+        x = [r["value"] for r in rows]
+        ax.errorbar(
+            x,
+            [r[score] for r in rows],
+            yerr=[r[f"{score}_std"] for r in rows],
+            capsize=3,
+            marker="o",
+        )
+        if min(x) > 0 and max(x) >= 10 * min(x):  # ratios 1 … 19: spread them evenly
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{score} (mean ± std)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path

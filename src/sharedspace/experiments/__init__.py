@@ -2,6 +2,7 @@
 
 from sharedspace.experiments import (  # noqa: F401  (register their experiments)
     architectures,
+    discovery,
     parity,
     sus,
     weighting,
