@@ -6,6 +6,7 @@ from sharedspace.discovery import discover as discover_module
 from sharedspace.discovery.discover import STATE, DiscoverConfig, discover
 from sharedspace.discovery.search import Search
 from sharedspace.errors import Interrupted, SharedSpaceError
+from tests.data.data_formats import write_cifar10
 from tests.test_cli import run_cli
 
 SMALL = [
@@ -75,3 +76,11 @@ def test_resuming_with_other_settings_is_refused(tiny_data_dir, tmp_path, monkey
     discover(config(tiny_data_dir, tmp_path), progress=False)
     with pytest.raises(SharedSpaceError, match=r"saved with other settings \(ratio\)"):
         discover(config(tiny_data_dir, tmp_path, "ratio=3"), resume=True, progress=False)
+
+
+def test_cifar10_colour_images_are_searched_too(tmp_path):
+    write_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=30)  # 150 train images
+    cfg = config(tmp_path / "data", tmp_path, "dataset=cifar10", "features=null")
+    run_dir = discover(cfg, progress=False)
+    assert [len(t) for t in trace(run_dir)] == [8, 8]
+    assert (run_dir / "task_1.png").stat().st_size > 0

@@ -1,6 +1,6 @@
 """The task-discovery study end to end at the smoke budget: every table and figure it promises."""
 
-from sharedspace.experiments.discovery import PLANS, reproduce_discovery
+from sharedspace.experiments.discovery import INPUTS, PLANS, reproduce_discovery
 from sharedspace.tables import read_table_csv
 
 
@@ -15,5 +15,6 @@ def test_smoke_study_writes_every_table_and_figure(tiny_data_dir, tmp_path):
     assert [r["labellings"] for r in sanity] == ["class splits", "random labellings"]
     assert all(r["count"] == plan.sanity and 0 <= r["agreement mean"] <= 1 for r in sanity)
     assert [r["N"] for r in read_table_csv(study / "reduction.csv")] == [20, 20]
+    assert [r["input"] for r in read_table_csv(study / "inputs.csv")] == list(INPUTS)
     for name in ("sanity.png", "learnability.png", "search/results.md", "search/trace.png"):
         assert (study / name).stat().st_size > 0, name

@@ -9,6 +9,8 @@ The overrides are ``sharedspace discover``'s settings (``features=null`` for raw
 
 - ``sanity.md`` / ``sanity.png``: taskness and agreement of real class splits (A against B,
   balanced) against random balanced labellings of as many images;
+- ``inputs.md``: the same on pixels and on random features of 3×8×8 and 3×4×4 (the seed's
+  random-feature exploration);
 - ``learnability.md`` / ``learnability.png``: the seed's studies — label ablation, class ratio,
   fixed number of positives — mean ± std over labellings;
 - ``reduction.md``: k-means over label sets, in the shape of the seed's table;
@@ -22,6 +24,7 @@ from pathlib import Path
 from sharedspace.config import from_dict
 from sharedspace.discovery.clustering import reduction_table
 from sharedspace.discovery.discover import DiscoverConfig, discover
+from sharedspace.discovery.features import FeatureConfig
 from sharedspace.discovery.figures import draw_sanity, draw_studies
 from sharedspace.discovery.studies import (
     class_ratio,
@@ -69,6 +72,11 @@ PLANS = {
         search=("search.budget=4000",),
     ),
 }  # fmt: skip
+INPUTS = {  # what the networks see in the inputs study
+    "pixels": None,
+    "random features 3×8×8": FeatureConfig(size=8),
+    "random features 3×4×4": FeatureConfig(size=4),
+}
 STATISTICS = ("mean", "std", "min", "max")
 STUDY_COLUMNS = ["value", "labellings", "taskness", "taskness_std", "agreement", "agreement_std"]
 
@@ -107,6 +115,23 @@ def reproduce_discovery(
         folder / "sanity.png",
         {k: {"taskness": s.taskness, "agreement": s.agreement} for k, s in groups.items()},
     )
+
+    rows = []  # the seed's random-feature exploration: do tasks stay learnable on features?
+    for name, features in INPUTS.items():
+        inputs = load_images(cfg.dataset, cfg.data_dir, plan.images, cfg.probe, features, cfg.seed)
+        real, noise = sanity(inputs, cfg.score, plan.n, plan.sanity, cfg.seed)
+        above = (real.taskness > noise.taskness.max()).float().mean().item()
+        rows.append(
+            {
+                "input": name,
+                "class splits: taskness": real.taskness.mean().item(),
+                "random: taskness": noise.taskness.mean().item(),
+                "class splits above every random one": above,
+                "class splits: agreement": real.agreement.mean().item(),
+                "random: agreement": noise.agreement.mean().item(),
+            }
+        )
+    write_table(rows, list(rows[0]), folder / "inputs", overwrite=True, note=note)
 
     studies = {
         "fraction of labels flipped": label_ablation(
