@@ -83,16 +83,12 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from sharedspace.experiments import EXPERIMENTS
+    from sharedspace.experiments import EXPERIMENTS, RunOptions
 
-    table = EXPERIMENTS.get(args.experiment)(
-        budget=args.budget,
-        data_dir=args.data_dir,
-        out_dir=args.out,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        overrides=args.overrides,
+    run = RunOptions(
+        args.budget, args.data_dir, args.out, args.resume, args.overwrite, args.overrides
     )
+    table = EXPERIMENTS.get(args.experiment)(run)
     print(table.read_text())
     print(f"written: {table} (and .csv beside it)")
 

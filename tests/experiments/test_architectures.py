@@ -3,13 +3,14 @@ formats: every architecture trains, the tables and figures it promises are writt
 
 import pytest
 
+from sharedspace.experiments import RunOptions
 from sharedspace.experiments.architectures import VARIANTS, reproduce_architectures
 from sharedspace.tables import read_table_csv
 
 
 @pytest.mark.slow
 def test_smoke_benchmark_tabulates_every_architecture(tiny_data_dir, tmp_path):
-    md = reproduce_architectures(budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path))
+    md = reproduce_architectures(RunOptions("smoke", str(tiny_data_dir), str(tmp_path)))
     rows = read_table_csv(md.with_suffix(".csv"))
     assert [r["Architecture"] for r in rows] == [v.label for v in VARIANTS.values()]
     assert all(0 <= r["n = 64"] <= 1 for r in rows)

@@ -1,11 +1,12 @@
 """The task-discovery study end to end at the smoke budget: every table and figure it promises."""
 
+from sharedspace.experiments import RunOptions
 from sharedspace.experiments.discovery import INPUTS, PLANS, reproduce_discovery
 from sharedspace.tables import read_table_csv
 
 
 def test_smoke_study_writes_every_table_and_figure(tiny_data_dir, tmp_path):
-    md = reproduce_discovery(budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path))
+    md = reproduce_discovery(RunOptions("smoke", str(tiny_data_dir), str(tmp_path)))
     study = tmp_path / "discovery-smoke"
     plan = PLANS["smoke"]
     rows = read_table_csv(md.with_suffix(".csv"))

@@ -1,12 +1,13 @@
 """The parity benchmark end to end at the smoke budget: both settings × every architecture train
 and the table and figure it promises are written."""
 
+from sharedspace.experiments import RunOptions
 from sharedspace.experiments.parity import SETTINGS, VARIANTS, reproduce_parity
 from sharedspace.tables import read_table_csv
 
 
 def test_smoke_benchmark_tabulates_both_settings(tmp_path):
-    md = reproduce_parity(budget="smoke", out_dir=str(tmp_path))
+    md = reproduce_parity(RunOptions("smoke", out_dir=str(tmp_path)))
     rows = read_table_csv(md.with_suffix(".csv"))
     expected = [(s, a) for s, _ in SETTINGS.values() for a in (v.label for v in VARIANTS.values())]
     assert [(r["Tasks"], r["Architecture"]) for r in rows] == expected

@@ -3,6 +3,7 @@
 import pytest
 
 from sharedspace.errors import ConfigError
+from sharedspace.experiments import RunOptions
 from sharedspace.experiments.sus import SETTINGS, reproduce_sus, setting_configs
 from sharedspace.tables import read_table_csv
 
@@ -26,7 +27,7 @@ def test_a_task_override_goes_to_the_settings_that_have_the_task():
 
 @pytest.mark.slow
 def test_smoke_table_has_every_configuration_and_figure(tiny_data_dir, tmp_path):
-    md = reproduce_sus(budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path))
+    md = reproduce_sus(RunOptions("smoke", str(tiny_data_dir), str(tmp_path)))
     rows = read_table_csv(md.with_suffix(".csv"))
     assert [r["Configuration"] for r in rows] == list(SETTINGS.values())
     by_name = dict(zip(SETTINGS, rows, strict=True))

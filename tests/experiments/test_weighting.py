@@ -2,6 +2,7 @@
 
 import pytest
 
+from sharedspace.experiments import RunOptions
 from sharedspace.experiments.weighting import delta_m, reproduce_weighting
 from sharedspace.tables import read_table_csv
 
@@ -16,10 +17,8 @@ def test_delta_m_is_the_sign_corrected_mean_relative_change():
 
 @pytest.mark.slow
 def test_smoke_study_tabulates_each_method_against_single_task(tiny_data_dir, tmp_path):
-    md = reproduce_weighting(
-        budget="smoke", data_dir=str(tiny_data_dir), out_dir=str(tmp_path),
-        methods=["equal", "pcgrad"],
-    )  # fmt: skip
+    run = RunOptions("smoke", str(tiny_data_dir), str(tmp_path))
+    md = reproduce_weighting(run, methods=["equal", "pcgrad"])
     rows = read_table_csv(md.with_suffix(".csv"))
     assert [r["Method"] for r in rows] == ["single-task", "equal", "pcgrad"]
     study = tmp_path / "weighting-smoke"

@@ -7,6 +7,6 @@ from sharedspace.experiments import (  # noqa: F401  (register their experiments
     sus,
     weighting,
 )
-from sharedspace.experiments.registry import EXPERIMENTS
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions
 
-__all__ = ["EXPERIMENTS"]
+__all__ = ["EXPERIMENTS", "RunOptions"]

@@ -22,7 +22,7 @@ import numpy as np
 from sharedspace.analysis.gates import gates_figure
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
-from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sizes import (
     Study,
     Variant,
@@ -102,26 +102,23 @@ def accuracy_by_experts(result: TrainResult) -> dict[str, float]:
 
 @EXPERIMENTS.register("architectures")
 def reproduce_architectures(
-    budget: str = "default",
-    data_dir: str | None = None,
-    out_dir: str = "runs",
-    resume: bool = False,
-    overwrite: bool = False,
-    overrides: list[str] = (),
+    run: RunOptions,
     variants: list[str] | None = None,
 ) -> Path:
     """Train every architecture at every size and seed, then write results.md/.csv, experts.md
     and the figures; returns the results .md path."""
-    study = budget_setting(STUDIES, budget)
-    folder = Path(out_dir) / f"architectures-{budget}"
+    study = budget_setting(STUDIES, run.budget)
+    folder = Path(run.out_dir) / f"architectures-{run.budget}"
     chosen = {key: VARIANTS[key] for key in variants or VARIANTS}
-    configs = size_configs(CONFIG, chosen, study, folder, data_dir, list(overrides))
+    configs = size_configs(CONFIG, chosen, study, folder, run.data_dir, list(run.overrides))
     results: dict[str, TrainResult] = {}
     by_experts: dict[str, dict[str, float]] = {}
-    origin = Origin(str(CONFIG), list(overrides))
+    origin = Origin(str(CONFIG), list(run.overrides))
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = result = train(cfg, resume=resume, overwrite=overwrite, origin=origin)
+        results[name] = result = train(
+            cfg, resume=run.resume, overwrite=run.overwrite, origin=origin
+        )
         if cfg.model.space.name == "multi_clustering":
             by_experts[name] = accuracy_by_experts(result)
             key = name.split("-n")[0]
@@ -133,7 +130,7 @@ def reproduce_architectures(
 
     rows, series = size_rows(results, chosen, study)
     columns = ["Architecture", *size_columns(study)]
-    note = table_note(budget, list(configs.values()), list(results.values()))
+    note = table_note(run.budget, list(configs.values()), list(results.values()))
     md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
     title = f"Fashion-MNIST, 10 tasks: {len(study.seeds)} seed(s), ±std"
     path = folder / "accuracy_vs_size.png"

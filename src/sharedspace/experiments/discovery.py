@@ -33,7 +33,7 @@ from sharedspace.discovery.studies import (
     load_images,
     sanity,
 )
-from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.overrides import read_config
 from sharedspace.tables import write_table
 from sharedspace.train.record import command_line
@@ -83,21 +83,16 @@ STUDY_COLUMNS = ["value", "labellings", "taskness", "taskness_std", "agreement",
 
 @EXPERIMENTS.register("discovery")
 def reproduce_discovery(
-    budget: str = "default",
-    data_dir: str | None = None,
-    out_dir: str = "runs",
-    resume: bool = False,
-    overwrite: bool = False,
-    overrides: list[str] = (),
+    run: RunOptions,
 ) -> Path:
     """The sanity check, the learnability studies, the reduction table and the search; returns
     the path of ``learnability.md``."""
-    plan, folder = budget_setting(PLANS, budget), Path(out_dir) / f"discovery-{budget}"
-    where = [f"out_dir={folder}", "name=search"] + [f"data_dir={data_dir}"] * bool(data_dir)
-    cfg = from_dict(DiscoverConfig, read_config(None, [*plan.search, *where, *overrides]))
-    note = f"`{command_line()}`: budget {budget}"
+    plan, folder = budget_setting(PLANS, run.budget), Path(run.out_dir) / f"discovery-{run.budget}"
+    where = [f"out_dir={folder}", "name=search"] + [f"data_dir={run.data_dir}"] * bool(run.data_dir)
+    cfg = from_dict(DiscoverConfig, read_config(None, [*plan.search, *where, *run.overrides]))
+    note = f"`{command_line()}`: budget {run.budget}"
     print(f"== {folder / 'search'}", flush=True)
-    discover(cfg, resume=resume, overwrite=overwrite)
+    discover(cfg, resume=run.resume, overwrite=run.overwrite)
 
     print("== sanity and learnability studies", flush=True)
     images = load_images(cfg.dataset, cfg.data_dir, plan.images, cfg.probe, cfg.features, cfg.seed)

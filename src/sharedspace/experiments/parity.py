@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
-from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sizes import (
     Study,
     Variant,
@@ -71,25 +71,22 @@ STUDIES = {
 
 @EXPERIMENTS.register("parity")
 def reproduce_parity(
-    budget: str = "default",
-    data_dir: str | None = None,
-    out_dir: str = "runs",
-    resume: bool = False,
-    overwrite: bool = False,
-    overrides: list[str] = (),
+    run: RunOptions,
 ) -> Path:
     """Train every architecture in both settings at every size and seed, then write
     results.md/.csv, paired.md/.csv and accuracy_vs_size.png; returns the results .md path."""
-    study, folder = budget_setting(STUDIES, budget), Path(out_dir) / f"parity-{budget}"
+    study, folder = budget_setting(STUDIES, run.budget), Path(run.out_dir) / f"parity-{run.budget}"
     configs, origins = {}, {}
     for setting, (_, config) in SETTINGS.items():
-        made = size_configs(config, VARIANTS, study, folder, data_dir, overrides, f"{setting}-")
+        made = size_configs(
+            config, VARIANTS, study, folder, run.data_dir, run.overrides, f"{setting}-"
+        )
         configs |= made
-        origins |= dict.fromkeys(made, Origin(str(config), list(overrides)))
+        origins |= dict.fromkeys(made, Origin(str(config), list(run.overrides)))
     results: dict[str, TrainResult] = {}
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = train(cfg, resume=resume, overwrite=overwrite, origin=origins[name])
+        results[name] = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origins[name])
 
     rows, paired, panels = [], [], {}
     for setting, (label, _) in SETTINGS.items():
@@ -99,7 +96,7 @@ def reproduce_parity(
         pairs = paired_rows(results, VARIANTS, "single", study, prefix)
         paired += [{"Tasks": label} | row for row in pairs]
     columns = ["Tasks", "Architecture", *size_columns(study)]
-    note = table_note(budget, list(configs.values()), list(results.values()))
+    note = table_note(run.budget, list(configs.values()), list(results.values()))
     md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
     columns = ["Tasks", "Architecture", *paired_columns(study)]
     paired_note = f"{note}; test accuracy minus single-task's, seed by seed"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
-from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.runs import draw_run_figures
@@ -108,28 +108,25 @@ def table_row(setting: str, result: TrainResult) -> dict[str, Any]:
 
 @EXPERIMENTS.register("sus")
 def reproduce_sus(
-    budget: str = "default",
-    data_dir: str | None = None,
-    out_dir: str = "runs",
-    resume: bool = False,
-    overwrite: bool = False,
-    overrides: list[str] = (),
+    run: RunOptions,
     settings: list[str] | None = None,
 ) -> Path:
     """Train every configuration, then write results.md/.csv; returns the .md path."""
-    budget_setting(BUDGETS, budget)  # an unknown budget fails before any run
+    budget_setting(BUDGETS, run.budget)  # an unknown budget fails before any run
     rows, results = [], []
-    configs = setting_configs(list(settings or SETTINGS), budget, out_dir, data_dir, overrides)
+    configs = setting_configs(
+        list(settings or SETTINGS), run.budget, run.out_dir, run.data_dir, run.overrides
+    )
     for setting, cfg in configs.items():
         print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
-        origin = Origin(str(CONFIG_DIR / f"{setting}.yaml"), list(overrides))
-        result = train(cfg, resume=resume, overwrite=overwrite, origin=origin)
+        origin = Origin(str(CONFIG_DIR / f"{setting}.yaml"), list(run.overrides))
+        result = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
         draw_run_figures(result.run_dir, result.model, result.tasks, SETTINGS[setting])
         rows.append(table_row(setting, result))
         results.append(result)
-    stem = Path(out_dir) / f"sus-{budget}" / "results"
+    stem = Path(run.out_dir) / f"sus-{run.budget}" / "results"
     columns = ["Configuration", *COLUMNS, "Steps", "Train minutes"]
-    note = table_note(budget, list(configs.values()), results)
+    note = table_note(run.budget, list(configs.values()), results)
     md, _ = write_table(rows, columns, stem, overwrite=True, note=note)
     return md
 

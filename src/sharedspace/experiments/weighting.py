@@ -20,7 +20,7 @@ import numpy as np
 
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
-from sharedspace.experiments.registry import EXPERIMENTS, budget_setting
+from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
@@ -99,32 +99,27 @@ def delta_m(joint: dict[str, float], single: dict[str, float]) -> float:
 
 @EXPERIMENTS.register("weighting")
 def reproduce_weighting(
-    budget: str = "default",
-    data_dir: str | None = None,
-    out_dir: str = "runs",
-    resume: bool = False,
-    overwrite: bool = False,
-    overrides: list[str] = (),
+    run: RunOptions,
     methods: list[str] | None = None,
 ) -> Path:
     """Train the single-task references and every method's joint runs, then write
     results.md/.csv and the transfer heatmaps; returns the .md path."""
-    _, seeds = budget_setting(BUDGETS, budget)
-    study = Path(out_dir) / f"weighting-{budget}"
+    _, seeds = budget_setting(BUDGETS, run.budget)
+    study = Path(run.out_dir) / f"weighting-{run.budget}"
     methods = list(methods or METHODS)
     for method in list(methods):
         entry = WEIGHTINGS.get(method)
         if entry.missing_modules():  # the study skips, and says, what is not installed
             print(f"skipped {method}: the {entry.install_extra} extra is not installed")
             methods.remove(method)
-    configs = run_configs(budget, out_dir, data_dir, list(overrides), methods)
+    configs = run_configs(run.budget, run.out_dir, run.data_dir, list(run.overrides), methods)
 
     results = []
 
     def test_metric(name: str) -> dict[str, float]:
         print(f"== {study / name}", flush=True)
-        origin = Origin(str(CONFIG), list(overrides))
-        result = train(configs[name], resume=resume, overwrite=overwrite, origin=origin)
+        origin = Origin(str(CONFIG), list(run.overrides))
+        result = train(configs[name], resume=run.resume, overwrite=run.overwrite, origin=origin)
         draw_run_figures(result.run_dir, result.model, result.tasks)
         results.append(result)
         return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}
@@ -151,7 +146,7 @@ def reproduce_weighting(
     for column, _, _ in METRICS.values():
         columns += [column, f"{column} std"]
     columns += ["Δm%", "Δm% std", "Every task ≥ single"]
-    note = table_note(budget, list(configs.values()), results)
+    note = table_note(run.budget, list(configs.values()), results)
     md, _ = write_table(rows, columns, study / "results", overwrite=True, note=note)
     return md
 
