@@ -1,12 +1,12 @@
 import pytest
 import torch
 
+from sharedspace.discovery.images import Images
 from sharedspace.discovery.networks import NetConfig
 from sharedspace.discovery.population import TrainConfig
 from sharedspace.discovery.scores import image_statistics
 from sharedspace.discovery.scoring import ScoreConfig
 from sharedspace.discovery.studies import (
-    Images,
     class_pairs,
     fixed_positives,
     label_ablation,
@@ -28,7 +28,7 @@ def images(m: int = 400) -> Images:
     pool = torch.randn(m, 1, 8, 8, generator=g)
     for c, (r, col) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)]):
         pool[classes == c, :, r : r + 4, col : col + 4] += 1.5
-    return Images(pool, classes, image_statistics(pool), torch.arange(m - 100, m))
+    return Images(pool, classes, image_statistics(pool), torch.arange(m - 100, m), pool)
 
 
 def test_ratio_split_labels_one_class_against_the_others():

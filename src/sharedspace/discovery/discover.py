@@ -23,11 +23,10 @@ import torch
 from tqdm import tqdm
 
 from sharedspace.config import config_changes, to_dict
-from sharedspace.data.datasets import IMAGE_DATASETS
-from sharedspace.discovery.features import FeatureConfig, random_features
+from sharedspace.discovery.features import FeatureConfig
 from sharedspace.discovery.figures import draw_task, draw_trace
-from sharedspace.discovery.labellings import top_k_labelling
-from sharedspace.discovery.scores import image_statistics
+from sharedspace.discovery.images import Images, draw_images
+from sharedspace.discovery.labellings import Labelling, top_k_labelling
 from sharedspace.discovery.scoring import ScoreConfig, score_labellings
 from sharedspace.discovery.search import Search, SearchConfig
 from sharedspace.errors import ConfigError, Interrupted, SharedSpaceError
@@ -78,50 +77,29 @@ def stages(cfg: DiscoverConfig) -> list[Stage]:
     return first + baseline + [Stage(cfg.search.optimizer, t) for t in range(1, cfg.tasks)]
 
 
-@dataclass(frozen=True)
-class Pool:
-    """The N searched images (pool rows 0…N−1, in their order the first 80% train) and the
-    probe images after them."""
-
-    raw: torch.Tensor  # (N + Q, C, H, W) in [0, 1], for figures
-    inputs: torch.Tensor  # what the networks see: raw or random features
-    statistics: torch.Tensor  # (N + Q, F) for the informed baseline
+def candidate(x: list[float] | np.ndarray, cfg: DiscoverConfig) -> Labelling:
+    """A search vector's labelling of the N images: its top N/(R+1) entries are positives."""
+    return top_k_labelling(torch.arange(cfg.images), torch.as_tensor(x), cfg.ratio)
 
 
-def load_pool(cfg: DiscoverConfig) -> Pool:
-    data = IMAGE_DATASETS.get(cfg.dataset)(Path(cfg.data_dir) if cfg.data_dir else None)
-    wanted = cfg.images + cfg.probe
-    if wanted > len(data.train_images):
-        raise ConfigError(
-            f"images + probe = {wanted}: {cfg.dataset} has {len(data.train_images)} train images"
-        )
-    g = torch.Generator().manual_seed(cfg.seed)
-    picked = torch.randperm(len(data.train_images), generator=g)[:wanted]
-    raw = data.train_images[picked].float() / 255
-    inputs = raw if cfg.features is None else random_features(raw, cfg.features)
-    return Pool(raw, inputs, image_statistics(inputs))
-
-
-def positives(x: list[float] | np.ndarray, cfg: DiscoverConfig) -> set[int]:
-    """A candidate's positive images (positions among the N)."""
-    labels = top_k_labelling(torch.arange(cfg.images), torch.as_tensor(x), cfg.ratio).labels
-    return set(labels.nonzero().squeeze(1).tolist())
+def positives(labelling: Labelling) -> set[int]:
+    """Its positive images (positions among the N)."""
+    return set(labelling.labels.nonzero().squeeze(1).tolist())
 
 
 def evaluator(
-    cfg: DiscoverConfig, pool: Pool, found: list[set[int]]
+    cfg: DiscoverConfig, images: Images, found: list[set[int]]
 ) -> Callable[[np.ndarray], list[dict[str, float]]]:
     """A batch of candidates (B, N) → their results: loss = 1 − score + diversity × overlap."""
-    searched, probe = torch.arange(cfg.images), torch.arange(cfg.images, len(pool.inputs))
 
     def evaluate(x: np.ndarray) -> list[dict[str, float]]:
-        labellings = [top_k_labelling(searched, torch.from_numpy(row), cfg.ratio) for row in x]
+        labellings = [candidate(row, cfg) for row in x]
         scores = score_labellings(
-            pool.inputs, labellings, probe, cfg.score, pool.statistics, cfg.seed
+            images.pool, labellings, images.probe, cfg.score, images.statistics, cfg.seed
         )
         results = []
-        for i, row in enumerate(x):
-            mine = positives(row, cfg)
+        for i, labelling in enumerate(labellings):
+            mine = positives(labelling)
             overlap = max((len(mine & task) / len(mine) for task in found), default=0.0)
             score = float(getattr(scores, cfg.objective)[i])
             results.append(
@@ -145,7 +123,8 @@ def discover(
         Path(cfg.out_dir), cfg.name, resume, overwrite, resumable=lambda d: (d / STATE).exists()
     ) as run_dir:
         traces = _load_state(run_dir, cfg) if resume else []
-        pool = load_pool(cfg)
+        n, q = cfg.images, cfg.probe  # the searched images first, the probe after them
+        images = draw_images(cfg.dataset, cfg.data_dir, n + q, q, cfg.features, cfg.seed)
         plan = stages(cfg)
         total = len(plan) * cfg.search.budget
         done = sum(len(t) for t in traces)
@@ -155,8 +134,8 @@ def discover(
                 saved = traces[i] if i < len(traces) else None
                 search = Search(cfg.images, _stage_config(cfg, stage), saved)
                 traces[i : i + 1] = [search.trace]  # the list the search extends
-                found = [positives(_best(traces[j])["x"], cfg) for j in _task_stages(plan, stage)]
-                evaluate = evaluator(cfg, pool, found)
+                found = [positives(_found(traces[j], cfg)) for j in _task_stages(plan, stage)]
+                evaluate = evaluator(cfg, images, found)
                 while not search.done:
                     bar.update(len(search.step(evaluate)))
                     _save_state(run_dir, cfg, traces)
@@ -167,7 +146,7 @@ def discover(
             ) from None
         finally:
             bar.close()
-        _write_results(run_dir, cfg, plan, traces, pool)
+        _write_results(run_dir, cfg, plan, traces, images)
     return run_dir
 
 
@@ -184,6 +163,11 @@ def _task_stages(plan: list[Stage], stage: Stage) -> list[int]:
 
 def _best(trace: list[dict[str, Any]]) -> dict[str, Any]:
     return min(trace, key=lambda r: r["loss"])
+
+
+def _found(trace: list[dict[str, Any]], cfg: DiscoverConfig) -> Labelling:
+    """The labelling a stage found: its best candidate's."""
+    return candidate(_best(trace)["x"], cfg)
 
 
 def _save_state(run_dir: Path, cfg: DiscoverConfig, traces: list[list[dict[str, Any]]]) -> None:
@@ -213,12 +197,12 @@ def _write_results(
     cfg: DiscoverConfig,
     plan: list[Stage],
     traces: list[list[dict[str, Any]]],
-    pool: Pool,
+    images: Images,
 ) -> None:
     # The best of many noisy scores is biased upwards (the winner's curse, for the search and
     # the baseline alike): each stage's best is scored again by networks from other seeds.
     bests = [_best(trace) for trace in traces]
-    rescored = evaluator(replace(cfg, seed=cfg.seed + RESCORE_SEED), pool, [])(
+    rescored = evaluator(replace(cfg, seed=cfg.seed + RESCORE_SEED), images, [])(
         np.stack([np.asarray(b["x"]) for b in bests])
     )
     rows = [
@@ -236,7 +220,5 @@ def _write_results(
     names = [f"{s.optimizer} (task {s.task + 1})" for s in plan]
     draw_trace(run_dir / "trace.png", names, [[r[cfg.objective] for r in t] for t in traces])
     for t in range(cfg.tasks):
-        trace = traces[plan.index(Stage(cfg.search.optimizer, t))]
-        labels = torch.zeros(cfg.images, dtype=torch.long)
-        labels[sorted(positives(_best(trace)["x"], cfg))] = 1
-        draw_task(run_dir / f"task_{t + 1}.png", pool.raw[: cfg.images], labels)
+        found = _found(traces[plan.index(Stage(cfg.search.optimizer, t))], cfg)
+        draw_task(run_dir / f"task_{t + 1}.png", images.pixels[: cfg.images], found.labels)

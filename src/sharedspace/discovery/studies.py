@@ -13,59 +13,18 @@ and standard deviation of taskness and agreement over the labellings:
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from sharedspace.data.datasets import IMAGE_DATASETS
-from sharedspace.discovery.features import FeatureConfig, random_features
+from sharedspace.discovery.images import Images
 from sharedspace.discovery.labellings import (
     Labelling,
     class_split,
     flipped,
     random_labelling,
 )
-from sharedspace.discovery.scores import image_statistics
 from sharedspace.discovery.scoring import ScoreConfig, Scores, score_labellings
 from sharedspace.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Images:
-    """A dataset's images as the studies use them: labellings draw from the first M − Q, the
-    agreement score is measured on the last Q (the probe), which no labelling uses."""
-
-    pool: torch.Tensor  # (M, C, H, W): what the networks see (pixels or random features)
-    classes: torch.Tensor  # (M,)
-    statistics: torch.Tensor  # (M, F) for the informed baseline
-    probe: torch.Tensor  # (Q,) pool indices
-
-    @property
-    def candidates(self) -> torch.Tensor:
-        return self.classes[: len(self.classes) - len(self.probe)]
-
-
-def load_images(
-    dataset: str,
-    data_dir: str | None,
-    count: int,
-    probe: int,
-    features: FeatureConfig | None,
-    seed: int,
-) -> Images:
-    """``count`` training images of ``dataset`` drawn at random (the last ``probe`` of them the
-    probe), as random features unless ``features`` is None."""
-    data = IMAGE_DATASETS.get(dataset)(Path(data_dir) if data_dir else None)
-    if not probe < count <= len(data.train_images):
-        raise ConfigError(
-            f"images {count}, probe {probe}: {dataset} has {len(data.train_images)} train images"
-        )
-    picked = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(seed))
-    picked = picked[:count]
-    pixels = data.train_images[picked].float() / 255
-    pool = pixels if features is None else random_features(pixels, features)
-    probe_at = torch.arange(count - probe, count)
-    return Images(pool, data.train_labels[picked], image_statistics(pool), probe_at)
 
 
 def ratio_split(
@@ -169,14 +128,7 @@ def class_ratio(
     images: Images, cfg: ScoreConfig, ratios: Sequence[int], n: int, count: int, seed: int
 ) -> list[dict]:
     """Class A against the other classes at each 1:R, always n images."""
-    g = torch.Generator().manual_seed(seed)
-    classes = images.candidates
-    names = classes.unique().tolist()
-    settings = [
-        Setting(r, [ratio_split(classes, names[i % len(names)], r, n, g) for i in range(count)])
-        for r in ratios
-    ]
-    return score_settings(images, settings, cfg)
+    return _ratio_study(images, cfg, {r: n for r in ratios}, count, seed)
 
 
 def fixed_positives(
@@ -188,17 +140,19 @@ def fixed_positives(
     seed: int,
 ) -> list[dict]:
     """``positives`` images of class A against R times as many of the other classes."""
+    return _ratio_study(images, cfg, {r: positives * (r + 1) for r in ratios}, count, seed)
+
+
+def _ratio_study(
+    images: Images, cfg: ScoreConfig, sizes: dict[int, int], count: int, seed: int
+) -> list[dict]:
+    """``count`` labellings of class A (cycling through the classes) against the others at
+    each ratio R of ``sizes``, of ``sizes[R]`` images."""
     g = torch.Generator().manual_seed(seed)
     classes = images.candidates
     names = classes.unique().tolist()
     settings = [
-        Setting(
-            r,
-            [
-                ratio_split(classes, names[i % len(names)], r, positives * (r + 1), g)
-                for i in range(count)
-            ],
-        )
-        for r in ratios
+        Setting(r, [ratio_split(classes, names[i % len(names)], r, n, g) for i in range(count)])
+        for r, n in sizes.items()
     ]
     return score_settings(images, settings, cfg)

@@ -26,11 +26,12 @@ from sharedspace.discovery.clustering import reduction_table
 from sharedspace.discovery.discover import DiscoverConfig, discover
 from sharedspace.discovery.features import FeatureConfig
 from sharedspace.discovery.figures import draw_sanity, draw_studies
+from sharedspace.discovery.images import Images, draw_images
+from sharedspace.discovery.scoring import Scores
 from sharedspace.discovery.studies import (
     class_ratio,
     fixed_positives,
     label_ablation,
-    load_images,
     sanity,
 )
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
@@ -95,8 +96,17 @@ def reproduce_discovery(
     discover(cfg, resume=run.resume, overwrite=run.overwrite)
 
     print("== sanity and learnability studies", flush=True)
-    images = load_images(cfg.dataset, cfg.data_dir, plan.images, cfg.probe, cfg.features, cfg.seed)
-    real, noise = sanity(images, cfg.score, plan.n, plan.sanity, cfg.seed)
+    checked: dict[FeatureConfig | None, tuple[Images, tuple[Scores, Scores]]] = {}
+
+    def sanity_on(features: FeatureConfig | None) -> tuple[Images, tuple[Scores, Scores]]:
+        """The sanity check on images as the networks see them, once per kind of input."""
+        if features not in checked:
+            args = (cfg.dataset, cfg.data_dir, plan.images, cfg.probe, features, cfg.seed)
+            images = draw_images(*args)
+            checked[features] = images, sanity(images, cfg.score, plan.n, plan.sanity, cfg.seed)
+        return checked[features]
+
+    images, (real, noise) = sanity_on(cfg.features)
     groups = {"class splits": real, "random labellings": noise}
     summary = {f"{k} {q}": (k, q) for k in ("taskness", "agreement") for q in STATISTICS}
     rows = [
@@ -113,8 +123,7 @@ def reproduce_discovery(
 
     rows = []  # the seed's random-feature exploration: do tasks stay learnable on features?
     for name, features in INPUTS.items():
-        inputs = load_images(cfg.dataset, cfg.data_dir, plan.images, cfg.probe, features, cfg.seed)
-        real, noise = sanity(inputs, cfg.score, plan.n, plan.sanity, cfg.seed)
+        _, (real, noise) = sanity_on(features)
         above = (real.taskness > noise.taskness.max()).float().mean().item()
         rows.append(
             {
