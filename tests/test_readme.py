@@ -111,10 +111,11 @@ def user(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def folder(user: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The block's own working folder: a clone's configs/ and examples/, and the user's files."""
-    work = user / request.node.callspec.id.replace(":", "-")
-    work.mkdir()
+def folder(user: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The block's own working folder: a clone's configs/ and examples/, and the user's files.
+    A tmp_path, so that a passing block's runs are deleted (the suite's studies and checkpoints
+    would otherwise fill gigabytes of the disk)."""
+    work = tmp_path
     for name in ("configs", "examples"):
         (work / name).symlink_to(ROOT / name)
     for name, text in written_files().items():

@@ -31,19 +31,21 @@ def _train(args: argparse.Namespace) -> None:
     if args.print_config:
         return print(dump_config(cfg), end="")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        # Re-launch this same command under torchrun, one process per rank.
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-        command += [f"--nproc_per_node={args.nproc}", "-m", "sharedspace.cli", "train"]
-        command += [str(args.config), *args.overrides]
-        command += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
-        # Ctrl-C reaches every process of the terminal's group: the workers stop after the
-        # step and print how to resume, then exit 0 (torchrun reports any other status as a
-        # crash, with a traceback); this launcher waits and exits 130 if the run stopped early
+        # Re-launch this same command under torchrun, one process per rank. Ctrl-C reaches
+        # every process of the terminal's group: the workers stop after the step and print how
+        # to resume, then exit 0 (torchrun reports any other status as a crash, with a
+        # traceback); this launcher waits and exits 130 if the run stopped early. torchrun's
+        # own (empty) log folder goes to a temporary folder: it would otherwise stay in /tmp.
         previous = signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: inherited
-        try:
-            status = subprocess.call(command)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        with tempfile.TemporaryDirectory(prefix="sharedspace-torchrun-") as logs:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+            command += [f"--nproc_per_node={args.nproc}", f"--log-dir={logs}"]
+            command += ["-m", "sharedspace.cli", "train", str(args.config), *args.overrides]
+            command += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
+            try:
+                status = subprocess.call(command)
+            finally:
+                signal.signal(signal.SIGINT, previous)
         stopped = status == 0 and not finished(Path(cfg.out_dir) / cfg.name)
         raise SystemExit(130 if stopped else status)
     origin = Origin(str(args.config), list(args.overrides))

@@ -2,9 +2,12 @@
 batch trains: every rank steps the same tasks, each on half of every batch, and the gradients
 are averaged."""
 
+import getpass
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +20,16 @@ ALL = ("classification", "reconstruction", "next_word")
 
 
 def cli_train(config_path, *extra):
+    """``sharedspace train``, which must leave nothing behind in the temporary folder but torch's
+    compile cache (torchrun would leave its log folder there)."""
     command = [sys.executable, "-m", "sharedspace.cli", "train", str(config_path), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    tmp = Path(config_path).parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = os.environ | {"TMPDIR": str(tmp)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-10000:]
+    left = {p.name for p in tmp.iterdir()} - {f"torchinductor_{getpass.getuser()}"}  # a cache
+    assert not left
 
 
 def train_losses(run_dir):
@@ -168,6 +178,7 @@ def test_teardown_joins_gloos_threads_before_the_interpreter_exits(tmp_path):
     shuts down, which aborts the rank now and then (SIGABRT); none may be left."""
     (tmp_path / "leaver.py").write_text(LEAVER)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    command += [f"--log-dir={tmp_path / 'torchrun'}"]  # not a folder left in /tmp
     done = subprocess.run([*command, str(tmp_path / "leaver.py")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-5000:]
     # both ranks report (their lines may interleave), and neither has a gloo thread left
