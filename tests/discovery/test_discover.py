@@ -51,6 +51,12 @@ def test_the_cli_writes_results_figures_and_the_search_state(capsys, tiny_data_d
     assert status == 2 and "already holds a run; pass --resume" in err  # never overwritten
 
 
+def test_too_many_images_is_refused_before_a_run_folder_is_made(capsys, tiny_data_dir, tmp_path):
+    status, _, err = run_cli(capsys, "discover", *settings(tiny_data_dir, tmp_path, "images=10000"))
+    assert status == 2 and "10040 images (40 of them the probe)" in err
+    assert not (tmp_path / "discover").exists()
+
+
 def test_an_interrupted_search_resumes_where_it_stopped(tiny_data_dir, tmp_path, monkeypatch):
     whole = trace(discover(config(tiny_data_dir, tmp_path / "a"), progress=False))
     real, calls = Search.step, []

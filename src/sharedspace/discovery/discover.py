@@ -119,12 +119,13 @@ def discover(
     cfg: DiscoverConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
 ) -> Path:
     """Run (or resume) the search; returns the run folder."""
+    # the images first: a dataset that is missing or too small makes no run folder
+    n, q = cfg.images, cfg.probe  # the searched images first, the probe after them
+    images = draw_images(cfg.dataset, cfg.data_dir, n + q, q, cfg.features, cfg.seed)
     with run_folder(
         Path(cfg.out_dir), cfg.name, resume, overwrite, resumable=lambda d: (d / STATE).exists()
     ) as run_dir:
         traces = _load_state(run_dir, cfg) if resume else []
-        n, q = cfg.images, cfg.probe  # the searched images first, the probe after them
-        images = draw_images(cfg.dataset, cfg.data_dir, n + q, q, cfg.features, cfg.seed)
         plan = stages(cfg)
         total = len(plan) * cfg.search.budget
         done = sum(len(t) for t in traces)
