@@ -11,11 +11,13 @@ from sharedspace.config import TrainConfig
 from sharedspace.errors import CheckpointError, SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.spaces import SPACES
+from sharedspace.spaces.global_batch import stream_positions
 from sharedspace.spaces.sus import SUSSpace
 from sharedspace.tasks import build_tasks
 from sharedspace.tasks.classification import Classification
 from sharedspace.train import trainer
 from sharedspace.train.checkpoint import save_checkpoint
+from sharedspace.train.distributed import SINGLE
 from sharedspace.train.sampling import BatchStream
 from sharedspace.train.trainer import TrainingDiverged, train
 from tests.tiny import tiny_config
@@ -302,3 +304,24 @@ def test_resuming_with_another_model_or_a_foreign_checkpoint_is_a_clear_error(
         CheckpointError, match=r"step_00000003.pt: not a checkpoint of this trainer"
     ):
         train(tiny_config(tiny_data_dir, tmp_path, max_steps=4), resume=True)
+
+
+@pytest.mark.parametrize("space", ["multi_clustering", "routing", "moe"])
+def test_recomputed_losses_replay_the_steps_own_draws(tiny_data_dir, tmp_path, space):
+    """FAMO learns from how much a step lowered each loss: measured again on other gates or
+    routes, the difference would be mostly sampling noise."""
+    section = f"model.space={{name: {space}, expert: {{widths: [32, 32]}}}}"
+    cfg = tiny_config(tiny_data_dir, tmp_path, tasks=ALL[:2], overrides=[section])
+    tasks = build_tasks(cfg)
+    model = build_model(cfg, tasks).train()
+    batches = {i: task.data.splits["train"].get(torch.arange(32)) for i, task in enumerate(tasks)}
+    positions = stream_positions(model)
+    with torch.no_grad():
+        losses, _, _ = trainer.step_losses(model, tasks, batches, {})
+        after_step = [stream.count.clone() for stream, _ in positions]
+        again = trainer.recompute_losses(model, tasks, batches, SINGLE, positions)
+        # ... and the streams go on from where the step left them
+        assert [s.count for s, _ in positions] == after_step != [c for _, c in positions]
+        redrawn, _, _ = trainer.step_losses(model, tasks, batches, {})
+    assert again == losses  # the same draws: the same losses, exactly
+    assert redrawn != losses  # (other draws give other losses: the draws matter here)

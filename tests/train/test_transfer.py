@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from sharedspace.spaces.global_batch import RowDraws
 from sharedspace.train.distributed import SINGLE, Processes
 from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task_gradients
 
@@ -181,6 +182,28 @@ def test_probes_do_not_depend_on_the_training_rng():
         z = lookahead_affinity(model, TASKS, batches, model.shared(), jacobian, 0.1, SINGLE)
         results.append((jacobian, z))
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
+
+
+class Sampling(Toy):
+    """The toy with each row scaled by a per-row random draw, as gates and routes are drawn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draws = RowDraws()
+
+    def forward(self, i: int, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        scale = self.draws("uniform", len(batch["x"]), 1).double()  # (B, 1)
+        return super().forward(i, batch | {"x": batch["x"] * scale})
+
+
+def test_every_lookahead_sees_the_same_per_row_draws():
+    """A step of size 0 changes no loss, so every affinity is 0 — only if the loss before and
+    after each lookahead is measured with the same gates (else it is sampling noise)."""
+    model, batches = Sampling(), make_batches()
+    jacobian = task_gradients(model, TASKS, batches, model.shared(), SINGLE)
+    z = lookahead_affinity(model, TASKS, batches, model.shared(), jacobian, 0.0, SINGLE)
+    assert torch.equal(z, torch.zeros(2, 2, dtype=z.dtype))
+    assert model.draws.count == 0  # and the run's stream has not moved
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

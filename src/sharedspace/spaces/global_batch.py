@@ -7,6 +7,9 @@ draws for the whole global batch and keeps its own rows, so 2 processes sample w
 part that needs a statistic of the batch (a baseline) sums over every rank.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -56,6 +59,30 @@ class RowDraws(nn.Module):
         draw = torch.rand if kind == "uniform" else torch.randn
         values = draw(local_rows * world, *shape, generator=generator)
         return values[rank * local_rows : (rank + 1) * local_rows].to(self.seed.device)
+
+
+Positions = list[tuple[RowDraws, torch.Tensor]]
+
+
+def stream_positions(model: nn.Module) -> Positions:
+    """Where every per-row stream of ``model`` stands now, for ``replay``."""
+    return [(m, m.count.clone()) for m in model.modules() if isinstance(m, RowDraws)]
+
+
+@contextmanager
+def replay(positions: Positions) -> Iterator[None]:
+    """Inside, every stream draws again from ``positions`` (the same gates, routes and noise as
+    the forward that started there); after, each stands where it stood before. So an extra
+    forward (a weighting's recomputed losses, a transfer probe) measures the step's own sampled
+    model and leaves the run's draws as they would have been without it."""
+    now = [(stream, stream.count.clone()) for stream, _ in positions]
+    for stream, count in positions:
+        stream.count.copy_(count)
+    try:
+        yield
+    finally:
+        for stream, count in now:
+            stream.count.copy_(count)
 
 
 def score_function_surrogate(losses: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:

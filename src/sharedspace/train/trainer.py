@@ -41,6 +41,7 @@ from sharedspace.config import (
 from sharedspace.errors import CheckpointError, Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.spaces.global_batch import Positions, replay, stream_positions
 from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
@@ -167,10 +168,15 @@ def recompute_losses(
     tasks: list[Task],
     batches: dict[int, dict[str, torch.Tensor]],
     procs: distributed.Processes,
+    positions: Positions,
 ) -> dict[str, torch.Tensor]:
-    """The step's task losses again, on the same batches (after the optimizer step), as global
-    means — for weightings that learn from how much a step lowered each loss."""
-    losses = {tasks[i].name: tasks[i].loss(model(i, b)[0], b).mean() for i, b in batches.items()}
+    """The step's task losses again, on the same batches and with the same draws (gates, routes:
+    ``positions`` are the streams' before the step) after the optimizer step, as global means —
+    for weightings that learn from how much a step lowered each loss."""
+    with replay(positions):
+        losses = {
+            tasks[i].name: tasks[i].loss(model(i, b)[0], b).mean() for i, b in batches.items()
+        }
     means = distributed.mean(torch.stack(list(losses.values())), procs)
     return dict(zip(losses, means, strict=True))
 
@@ -225,6 +231,7 @@ def take_step(
 ) -> Step:
     """Forward the step's tasks, let the weighting own the backward, step the optimizer; a
     non-finite loss (global mean) stops the run or skips the step (``train.on_nonfinite``)."""
+    positions = stream_positions(model)
     losses, extra, raw_aux = step_losses(model, tasks, batches, t.aux_loss_weights)
     optimizer.zero_grad(set_to_none=True)
     # one all-reduce: the global mean of every loss (finite on all ranks?) and of the stop
@@ -242,7 +249,7 @@ def take_step(
         tqdm.write(f"{where}; skipped")
         return Step(losses, raw_aux, None, None, stopping)
     ctx.global_losses = dict(zip(losses, means, strict=False))
-    ctx.recompute = lambda: recompute_losses(model, tasks, batches, ctx.procs)
+    ctx.recompute = lambda: recompute_losses(model, tasks, batches, ctx.procs, positions)
     minimised, weights = weighting.backward(losses, extra, ctx)
     optimizer.step()
     weighting.after_step(ctx)

@@ -13,7 +13,8 @@ n, the number of elements of the shared parameters together.
 A probe must leave training exactly as it would have been: no ``.grad`` is touched, parameters are
 copied back (not stepped back, which rounds), buffers a forward updates are restored, and every
 forward runs on a forked RNG reseeded to ``SEED`` — so it consumes none of the training RNG and
-dropout draws the same mask for a task before and after a lookahead. Only task losses count; the
+dropout draws the same mask for a task before and after a lookahead; parts that sample per row
+(gates, routes) replay the same draws too. Only task losses count; the
 auxiliary losses of the parts are left out.
 """
 
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sharedspace.spaces.global_batch import replay, stream_positions
 from sharedspace.tasks import Task
 from sharedspace.train import distributed
 from sharedspace.train.distributed import Processes
@@ -116,8 +118,11 @@ def lookahead_affinity(
     device = shared[0].device
     originals = [p.detach().clone() for p in shared]
 
-    def losses() -> list[torch.Tensor]:  # T × per-example losses (B_j,)
-        return [_losses(model, tasks[i], i, batches[i], device).double() for i in order]
+    positions = stream_positions(model)
+
+    def losses() -> list[torch.Tensor]:  # T × per-example losses (B_j,), the same draws each time
+        with replay(positions):
+            return [_losses(model, tasks[i], i, batches[i], device).double() for i in order]
 
     with torch.no_grad(), _probing(model):
         start = losses()
