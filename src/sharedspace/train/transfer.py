@@ -14,8 +14,8 @@ A probe must leave training exactly as it would have been: no ``.grad`` is touch
 copied back (not stepped back, which rounds), buffers a forward updates are restored, and every
 forward runs on a forked RNG reseeded to ``SEED`` — so it consumes none of the training RNG and
 dropout draws the same mask for a task before and after a lookahead; parts that sample per row
-(gates, routes) replay the same draws too. Only task losses count; the
-auxiliary losses of the parts are left out.
+(gates, routes) replay the same draws too. Only task losses count; the auxiliary losses of the
+parts are left out.
 """
 
 from collections.abc import Iterator
