@@ -48,11 +48,14 @@ class MultiClustering(nn.Module):
         density: float = 0.01  # λ of the L1 penalty λ·k(t)
         # evaluation: each task's round(k(t)) most likely experts, round(mean_t k(t)), or all M
         eval_experts: Literal["per_task", "mean", "all"] = "per_task"
+        # the gate logits' learning rate ÷ the network's
+        gate_lr_scale: float = 1.0
 
         def __post_init__(self) -> None:
-            if self.experts < 1 or self.density < 0:
+            if self.experts < 1 or self.density < 0 or not self.gate_lr_scale > 0:
                 raise ConfigError(
-                    f"experts ≥ 1 and density ≥ 0 expected, got {self.experts} and {self.density}"
+                    f"experts ≥ 1, density ≥ 0 and gate_lr_scale > 0 expected, got "
+                    f"{self.experts}, {self.density} and {self.gate_lr_scale}"
                 )
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
@@ -61,6 +64,7 @@ class MultiClustering(nn.Module):
         self.experts = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = self.experts[0].out_dim
         self.logits = nn.Parameter(torch.zeros(num_tasks, cfg.experts))  # p = 1/2 at the start
+        self.logits.lr_scale = cfg.gate_lr_scale  # read by train.trainer.build_optimizer
         self.w = nn.Parameter(torch.randn(num_tasks, cfg.experts))  # N(0, 1), as the report
         self.draws = RowDraws()
         self._log_prob: dict[int, torch.Tensor] = {}  # task → log P(b) (B,) of its last forward

@@ -35,7 +35,10 @@ class RoutingNetwork(nn.Module):
 
     The router decides per layer, so the unit it picks is one stage of a block (a dense layer of
     ``mlp``, a conv layer of ``conv``): ``expert: {widths: [256, 256, 256]}`` routes three layers,
-    ``expert: conv`` the report's four conv layers.
+    ``expert: conv`` the report's four conv layers. ``shared: s`` runs the block's first s stages
+    as one trunk every task uses and routes the rest, as Rosenbaum et al. route the layers after a
+    shared conv trunk: routes drawn per row through every layer from the pixels up give each
+    expert inputs from M others' unrelated features, and in a short budget nothing learns.
 
     Aux losses: ``routing_entropy`` (forward) is −entropy_weight · the mean over layers of the
     entropy of the task's policy, a bonus against early collapse onto one expert;
@@ -52,11 +55,13 @@ class RoutingNetwork(nn.Module):
     @dataclass
     class Config:
         experts: int = 4  # M, per routed layer
+        shared: int = 0  # the expert block's first stages, one copy that every task runs
         expert: Component = component("mlp", registry="block")  # a routed layer per stage
         explore_start: float = 0.5  # ε at the first training forward
         explore_end: float = 0.05  # ε from explore_steps on
         explore_steps: int = 2000  # training forwards of the space (one per task and step)
         entropy_weight: float = 0.01  # of the policy-entropy bonus
+        policy_lr_scale: float = 1.0  # the agents' learning rate ÷ the network's
 
         def __post_init__(self) -> None:
             problems = [
@@ -67,8 +72,12 @@ class RoutingNetwork(nn.Module):
                 )
                 if not 0 <= value <= 1
             ]
+            if self.shared < 0:
+                problems.append(f"shared must be at least 0, got {self.shared}")
             if self.experts < 1:
                 problems.append(f"experts must be at least 1, got {self.experts}")
+            if not self.policy_lr_scale > 0:
+                problems.append(f"policy_lr_scale must be positive, got {self.policy_lr_scale}")
             if self.explore_steps < 0:
                 problems.append(f"explore_steps must be at least 0, got {self.explore_steps}")
             if problems:
@@ -79,10 +88,18 @@ class RoutingNetwork(nn.Module):
         self.cfg = cfg
         blocks = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = blocks[0].out_dim
-        # routed layer l: the M experts' stage l
-        self.layers = nn.ModuleList(nn.ModuleList(stages) for stages in zip(*blocks, strict=True))
+        if not cfg.shared < len(blocks[0]):
+            raise ConfigError(
+                f"routing: shared must leave a stage to route: {cfg.shared} of the expert's "
+                f"{len(blocks[0])} stages"
+            )
+        self.trunk = nn.Sequential(*list(blocks[0])[: cfg.shared])  # (no stage: the identity)
+        # routed layer l: the M experts' stage shared + l
+        routed = zip(*(list(block)[cfg.shared :] for block in blocks), strict=True)
+        self.layers = nn.ModuleList(nn.ModuleList(stages) for stages in routed)
         # (L, T, M): the agents' logits per routed layer and task; zero, so π starts uniform
         self.logits = nn.Parameter(torch.zeros(len(self.layers), num_tasks, cfg.experts))
+        self.logits.lr_scale = cfg.policy_lr_scale  # read by train.trainer.build_optimizer
         self.draws = RowDraws()
         self.register_buffer("explore_step", torch.zeros((), dtype=torch.long))
         self.pending: dict[int, torch.Tensor] = {}  # task → (B,) score of its last training forward
@@ -93,6 +110,7 @@ class RoutingNetwork(nn.Module):
 
     def forward(self, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """h (B, in_dim) → z (B, out_dim) and the aux losses (none outside training)."""
+        h = self.trunk(h)
         log_pi = torch.log_softmax(self.logits[:, task], dim=-1)  # (L, M)
         num_layers, m = log_pi.shape
         if self.training:
