@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sharedspace.config import Component
+from sharedspace.errors import ConfigError
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
 
@@ -108,3 +109,9 @@ def test_the_draws_resume_from_a_state_dict_and_evaluation_keeps_nothing_for_fee
         space(h, 1)
     space.eval()(h, 1)
     assert space.loss_feedback(1, torch.ones(16)) == {}
+
+
+def test_the_gates_learn_at_gate_lr_scale_times_the_network_rate():
+    assert build().logits.lr_scale == 1.0 and build(gate_lr_scale=30).logits.lr_scale == 30
+    with pytest.raises(ConfigError, match=r"gate_lr_scale > 0 expected, got 8, 0\.01 and 0"):
+        build(gate_lr_scale=0)

@@ -146,5 +146,34 @@ def test_two_processes_draw_and_learn_as_one(monkeypatch):
 
 
 def test_a_bad_config_names_every_problem():
-    with pytest.raises(ConfigError, match=r"explore_start .*; experts must be at least 1"):
-        build(explore_start=1.5, experts=0)
+    with pytest.raises(
+        ConfigError,
+        match=r"explore_start .*; shared must be at least 0.*; policy_lr_scale must be positive",
+    ):
+        build(explore_start=1.5, experts=0, shared=-1, policy_lr_scale=0)
+
+
+def test_a_shared_trunk_runs_once_for_every_task_and_the_rest_is_routed():
+    """``shared: 2`` of three stages: one copy of the first two (the trunk) and M copies of the
+    third, and the output is the chosen expert's last stage on the trunk's features."""
+    torch.manual_seed(0)
+    space = build(widths=[6, 5, 4], experts=3, shared=2).eval()
+    assert len(space.trunk) == 2 and len(space.layers) == 1 and len(space.layers[0]) == 3
+    trunk_params = sum(p.numel() for p in space.trunk.parameters())
+    assert trunk_params == (8 * 6 + 6) + (6 * 5 + 5)  # one copy, not three
+    with torch.no_grad():
+        space.logits[0, 1, 2] = 1.0  # task 1 prefers expert 2
+    h = torch.randn(7, 8)
+    torch.testing.assert_close(space(h, 1)[0], space.layers[0][2](space.trunk(h)))
+    space.train()
+    space(h, 0)[0].sum().backward()
+    assert all(p.grad is not None for p in space.trunk.parameters())
+
+
+def test_a_shared_trunk_must_leave_a_stage_to_route():
+    with pytest.raises(ConfigError, match="shared must leave a stage to route: 2 of the expert"):
+        build(widths=[6, 5], shared=2)
+
+
+def test_the_agents_learn_at_policy_lr_scale_times_the_network_rate():
+    assert build().logits.lr_scale == 1.0 and build(policy_lr_scale=100).logits.lr_scale == 100

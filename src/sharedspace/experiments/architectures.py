@@ -6,8 +6,9 @@
 ``configs/mtl/fashion_mnist.yaml`` defines the tasks (task i: a 4-way classification of the
 classes i … i+3 mod 10) and the model (the report's conv expert on the pixels, a linear head per
 task). Each architecture below trains on it at several training-set sizes per task and seeds;
-every mixture has ``EXPERTS`` copies of the config's expert block; one more line trains
-multi-clustering with the weighting study's best method (FAMO). The tables give the mean test
+every mixture has ``EXPERTS`` copies of the config's expert block. Two lines keep the report's
+settings where ours differ (gates at the network's learning rate; routing every conv layer), one
+trains multi-clustering with the weighting study's best method (FAMO). The tables give the mean test
 accuracy over the ten tasks (mean ± std over seeds) per size, and, for multi-clustering at the
 largest size, the accuracy with each task's round(k(t)) experts, with round(mean k) for every
 task, and with all experts. Figures: accuracy against size, and per multi-clustering run (seed
