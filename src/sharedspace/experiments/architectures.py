@@ -61,9 +61,15 @@ VARIANTS = {  # run-name key → the architecture (every expert is the config's 
     "mc0.1_gates1": Variant(
         "multi-clustering λ = 0.1, gate lr × 1", {**MC, "density": 0.1, "gate_lr_scale": 1.0}
     ),
-    # the weighting study's best method (README: loss weighting) on the report's λ
+    # the weighting study's best method (README: loss weighting) on the report's λ; it balances
+    # the tasks of a step (one task a step: every weight is 1), so every task trains each step
+    "mc0.1_all": Variant(
+        "multi-clustering λ = 0.1, all tasks a step", {**MC, "density": 0.1}, {"sampler": "all"}
+    ),
     "mc0.1_famo": Variant(
-        "multi-clustering λ = 0.1 + FAMO", {**MC, "density": 0.1}, {"weighting": "famo"}
+        "multi-clustering λ = 0.1, all tasks a step + FAMO",
+        {**MC, "density": 0.1},
+        {"sampler": "all", "weighting": "famo"},
     ),
 }
 EVAL_EXPERTS = {"per_task": "k(t) per task", "mean": "mean k", "all": f"all {EXPERTS}"}
