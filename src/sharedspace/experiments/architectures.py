@@ -135,10 +135,11 @@ def reproduce_architectures(
         results[name] = result = train(
             cfg, resume=run.resume, overwrite=run.overwrite, origin=origin
         )
-        if cfg.model.space.name == "multi_clustering":
-            by_experts[name] = accuracy_by_experts(result)
-            key = name.split("-n")[0]
-            if name == run_name("", key, study.sizes[-1], study.seeds[0]):
+        key = name.split("-n")[0]
+        largest = [run_name("", key, study.sizes[-1], seed) for seed in study.seeds]
+        if cfg.model.space.name == "multi_clustering" and name in largest:
+            by_experts[name] = accuracy_by_experts(result)  # the experts table's runs only
+            if name == largest[0]:
                 p = result.model.space.probabilities().detach().numpy()
                 tasks = [t.name for t in result.tasks]
                 title = f"{VARIANTS[key].label}, {study.sizes[-1]} examples a task"
