@@ -7,12 +7,13 @@
 classes i … i+3 mod 10) and the model (the report's conv expert on the pixels, a linear head per
 task). Each architecture below trains on it at several training-set sizes per task and seeds;
 every mixture has ``EXPERTS`` copies of the config's expert block. Two lines keep the report's
-settings where ours differ (gates at the network's learning rate; routing every conv layer), one
-trains multi-clustering with the weighting study's best method (FAMO). The tables give the mean test
-accuracy over the ten tasks (mean ± std over seeds) per size, and, for multi-clustering at the
-largest size, the accuracy with each task's round(k(t)) experts, with round(mean k) for every
-task, and with all experts. Figures: accuracy against size, and per multi-clustering run (seed
-0, largest size) the tasks × experts gate probabilities beside the task–task correlation.
+settings where ours differ (gates at the network's learning rate; routing every conv layer), two
+train multi-clustering on every task each step, with equal weights and with the weighting
+study's best method (FAMO). The tables give the mean test accuracy over the ten tasks (mean ±
+std over seeds) per size, and, for multi-clustering at the largest size, the accuracy with each
+task's round(k(t)) experts, with round(mean k) for every task, and with all experts. Figures:
+accuracy against size, and per multi-clustering run (seed 0, largest size) the tasks × experts
+gate probabilities beside the task–task correlation.
 Every run keeps its folder under ``OUT/architectures-BUDGET/``, so ``--resume`` continues.
 """
 
@@ -45,7 +46,7 @@ EXPERTS = 8
 # they move ≤ 0.16 in the default budget and every p_i(t) stays ≈ 1/2 (the row "gate lr × 1").
 MC = {"name": "multi_clustering", "experts": EXPERTS, "gate_lr_scale": 30.0}
 # Rosenbaum et al. route the layers after a shared conv trunk; routes drawn per row through all
-# four conv layers from the pixels up stay at chance in this budget (the row "every layer").
+# four conv layers from the pixels up learn little in this budget (the row "every layer").
 ROUTING = {"name": "routing", "experts": EXPERTS, "policy_lr_scale": 100.0, "explore_steps": 200}
 VARIANTS = {  # run-name key → the architecture (every expert is the config's block)
     "separate": Variant("separate (one block per task)", {"name": "separate"}),
