@@ -59,7 +59,7 @@ def test_overwrite_empties_only_a_folder_sharedspace_made(tmp_path):
 
     theirs = tmp_path / "theirs"
     a_run(theirs)  # looks like a run, but no marker: not ours
-    with pytest.raises(SharedSpaceError, match="--overwrite deletes only folders sharedspace made"):
+    with pytest.raises(SharedSpaceError, match="is not a run folder"):
         enter(tmp_path, "theirs", False, overwrite=True)
     assert (theirs / "metrics.jsonl").exists() and not (theirs / MARKER).exists()
 
@@ -91,3 +91,104 @@ def test_a_run_starts_by_removing_what_killed_saves_left(tmp_path, capsys):
     torn.write_bytes(b"x" * 1000)
     enter(tmp_path, "r", resume=True, overwrite=False)
     assert not torn.exists() and f"removed {torn}" in capsys.readouterr().out
+
+
+def snapshot(folder):
+    """Every path under ``folder`` with its bytes (a file) or target (a link): what a refused
+    run must leave exactly as it was."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                found[path] = ("link", os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    found[path] = ("file", f.read())
+            else:
+                found[path] = ("folder",)
+    return found
+
+
+FOREIGN = {
+    "logs": {"metrics.jsonl": "{}\n", "thesis.tex": "precious"},
+    "checkpoints": {"checkpoints/notes.txt": "mine", "thesis.tex": "precious"},
+    "logs only": {"metrics.jsonl": "{}\n"},
+}
+
+
+@pytest.mark.parametrize("contents", FOREIGN.values(), ids=FOREIGN.keys())
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_refused_run_leaves_a_foreign_folder_byte_for_byte_as_it_was(tmp_path, contents, resume):
+    """The data-loss path of issue 33: a refusal wrote the marker first, which armed the
+    --overwrite its message suggested, and that deleted the user's files."""
+    victim = tmp_path / "victim"
+    for name, text in contents.items():
+        (victim / name).parent.mkdir(parents=True, exist_ok=True)
+        (victim / name).write_text(text)
+    before = snapshot(tmp_path)
+    for flags in ((resume, False), (False, True), (resume, False), (True, True)):
+        with pytest.raises(SharedSpaceError, match="is not a run folder"):
+            enter(tmp_path, "victim", *flags)
+        assert snapshot(tmp_path) == before  # marker included: none was written
+
+
+def test_a_refused_run_leaves_its_own_run_folder_as_it_was(tmp_path):
+    with run_folder(tmp_path, "r", False, False) as run_dir:
+        a_run(run_dir)
+    before = snapshot(tmp_path)
+    for flags, why in (
+        ((False, False), "already holds a run"),
+        ((True, False), "nothing to resume"),
+    ):
+        with pytest.raises(SharedSpaceError, match=why):
+            enter(tmp_path, "r", *flags)
+        assert snapshot(tmp_path) == before
+
+
+def test_a_marker_planted_as_a_link_is_not_followed(tmp_path):
+    target = tmp_path / "thesis.tex"
+    target.write_text("precious")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / MARKER).symlink_to(target)
+    for flags in ((False, False), (True, False), (False, True)):
+        with pytest.raises(SharedSpaceError, match=MARKER):
+            enter(tmp_path, "r", *flags)
+    assert target.read_text() == "precious"
+
+
+def test_resume_never_follows_a_link_out_of_the_run_folder(tmp_path):
+    """A marked run whose checkpoints/ (or any file) is a link elsewhere: resuming would read and
+    prune there. Refused; --overwrite removes the link without following it."""
+    elsewhere = tmp_path / "elsewhere"
+    save_checkpoint({"step": 1}, elsewhere, 1)
+    (elsewhere / "keep.txt").write_text("not the run's")
+    with run_folder(tmp_path / "out", "r", False, False) as run_dir:
+        (run_dir / "checkpoints").symlink_to(elsewhere)
+        (run_dir / "metrics.jsonl").write_text("{}\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(SharedSpaceError, match="a link inside a run folder"):
+        enter(tmp_path / "out", "r", True, False)
+    assert snapshot(tmp_path) == before
+    enter(tmp_path / "out", "r", False, True)
+    assert not (run_dir / "checkpoints").exists() and (elsewhere / "keep.txt").exists()
+
+
+def test_the_issue_33_steps_lose_nothing_through_the_cli(tmp_path, capsys):
+    """`train` into a folder of the user's own files is refused; the `--overwrite` its message
+    once armed is refused too; the files stay."""
+    from sharedspace.cli import main
+    from sharedspace.config import save_config
+    from tests.tiny import tiny_config
+
+    victim = tmp_path / "out" / "tiny"
+    victim.mkdir(parents=True)
+    (victim / "metrics.jsonl").write_text("{}\n")
+    (victim / "thesis.tex").write_text("precious")
+    save_config(tiny_config(tmp_path / "data", tmp_path / "out", max_steps=5), tmp_path / "c.yaml")
+    before = snapshot(victim)
+    for flags in ([], ["--overwrite"], ["--resume"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", str(tmp_path / "c.yaml"), *flags])
+        assert stop.value.code == 2 and "is not a run folder" in capsys.readouterr().err
+        assert snapshot(victim) == before

@@ -42,38 +42,30 @@ def run_folder(
     """``out_dir/name``, prepared and locked for the ``with`` block (only where ``enabled``: the
     main process of a DDP run). A run folder is never silently reused: continuing needs resume
     (and state to continue from: ``resumable``, a trainer's checkpoint by default), replacing
-    needs overwrite and the marker, and a folder with other files and no marker is not ours to
-    write into."""
+    needs overwrite, and a folder with other files and no marker is not ours to write into.
+
+    Every refusal comes before anything is written: a refused run leaves the folder as it was,
+    marker included (a marker written by a refused run would arm the ``--overwrite`` its message
+    suggests). The checks run again under the lock, where a concurrent run may have changed
+    the folder; a refusal there removes the marker if this call created it."""
     run_dir = Path(out_dir) / name
     if not enabled:
         yield run_dir
         return
     if run_dir.is_symlink() or run_dir.resolve().parent != Path(out_dir).resolve():
         raise SharedSpaceError(f"{run_dir}: a run folder must be a folder inside {out_dir}")
-    marked, running = (run_dir / MARKER).exists(), holds_run(run_dir)
-    if not marked and not running and run_dir.exists() and any(run_dir.iterdir()):
-        raise SharedSpaceError(
-            f"{run_dir} holds files and is not a run folder (no {MARKER}); choose another "
-            "name=… or out_dir=…"
-        )
-    if running and overwrite and not resume and not marked:
-        raise SharedSpaceError(
-            f"{run_dir}: --overwrite deletes only folders sharedspace made (with {MARKER}); "
-            "delete this one yourself if it is to go"
-        )
+    created = not _marked(run_dir)
+    if created:  # a marked folder is checked under its lock, so a live run's holder is named
+        _check_reuse(run_dir, resume, overwrite, resumable)
     run_dir.mkdir(parents=True, exist_ok=True)
     with locked(run_dir):
-        if running and not (resume or overwrite):
-            raise SharedSpaceError(
-                f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
-                "to replace it (or choose another name=…)"
-            )
-        if running and resume and not resumable(run_dir):
-            raise SharedSpaceError(
-                f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the "
-                "folder or pass --overwrite instead of --resume"
-            )
-        if running and overwrite and not resume:
+        try:
+            _check_reuse(run_dir, resume, overwrite, resumable, locked=True)
+        except SharedSpaceError:
+            if created:
+                (run_dir / MARKER).unlink(missing_ok=True)
+            raise
+        if holds_run(run_dir) and overwrite and not resume:
             for child in run_dir.iterdir():  # all but the marker, whose lock we hold
                 if child.name == MARKER:
                     continue
@@ -87,11 +79,65 @@ def run_folder(
         yield run_dir
 
 
+def _check_reuse(
+    run_dir: Path,
+    resume: bool,
+    overwrite: bool,
+    resumable: Callable[[Path], bool],
+    locked: bool = False,
+) -> None:
+    """Refuse, with a SharedSpaceError saying what to do, a use of ``run_dir`` that could lose
+    or mix up files. ``locked``: this process holds the lock (so the marker is there because
+    of it, not proof that sharedspace made the folder)."""
+    if not run_dir.exists():
+        return
+    others = [p for p in run_dir.iterdir() if p.name != MARKER]
+    if not locked and not _marked(run_dir) and others:
+        raise SharedSpaceError(
+            f"{run_dir} holds files and is not a run folder (no {MARKER}): sharedspace never "
+            "writes into, resumes or overwrites a folder it did not make; choose another name=… "
+            "or out_dir=…, or delete the folder yourself if it is to go"
+        )
+    running = holds_run(run_dir)
+    if running and not (resume or overwrite):
+        raise SharedSpaceError(
+            f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
+            "to replace it (or choose another name=…)"
+        )
+    if running and resume and not resumable(run_dir):
+        raise SharedSpaceError(
+            f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the "
+            "folder or pass --overwrite instead of --resume"
+        )
+    if resume and (link := _first_link(run_dir)) is not None:
+        raise SharedSpaceError(
+            f"{link}: a link inside a run folder (sharedspace makes none, and never follows one "
+            "out of the run folder); remove it, or pass --overwrite instead of --resume"
+        )
+
+
+def _marked(run_dir: Path) -> bool:
+    return (run_dir / MARKER).is_file() and not (run_dir / MARKER).is_symlink()
+
+
+def _first_link(run_dir: Path) -> Path | None:
+    """The first symbolic link anywhere under ``run_dir`` (links are never followed)."""
+    for root, dirs, files in os.walk(run_dir):
+        for entry in (*dirs, *files):
+            if os.path.islink(os.path.join(root, entry)):
+                return Path(root, entry)
+    return None
+
+
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock (creating its marker) for the ``with`` block; a
     SharedSpaceError names the process that holds it already."""
-    fd = os.open(run_dir / MARKER, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # O_NOFOLLOW: a marker planted as a link must not truncate what it points at
+        fd = os.open(run_dir / MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        message = f"{run_dir / MARKER}: cannot open the run's lock ({e.strerror})"
+        raise SharedSpaceError(message) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,97 @@
+"""Reading files that other people made: run folders, weights files, configs, data folders.
+
+All of these are untrusted input. The rule every reader follows: no code runs, no link is followed
+out of the folder being read, and memory and time are bounded by the file's size. This module keeps
+the checks that every layer needs in one place (standard library only, so data, train and analysis
+may all use it):
+
+- ``open_regular`` opens without blocking and checks the *opened* file with ``fstat``: a FIFO, a
+  device or a link to ``/dev/zero`` is refused before a byte is read, and no check-then-open race
+  lets one slip in; ``limit`` bounds what a reader may take in (a file that grows past it while
+  being read is refused too).
+- ``inside`` refuses a path whose resolved form leaves a folder (links out of a run folder).
+- ``loads_json`` turns malformed or absurdly nested JSON (a ``RecursionError`` deep in the parser)
+  into the project's one-line error naming the file.
+"""
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import IO
+
+from sharedspace.errors import SharedSpaceError
+
+MiB = 1 << 20
+JSON_LIMIT = 64 * MiB  # run.json, results.json, a search trace: far above what a run writes
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path``, with every link resolved, lies inside ``folder`` (resolved too)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def regular_file(path: Path, folder: Path | None = None) -> bool:
+    """Whether ``path`` is a regular file (after links), inside ``folder`` where one is given."""
+    try:
+        is_regular = stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+    return is_regular and (folder is None or inside(path, folder))
+
+
+def open_regular(
+    path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError
+) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes; anything else
+    (a folder, FIFO, socket, device, a link to one, a larger file) is ``error`` naming the path."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        raise error(f"{path}: cannot open ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path}: not a regular file (a folder, device, pipe or socket)")
+        if info.st_size > limit:
+            raise error(f"{path}: {info.st_size:,} bytes, more than the {limit:,} expected")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (see ``open_regular``); a file that
+    grows past the limit while being read is refused too."""
+    with open_regular(path, limit, error) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path}: grew past the {limit:,} bytes expected while being read")
+    return data
+
+
+def read_text(path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError) -> str:
+    """``read_bytes`` decoded as UTF-8 (undecodable bytes replaced, never an error)."""
+    return read_bytes(path, limit, error).decode("utf-8", errors="replace")
+
+
+def loads_json(
+    text: str | bytes, path: Path | str, error: type[SharedSpaceError] = SharedSpaceError
+):
+    """``json.loads`` whose failures — bad syntax, nesting too deep for the parser — are ``error``
+    naming ``path``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply to read") from None
+
+
+def read_json(
+    path: Path, limit: int = JSON_LIMIT, error: type[SharedSpaceError] = SharedSpaceError
+):
+    """The JSON value in a regular file of at most ``limit`` bytes; any failure is one ``error``."""
+    return loads_json(read_bytes(path, limit, error), path, error)
