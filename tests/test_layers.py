@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sharedspace"
 LAYERS = [
     {"errors"},
-    {"files", "tables"},
+    {"files", "tables", "untrusted"},
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"data"},

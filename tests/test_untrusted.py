@@ -3,6 +3,7 @@ descriptor, so a FIFO cannot hang and /dev/zero cannot fill memory), a size boun
 failures — nesting too deep included — are one error naming the file."""
 
 import os
+import tracemalloc
 
 import pytest
 
@@ -45,11 +46,30 @@ def test_a_link_to_a_regular_file_is_a_regular_file_but_may_leave_the_folder(tmp
 
 @pytest.mark.parametrize(
     "text, why",
-    [("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"), ('{"a": ', "not valid JSON")],
+    [
+        ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+        ('{"a": ', "not valid JSON"),
+        ("9" * 5000, "not valid JSON"),  # past Python's int digit limit
+        (b'["\xff"]', "not valid JSON"),  # not UTF-8
+    ],
 )
 def test_bad_json_is_one_error_naming_the_file(tmp_path, text, why):
     with pytest.raises(SharedSpaceError, match=f"run.json: {why}"):
         loads_json(text, "run.json")
-    (tmp_path / "run.json").write_text(text)
+    (tmp_path / "run.json").write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(SharedSpaceError, match=why):
         read_json(tmp_path / "run.json")
+
+
+def test_a_small_file_costs_its_size_not_its_limit(tmp_path):
+    """Reading asks for what ``fstat`` reports, not the limit (Python allocates a read's whole
+    request up front: 1 GiB for a 3-byte file, were the limit asked for)."""
+    path = tmp_path / "small.txt"
+    path.write_bytes(b"abc")
+    tracemalloc.start()
+    try:
+        assert read_bytes(path, 1 << 30, DataError) == b"abc"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20

@@ -18,7 +18,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sharedspace.errors import SharedSpaceError
 
@@ -63,12 +63,15 @@ def open_regular(
 
 
 def read_bytes(path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (see ``open_regular``); a file that
-    grows past the limit while being read is refused too."""
+    """The bytes of a regular file of at most ``limit`` bytes (see ``open_regular``). It reads the
+    size ``fstat`` reports plus one byte, not ``limit``: Python allocates a read's whole request
+    up front, so a tiny file read under a 1 GiB limit would take 1 GiB. A file that grows while
+    being read is refused."""
     with open_regular(path, limit, error) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise error(f"{path}: grew past the {limit:,} bytes expected while being read")
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(size + 1)
+    if len(data) > size:
+        raise error(f"{path}: grew past its {size:,} bytes while being read")
     return data
 
 
@@ -79,19 +82,19 @@ def read_text(path: Path, limit: int, error: type[SharedSpaceError] = SharedSpac
 
 def loads_json(
     text: str | bytes, path: Path | str, error: type[SharedSpaceError] = SharedSpaceError
-):
-    """``json.loads`` whose failures — bad syntax, nesting too deep for the parser — are ``error``
-    naming ``path``."""
+) -> Any:
+    """``json.loads`` whose failures — bad syntax, bytes that are not UTF-8, an integer past
+    Python's digit limit, nesting too deep for the parser — are ``error`` naming ``path``."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise error(f"{path}: not valid JSON ({e})") from None
     except RecursionError:
         raise error(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
+        raise error(f"{path}: not valid JSON ({str(e)[:200]})") from None
 
 
 def read_json(
     path: Path, limit: int = JSON_LIMIT, error: type[SharedSpaceError] = SharedSpaceError
-):
+) -> Any:
     """The JSON value in a regular file of at most ``limit`` bytes; any failure is one ``error``."""
     return loads_json(read_bytes(path, limit, error), path, error)

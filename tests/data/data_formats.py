@@ -24,6 +24,18 @@ def write_idx(path: Path, array: np.ndarray, *, gz: bool = True) -> Path:
     return path
 
 
+def write_zeros_idx(path: Path, dims: list[int], inflated: int) -> Path:
+    """A gzip IDX whose header declares ``dims`` (uint8) and whose body inflates to ``inflated``
+    zero bytes: a few KB on disk, whatever it claims (a valid file when the two agree)."""
+    header = bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        chunk = bytes(1 << 20)
+        for start in range(0, inflated, len(chunk)):
+            f.write(chunk[: inflated - start])
+    return path
+
+
 def write_fashion_mnist(folder: Path, *, gz: bool = True, n_train: int = 12, n_test: int = 5):
     rng = np.random.default_rng(RNG_SEED)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """download() against a real HTTP server on 127.0.0.1 serving fixture archives, Range included."""
 
 import hashlib
+import os
+import sys
 import tarfile
 import threading
 import zipfile
@@ -12,6 +14,7 @@ from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, download
 from sharedspace.data.download import Download, RemoteFile
 from sharedspace.errors import ConfigError, DataError
 from tests.data.data_formats import write_cifar10, write_fashion_mnist, write_wikitext
+from tests.data.guards import guarded
 
 
 class FileServer:
@@ -140,6 +143,22 @@ def test_resumes_a_partial_download_with_a_range_request(
     assert server.requests == [("/mirror/c10.tar.gz", "bytes=1000-")]
     assert (data_dir / "c10.tar.gz").read_bytes() == cifar_archive
     assert IMAGE_DATASETS.get("cifar10")(data_dir).test_images.shape[0] == 4
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="FIFOs and /dev/zero")
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_a_part_file_that_is_not_regular_is_refused(
+    server, monkeypatch, tmp_path, cifar_archive, kind
+):
+    """A FIFO would hang the write and a link to /dev/zero the digest: refused before either."""
+    serve(server, monkeypatch, "cifar10", "cifar-10-batches-py", {"c10.tar.gz": cifar_archive})
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    part = data_dir / "c10.tar.gz.part"
+    os.mkfifo(part) if kind == "fifo" else part.symlink_to("/dev/zero")
+    with guarded(), pytest.raises(DataError, match=r"c10\.tar\.gz\.part: not a regular file"):
+        download("cifar10", data_dir, base_url=server.url, progress=False)
+    assert server.requests == []
 
 
 def test_interrupted_download_keeps_part_and_resumes(server, monkeypatch, tmp_path, cifar_archive):

@@ -1,10 +1,13 @@
+import re
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
 
 from sharedspace.data import IMAGE_DATASETS, fashion_mnist
 from sharedspace.errors import DataError
-from tests.data.data_formats import write_fashion_mnist, write_idx
+from tests.data.data_formats import write_fashion_mnist, write_idx, write_zeros_idx
 
 load = IMAGE_DATASETS.get("fashion_mnist")
 
@@ -97,3 +100,48 @@ def test_label_out_of_range(tmp_path):
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 3, 10], np.uint8))
     with pytest.raises(DataError, match=r"label 10"):
         load(tmp_path)
+
+
+def peak_memory(run) -> tuple[object, int]:
+    """``run()``'s result (or the DataError it raised) and the most memory it held at once."""
+    tracemalloc.start()
+    try:
+        try:
+            result = run()
+        except DataError as e:
+            result = e
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# images dims, label count, the error: each pair is refused from the two headers alone
+LYING_PAIRS = {
+    "counts differ": ([25_000, 28, 28], 10, r"10 labels for 25000 images"),
+    "not 28x28": ([25_000, 28, 27], 25_000, r"images are \(28, 27\), expected \(28, 28\)"),
+    "more than official": ([70_000, 28, 28], 70_000, r"70,000 images, more than the official"),
+}
+
+
+@pytest.mark.parametrize("pair", LYING_PAIRS)
+def test_a_lying_pair_is_refused_from_its_headers_before_inflating(tmp_path, pair):
+    """Gzipped images whose bodies really inflate to 20-55 MB (a real bomb inflates to GBs, still
+    within what deflate can pack): refused having used well under 1 MB."""
+    dims, n_labels, message = LYING_PAIRS[pair]
+    folder = write_fashion_mnist(tmp_path / "fashion-mnist")
+    write_zeros_idx(folder / "train-images-idx3-ubyte.gz", dims, dims[0] * dims[1] * dims[2])
+    write_zeros_idx(folder / "train-labels-idx1-ubyte.gz", [n_labels], n_labels)
+    error, peak = peak_memory(lambda: load(tmp_path))
+    assert isinstance(error, DataError), error
+    assert re.search(message, str(error)), error
+    assert peak < 1 << 20
+
+
+def test_a_valid_pair_loads_into_one_copy(tmp_path):
+    folder = write_fashion_mnist(tmp_path / "fashion-mnist")
+    write_zeros_idx(folder / "train-images-idx3-ubyte.gz", [20_000, 28, 28], 20_000 * 28 * 28)
+    write_zeros_idx(folder / "train-labels-idx1-ubyte.gz", [20_000], 20_000)
+    splits, peak = peak_memory(lambda: load(tmp_path))
+    assert splits.train_images.shape == (20_000, 1, 28, 28)
+    assert splits.train_labels.shape == (20_000,)
+    assert peak < splits.train_images.numel() + (3 << 20)  # plus int64 labels and a chunk

@@ -6,7 +6,7 @@ import pytest
 
 from sharedspace.data.idx import read_idx
 from sharedspace.errors import DataError
-from tests.data.data_formats import write_idx
+from tests.data.data_formats import write_idx, write_zeros_idx
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -69,20 +69,8 @@ def test_missing_file_is_named(tmp_path):
         read_idx(tmp_path / "nothere.gz")
 
 
-def bomb(path, dims, inflated: int):
-    """A gzip IDX whose header declares ``dims`` (uint8) and whose body inflates to
-    ``inflated`` zero bytes: a few KB on disk."""
-    header = bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
-    with gzip.open(path, "wb", compresslevel=9) as f:
-        f.write(header)
-        chunk = bytes(1 << 20)
-        for start in range(0, inflated, len(chunk)):
-            f.write(chunk[: inflated - start])
-    return path
-
-
 def test_a_gzip_bomb_is_inflated_only_as_far_as_its_header_declares(tmp_path):
-    path = bomb(tmp_path / "bomb-idx1-ubyte.gz", [10], 200 << 20)  # 200 MB of zeros
+    path = write_zeros_idx(tmp_path / "bomb-idx1-ubyte.gz", [10], 200 << 20)  # 200 MB of zeros
     assert path.stat().st_size < 400_000
     tracemalloc.start()
     with pytest.raises(DataError, match=r"\(10,\) uint8 = 18 bytes, it inflates to more"):
@@ -93,6 +81,20 @@ def test_a_gzip_bomb_is_inflated_only_as_far_as_its_header_declares(tmp_path):
 
 
 def test_a_header_declaring_more_than_gzip_can_hold_is_refused_before_inflating(tmp_path):
-    path = bomb(tmp_path / "big-idx1-ubyte.gz", [2_000_000_000], 1000)
+    path = write_zeros_idx(tmp_path / "big-idx1-ubyte.gz", [2_000_000_000], 1000)
     with pytest.raises(DataError, match=r"more than \d+ gzipped bytes can hold \(limit 1100×\)"):
         read_idx(path)
+
+
+def test_a_gzip_body_is_inflated_into_the_array_alone(tmp_path):
+    """No second copy: the bytes inflate straight into the array that is returned."""
+    dims = [20_000, 28, 28]
+    path = write_zeros_idx(tmp_path / "images-idx3-ubyte.gz", dims, 20_000 * 28 * 28)
+    tracemalloc.start()
+    try:
+        array = read_idx(path, 0x00000803)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert array.shape == tuple(dims) and not array.any()
+    assert peak < array.nbytes + (2 << 20)  # the array, and a chunk being inflated

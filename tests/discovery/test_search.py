@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from sharedspace.discovery.search import INSTALL, Search, SearchConfig
+from sharedspace.discovery.search import INSTALL, ReplayError, Search, SearchConfig
 from sharedspace.errors import ConfigError, SharedSpaceError
 
 N = 20
@@ -64,3 +64,45 @@ def test_without_nevergrad_the_error_names_the_install_command(monkeypatch):
     with pytest.raises(SharedSpaceError) as error:
         Search(N, SearchConfig())
     assert str(error.value) == INSTALL and "pip install 'sharedspace[discovery]'" in INSTALL
+
+
+def test_a_trace_whose_losses_were_changed_still_replays():
+    """Replay checks the candidates only: the losses are whoever saved the trace's to vouch for
+    (discover checks them, tests/discovery/test_discover.py)."""
+    cfg = SearchConfig(budget=16, batch=8)
+    saved = json.loads(json.dumps(run(cfg, steps=1).trace))
+    saved[7]["loss"] = -5.0
+    assert Search(N, cfg, saved).best()[0]["loss"] == -5.0
+
+
+GOOD = json.loads(json.dumps(run(SearchConfig(budget=16, batch=8), steps=1).trace))
+
+
+def with_record(k: int, record) -> list:
+    """GOOD with its record ``k`` replaced."""
+    return [*GOOD[:k], record, *GOOD[k + 1 :]]
+
+
+MALFORMED = {
+    "a string": ("records", "whole batches of 8 or all 16 records"),
+    "an object": ({"x": []}, "whole batches"),
+    "cut mid-batch": (GOOD[:5], "whole batches"),
+    "past the budget": (GOOD * 3, "whole batches"),
+    "a record a list": (with_record(0, []), "record 0 is not"),
+    "no x": (with_record(0, {"loss": 0.5}), "record 0 is not"),
+    "no loss": (with_record(0, {"x": GOOD[0]["x"]}), "record 0 is not"),
+    "x short": (with_record(3, {**GOOD[3], "x": GOOD[3]["x"][1:]}), "record 3 is not"),
+    "x nested": (with_record(0, {**GOOD[0], "x": [GOOD[0]["x"]]}), "record 0 is not"),
+    "x of strings": (with_record(0, {**GOOD[0], "x": ["0.5"] * N}), "record 0 is not"),
+    "x of integers": (with_record(0, {**GOOD[0], "x": [0] * N}), "record 0 is not"),
+    **{
+        f"loss {value!r}": (with_record(7, {**GOOD[7], "loss": value}), "record 7 is not")
+        for value in (None, "0.5", 1, True, [0.5], float("nan"), float("inf"))
+    },
+}
+
+
+@pytest.mark.parametrize("trace, match", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_trace_does_not_replay(trace, match):
+    with pytest.raises(ReplayError, match=f"the search trace does not replay: .*{match}"):
+        Search(N, SearchConfig(budget=16, batch=8), trace)

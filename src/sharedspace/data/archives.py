@@ -8,8 +8,11 @@ unpack never leaves a half-written dataset folder that a loader would mistake fo
 Each member is read only as far as its header declares (tarfile and zipfile stop there), and the
 declared sizes are added up before each member is written: more than deflate could have packed
 into the archive (``MAX_INFLATION``×) or than the disk has free is refused before writing it.
+The archive itself must be a regular file (a FIFO or a link to ``/dev/zero`` is refused before a
+byte is read) of at most ``ARCHIVE_LIMIT`` bytes.
 """
 
+import os
 import shutil
 import tarfile
 import tempfile
@@ -20,11 +23,13 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from sharedspace.errors import DataError
+from sharedspace.untrusted import MiB, open_regular
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 # deflate's best ratio is about 1032:1, so a gzip or zip file cannot hold more than this many times
 # its size: a header that declares more is a lie (a decompression bomb), refused before inflating
 MAX_INFLATION = 1100
+ARCHIVE_LIMIT = 1024 * MiB  # the largest official archive, WikiText-103's, is 190 MB
 
 # (name inside the archive, is a folder, declared size in bytes, opens the member's bytes)
 Member = tuple[str, bool, int, Callable[[], IO[bytes]]]
@@ -37,11 +42,14 @@ def is_archive(path: Path) -> bool:
 def extract(archive: Path, dest: Path) -> None:
     """Unpack ``archive`` into ``dest``; an escaping member or a bad archive is a DataError."""
     dest.mkdir(parents=True, exist_ok=True)
-    limits, declared = _limits(archive, dest), 0
-    with tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=dest) as tmp:
+    with (
+        open_regular(archive, ARCHIVE_LIMIT, DataError) as file,
+        tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=dest) as tmp,
+    ):
+        limits, declared = _limits(os.fstat(file.fileno()).st_size, dest), 0
         staging = Path(tmp)
         try:
-            with _members(archive) as members:
+            with _members(archive, file) as members:
                 for name, is_dir, member_size, open_member in members:
                     target = _inside(staging, name, archive)
                     declared += member_size
@@ -66,9 +74,10 @@ def extract(archive: Path, dest: Path) -> None:
             entry.replace(final)
 
 
-def _limits(archive: Path, dest: Path) -> list[tuple[int, str]]:
-    """The most bytes the members may declare in all, each with what it stands for."""
-    size, free = archive.stat().st_size, shutil.disk_usage(dest).free
+def _limits(size: int, dest: Path) -> list[tuple[int, str]]:
+    """The most bytes the members of a ``size``-byte archive may declare in all, each with what
+    it stands for."""
+    free = shutil.disk_usage(dest).free
     return [
         (MAX_INFLATION * size, f"a {size}-byte archive can hold (limit {MAX_INFLATION}×)"),
         (free, f"the {free} bytes free on {dest}"),
@@ -76,14 +85,15 @@ def _limits(archive: Path, dest: Path) -> list[tuple[int, str]]:
 
 
 @contextmanager
-def _members(archive: Path) -> Iterator[Iterator[Member]]:
-    """Open the archive and yield its members in order; links and devices are refused."""
+def _members(archive: Path, file: IO[bytes]) -> Iterator[Iterator[Member]]:
+    """Read the archive from ``file`` and yield its members in order; links and devices are
+    refused."""
     if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
+        with zipfile.ZipFile(file) as zf:
             infos = zf.infolist()
             yield ((i.filename, i.is_dir(), i.file_size, lambda i=i: zf.open(i)) for i in infos)
         return
-    with tarfile.open(archive, "r:gz") as tf:
+    with tarfile.open(fileobj=file, mode="r:gz") as tf:
 
         def members() -> Iterator[Member]:
             for m in tf:

@@ -20,11 +20,17 @@ from sharedspace.data.datasets import IMAGE_DATASETS, ImageSplits
 from sharedspace.data.locate import find_dataset
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
+from sharedspace.untrusted import MiB, read_bytes
 
 IMAGE_BYTES = 3 * 32 * 32
 # A batch holds per image its 3072 bytes, a file name and one or two labels: a few pickle opcodes.
 # Allowing 16 objects per image's bytes still stops a file of tiny objects early.
 BYTES_PER_OBJECT = IMAGE_BYTES // 16
+# The most bytes a pickled batch may spend per image: its bytes twice over (Python 3's protocol 2
+# stores bytes as UTF-8 text) and 2 KiB for its file name, labels and opcodes. The official files
+# spend about 3,104.
+PICKLED_IMAGE_BYTES = 2 * IMAGE_BYTES + 2048
+NAMES_LIMIT = 1 * MiB  # a meta pickle or class-names file: the official ones are under 2 kB
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,17 @@ class PythonVersion:
     train_files: tuple[str, ...]
     test_file: str
     meta_file: str
+    per_file: int  # the most images one official batch file holds
 
     @property
     def marker(self) -> str:
         return self.meta_file
 
     def read_meta(self, folder: Path) -> dict[str, Any]:
-        return _dict(folder / self.meta_file)
+        return _dict(folder / self.meta_file, NAMES_LIMIT)
 
     def read_batch(self, path: Path) -> dict[str, Any]:
-        return _dict(path)
+        return _dict(path, self.per_file * PICKLED_IMAGE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class BinaryVersion:
     train_files: tuple[str, ...]
     test_file: str
     labels: tuple[tuple[str, str, str], ...]
+    per_file: int  # the most records one official batch file holds
 
     @property
     def marker(self) -> str:
@@ -68,11 +76,8 @@ class BinaryVersion:
         return {names: _lines(folder / file) for _, names, file in self.labels}
 
     def read_batch(self, path: Path) -> dict[str, Any]:
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raise DataError(f"{path}: cannot read ({e})") from e
         record = len(self.labels) + IMAGE_BYTES
+        raw = read_bytes(path, self.per_file * record, DataError)
         if not raw or len(raw) % record:
             raise DataError(
                 f"{path}: {len(raw)} bytes is not a whole number of {record}-byte records "
@@ -100,6 +105,7 @@ CIFAR10 = CifarLayout(
         tuple(f"data_batch_{i}" for i in range(1, 6)),
         "test_batch",
         "batches.meta",
+        10_000,
     ),
     BinaryVersion(
         "cifar-10-batches-bin",
@@ -107,11 +113,14 @@ CIFAR10 = CifarLayout(
         tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
         "test_batch.bin",
         (("labels", "label_names", "batches.meta.txt"),),
+        10_000,
     ),
 )
 CIFAR100 = CifarLayout(
     "cifar100",
-    PythonVersion("cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta"),
+    PythonVersion(
+        "cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test", "meta", 50_000
+    ),
     BinaryVersion(
         "cifar-100-binary",
         "cifar-100-binary.tar.gz",
@@ -121,6 +130,7 @@ CIFAR100 = CifarLayout(
             ("coarse_labels", "coarse_label_names", "coarse_label_names.txt"),
             ("fine_labels", "fine_label_names", "fine_label_names.txt"),
         ),
+        50_000,
     ),
 )
 COARSE = ("coarse_labels", "coarse_label_names")  # CIFAR-100's superclass of each image
@@ -261,17 +271,16 @@ def _labels(batch: dict[str, Any], key: str, n_classes: int, n: int, path: Path)
 def _lines(path: Path) -> list[str]:
     """The non-blank lines of a UTF-8 text file, stripped (the binary version's class names)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+        text = read_bytes(path, NAMES_LIMIT, DataError).decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e})") from e
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _dict(path: Path) -> dict[str, Any]:
-    """A batch or meta pickle with its keys as str, whichever Python wrote it."""
-    loaded = load_pickle(path, bytes_per_object=BYTES_PER_OBJECT)
+def _dict(path: Path, limit: int) -> dict[str, Any]:
+    """A batch or meta pickle of at most ``limit`` bytes with its keys as str, whichever Python
+    wrote it."""
+    loaded = load_pickle(path, bytes_per_object=BYTES_PER_OBJECT, limit=limit)
     if not isinstance(loaded, dict):
         raise DataError(f"{path}: holds a {type(loaded).__name__}, expected a dict")
     return {_text(k, path): v for k, v in loaded.items()}

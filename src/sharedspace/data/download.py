@@ -146,6 +146,8 @@ def fetch(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Path:
     except OSError as e:
         raise DataError(f"{dest.parent}: cannot make this folder ({e.strerror})") from None
     part = dest.with_name(dest.name + ".part")
+    if part.is_symlink() or (part.exists() and not part.is_file()):  # a FIFO would hang the write
+        raise DataError(f"{part}: not a regular file (a link, folder, device or pipe); delete it")
     try:
         _fetch_part(url, part, progress)
     except urllib.error.HTTPError as e:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from sharedspace.errors import DataError
+from sharedspace.untrusted import MiB, read_bytes
 
 try:  # numpy >= 2 moved the array internals to numpy._core
     from numpy._core.multiarray import _reconstruct
@@ -37,6 +38,7 @@ except ImportError:  # pragma: no cover - numpy 1.x
 # copied into the array (a second): a genuine file builds at most twice its size.
 MAX_BUILT_PER_BYTE = 2
 MIN_OBJECTS = 10_000  # however small the file: room for a meta file's few hundred names
+PICKLE_LIMIT = 256 * MiB  # the largest official data pickle, CIFAR-100's train file, is 155 MB
 NUMERIC_KINDS = "biufc"  # bool, signed and unsigned int, float, complex
 BYTE_ORDERS = ("<", ">", "|", "=", b"<", b">", b"|", b"=")
 
@@ -215,18 +217,17 @@ class RestrictedUnpickler(pickle._Unpickler):
             raise UnsafePickleError(f"{module}.{name}") from None
 
 
-def load_pickle(path: Path, *, bytes_per_object: int = 1) -> Any:
-    """Load a data pickle written by Python 2 or 3; anything unsafe or malformed is a DataError.
+def load_pickle(path: Path, *, bytes_per_object: int = 1, limit: int = PICKLE_LIMIT) -> Any:
+    """Load a data pickle written by Python 2 or 3; anything unsafe or malformed is a DataError,
+    and so is a file that is not regular (a FIFO, a device or a link to one) or holds more than
+    ``limit`` bytes.
 
     ``bytes_per_object``: the fewest bytes of the file the expected layout spends on each object
     (1, the default, accepts any pickle). A data file is mostly array bytes and can promise far
     more, which stops a flood of tiny objects early (a 1-byte EMPTY_SET builds a 216-byte set).
     Python 2 strings come back as bytes (``encoding="bytes"``), as in the CIFAR files.
     """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+    raw = read_bytes(Path(path), limit, DataError)
     unpickler = RestrictedUnpickler(
         io.BytesIO(raw),
         max_objects=MIN_OBJECTS + len(raw) // bytes_per_object,

@@ -12,6 +12,7 @@ from pathlib import Path
 from sharedspace.data.datasets import TEXT_CORPORA, TextSplits, split_by_index
 from sharedspace.data.locate import find_dataset
 from sharedspace.errors import DataError
+from sharedspace.untrusted import MiB, read_bytes
 
 FORTUNES_DEBIAN_ROOT = Path("/usr/share/games")
 FORTUNE_SEPARATOR = re.compile(r"^%$", re.MULTILINE)  # a line that is exactly "%"
@@ -21,14 +22,18 @@ WIKITEXT_FILES = {
     "validation": "wiki.valid.tokens",
     "test": "wiki.test.tokens",
 }
+# The most bytes one file may hold; more is refused before reading. WikiText's train files are
+# 11 MB (WikiText-2) and 540 MB (WikiText-103); Debian's largest fortunes file is under 1 MB.
+TEXT_LIMIT = 1024 * MiB  # a .txt file of your own
+WIKITEXT2_LIMIT = 32 * MiB
+FORTUNES_LIMIT = 64 * MiB
 
 
-def read_text(path: Path) -> str:
-    """A UTF-8 text file with \\n line ends; unreadable or non-UTF-8 bytes are a DataError."""
+def read_text(path: Path, limit: int) -> str:
+    """A UTF-8 text file with \\n line ends; a file that is not regular (a FIFO, a device or a link
+    to one), holds more than ``limit`` bytes, or is not UTF-8 is a DataError."""
     try:
-        return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+        return read_bytes(path, limit, DataError).decode("utf-8").replace("\r\n", "\n")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from e
 
@@ -39,18 +44,21 @@ def _documents(pieces: list[str]) -> list[str]:
 
 
 def _documents_by_file(
-    files: list[Path], separator: re.Pattern[str]
+    files: list[Path], separator: re.Pattern[str], limit: int
 ) -> tuple[list[str], list[str]]:
-    """The documents of ``files`` in order, and beside each its file's stem as its category."""
+    """The documents of ``files`` (each of at most ``limit`` bytes) in order, and beside each its
+    file's stem as its category."""
     docs, categories = [], []
     for path in files:
-        found = _documents(separator.split(read_text(path)))
+        found = _documents(separator.split(read_text(path, limit)))
         docs += found
         categories += [path.stem] * len(found)
     return docs, categories
 
 
-def _wikitext(folder_name: str, archive: str, name: str, data_dir: Path | None) -> TextSplits:
+def _wikitext(
+    folder_name: str, archive: str, name: str, data_dir: Path | None, limit: int
+) -> TextSplits:
     """One document per non-blank line (an article heading or paragraph), official splits."""
     folder = find_dataset(
         folder_name,
@@ -61,7 +69,7 @@ def _wikitext(folder_name: str, archive: str, name: str, data_dir: Path | None) 
     )
     splits = {}
     for split, file_name in WIKITEXT_FILES.items():
-        lines = read_text(folder / file_name).split("\n")
+        lines = read_text(folder / file_name, limit).split("\n")
         splits[split] = [line.strip() for line in lines if line.strip()]
         if not splits[split]:
             raise DataError(f"{folder / file_name}: holds no text")
@@ -71,13 +79,13 @@ def _wikitext(folder_name: str, archive: str, name: str, data_dir: Path | None) 
 @TEXT_CORPORA.register("wikitext2")
 def load_wikitext2(data_dir: Path | None = None) -> TextSplits:
     """WikiText-2 (Merity et al. 2016), the word-level version with ``<unk>`` tokens."""
-    return _wikitext("wikitext-2", "wikitext-2-v1.zip", "wikitext2", data_dir)
+    return _wikitext("wikitext-2", "wikitext-2-v1.zip", "wikitext2", data_dir, WIKITEXT2_LIMIT)
 
 
 @TEXT_CORPORA.register("wikitext103")
 def load_wikitext103(data_dir: Path | None = None) -> TextSplits:
     """WikiText-103, same format as WikiText-2 with a 50x larger train file."""
-    return _wikitext("wikitext-103", "wikitext-103-v1.zip", "wikitext103", data_dir)
+    return _wikitext("wikitext-103", "wikitext-103-v1.zip", "wikitext103", data_dir, TEXT_LIMIT)
 
 
 @TEXT_CORPORA.register("fortunes")
@@ -100,7 +108,7 @@ def load_fortunes(data_dir: Path | None = None) -> TextSplits:
         for p in folder.iterdir()
         if p.is_file() and not p.is_symlink() and not p.suffix and not p.name.startswith(".")
     )
-    docs, categories = _documents_by_file(files, FORTUNE_SEPARATOR)  # no extension: stem = name
+    docs, categories = _documents_by_file(files, FORTUNE_SEPARATOR, FORTUNES_LIMIT)  # stem = name
     if not docs:
         raise DataError(f"{folder}: holds no fortunes (files without an extension)")
     return split_by_index(docs, categories)
@@ -117,12 +125,12 @@ def load_text_files(data_dir: Path | None = None) -> TextSplits:
         raise DataError("text_files: give data_dir, a .txt file or a folder of .txt files")
     path = Path(data_dir)
     if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-    elif path.is_file():
+        files = sorted(path.glob("*.txt"))  # a FIFO or device among them is refused, not read
+    elif path.exists():
         files = [path]
     else:
         raise DataError(f"{path}: no such file or folder")
-    docs, categories = _documents_by_file(files, PARAGRAPH_BREAK)
+    docs, categories = _documents_by_file(files, PARAGRAPH_BREAK, TEXT_LIMIT)
     if not docs:
         raise DataError(f"{path}: holds no text (looked for paragraphs in *.txt files)")
     return split_by_index(docs, categories if path.is_dir() else None)

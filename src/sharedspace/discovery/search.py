@@ -10,10 +10,14 @@ The search state is its trace, plain JSON: every candidate asked and the loss it
 interrupted search resumes by replaying the trace into a fresh optimizer with the same seed —
 asking in the same batches, checking that it asks exactly the recorded candidates, telling the
 recorded losses — and goes on from there; no optimizer is pickled (a pickle is code to run, and
-it breaks across nevergrad versions).
+it breaks across nevergrad versions). A trace that does not replay (another optimizer, seed or
+nevergrad version; a candidate, loss or length that a search cannot have written) is a
+``ReplayError``. Replay checks the candidates, not the losses: whoever saved the trace vouches for
+those (``discover`` checks them before it resumes).
 """
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +44,10 @@ class SearchConfig:
             raise ConfigError(
                 f"search budget and batch must be ≥ 1, not {self.budget}, {self.batch}"
             )
+
+
+class ReplayError(SharedSpaceError):
+    """A saved trace is not one this search could have written."""
 
 
 def _nevergrad() -> Any:
@@ -75,7 +83,15 @@ class Search:
             parametrization=parametrization, budget=cfg.budget, num_workers=cfg.batch
         )
         self.cfg, self.n, self.trace = cfg, n, []
-        for start in range(0, len(trace or []), cfg.batch):
+        trace = trace or []
+        if not isinstance(trace, list) or not (
+            len(trace) == cfg.budget or (len(trace) < cfg.budget and len(trace) % cfg.batch == 0)
+        ):
+            raise ReplayError(
+                f"the search trace does not replay: expected a list of whole batches of "
+                f"{cfg.batch} or all {cfg.budget} records"
+            )
+        for start in range(0, len(trace), cfg.batch):
             self._replay(trace[start : start + cfg.batch], start)
 
     @property
@@ -104,10 +120,28 @@ class Search:
     def _replay(self, records: list[dict[str, Any]], start: int) -> None:
         asked = [self.optimizer.ask() for _ in records]
         for i, (candidate, record) in enumerate(zip(asked, records, strict=True)):
+            if not self._well_formed(record):
+                raise ReplayError(
+                    f"the search trace does not replay: record {start + i} is not "
+                    f'{{"x": {self.n} numbers, "loss": a finite number, …}}'
+                )
             if not np.array_equal(candidate.value, np.asarray(record["x"])):
-                raise SharedSpaceError(
+                raise ReplayError(
                     f"the search trace does not replay: candidate {start + i} differs from the "
                     f"one recorded (another optimizer, seed, batch or nevergrad version?)"
                 )
             self.optimizer.tell(candidate, float(record["loss"]))
         self.trace += records
+
+    def _well_formed(self, record: Any) -> bool:
+        """Checked before numpy or nevergrad see it: a record's x is n floats, its loss finite."""
+        if not isinstance(record, dict):
+            return False
+        x, loss = record.get("x"), record.get("loss")
+        return (
+            isinstance(x, list)
+            and len(x) == self.n
+            and all(isinstance(v, float) for v in x)
+            and isinstance(loss, float)
+            and math.isfinite(loss)
+        )
