@@ -4,6 +4,7 @@ from sharedspace.config import load_yaml
 from sharedspace.errors import ConfigError
 from sharedspace.overrides import Override, apply_overrides
 from sharedspace.resolve import load_config
+from tests.test_config import alias_bomb
 
 IMAGE = {"kind": "classification", "modality": "image", "data": {"source": "fashion_mnist"}}
 TEXT = {"kind": "language_model", "modality": "text", "data": {"source": "fortunes"}}
@@ -103,3 +104,21 @@ def test_bad_overrides_are_one_line_errors_naming_the_override(override, message
 def test_overrides_edit_a_copy_of_given_data():
     load_config(data=BASE, overrides=["~tasks.next"])
     assert "next" in BASE["tasks"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (alias_bomb(flow=True), "aliases expand this past"),
+        ("&a [*a]", r"alias \*a inside its own anchor at column 5"),
+        ("[" * 100 + "]" * 100, "nested deeper than 32 levels at column 33"),
+        ("1" * 5000, r"cannot read '1111.*' \(Exceeds the limit"),
+    ],
+    ids=["alias_bomb", "loop", "deep", "long_int"],
+)
+def test_an_override_that_would_expand_or_recurse_is_a_one_line_error(value, message):
+    with pytest.raises(
+        ConfigError, match=rf"override 'seed=.*': not valid YAML: {message}"
+    ) as info:
+        Override.parse(f"seed={value}")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300

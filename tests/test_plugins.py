@@ -2,6 +2,7 @@
 evaluate and run in 2 processes through the command line, as ours do."""
 
 import json
+import re
 import sys
 import textwrap
 
@@ -155,3 +156,57 @@ def test_the_example_plugin_config_resolves_and_its_space_runs():
     z.sum().backward()
     assert z.shape == (4, 256) and space.gate_logits.grad[1].abs().sum() > 0
     assert space.gate_logits.grad[0].abs().sum() == 0  # task 0's gate is not touched
+
+
+BROKEN = {  # a plug-in's fault → what the message says after the plug-in's file
+    "syntax": ("x = 1\ndef broken(:\n", r"line 2: SyntaxError: "),
+    "missing_import": (
+        "import json\nimport no_such_dependency_xyz\n",
+        r"line 2: ModuleNotFoundError: No module named 'no_such_dependency_xyz'",
+    ),
+    "registered_twice": (
+        "from sharedspace.spaces import SPACES\nfrom sharedspace.spaces.none import NoSpace\n\n"
+        "SPACES.register('sus')(NoSpace)\n",
+        r"line 4: ValueError: space 'sus' is registered twice",
+    ),
+    "raises": ("a = 1\nb = a / 0\n", r"line 2: ZeroDivisionError: division by zero"),
+}
+
+
+@pytest.mark.parametrize("fault", list(BROKEN))
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_a_broken_plugin_is_one_line_naming_its_file_and_key(
+    capsys, tmp_path, monkeypatch, fault, how
+):
+    code, problem = BROKEN[fault]
+    name = f"broken_{fault}_{how}"
+    (tmp_path / f"{name}.py").write_text(code)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump({**TINY, "imports": ["json", f"{name}.py" if how == "file" else name]})
+    )
+    status, _, err = run_cli(capsys, "validate", path)
+    assert status == 2 and "internal error" not in err and err.count("\n") == 1, err
+    where = re.escape(f"{path}: imports.1: plug-in {tmp_path / name}.py, ")
+    assert re.match(f"sharedspace: error: {where}{problem}", err), err
+    assert not any(m.startswith(("broken_", "sharedspace_plugin_broken_")) for m in sys.modules)
+
+
+@pytest.mark.parametrize("name", ["", ".relative", "a..b", "my-parts", "parts/mine"])
+def test_an_import_that_is_no_module_name_is_a_one_line_error(name):
+    with pytest.raises(ConfigError, match=r"imports\.0: .* is neither a module name nor a \.py"):
+        load_config(data={**TINY, "imports": [name]})
+
+
+def test_an_installed_plugin_that_fails_names_its_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "ep_broken_pkg.py").write_text("import json\nraise RuntimeError('boom')\n")
+    info = tmp_path / "ep_broken_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-broken-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[sharedspace.parts]\nbroken = ep_broken_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    where = re.escape(f"plug-in {tmp_path / 'ep_broken_pkg.py'}, line 2: RuntimeError: boom")
+    with pytest.raises(ConfigError, match=rf"entry point broken = ep_broken_pkg .*: {where}$"):
+        load_config(data=TINY)

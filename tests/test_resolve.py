@@ -118,7 +118,7 @@ def test_a_weighting_that_needs_every_task_needs_a_sampler_that_gives_them():
 
 def test_a_negative_transfer_probe_interval_is_an_error():
     message = problems(config(TWO, train={"transfer_every": -1}))
-    assert "train.transfer_every: steps between transfer probes, ≥ 0 (0: none); got -1" in message
+    assert "train.transfer_every: must be ≥ 0, got -1" in message
 
 
 @pytest.mark.parametrize(
@@ -162,3 +162,14 @@ def test_unknown_names_get_a_suggestion():
         )
     )
     assert "tasks.c.data.source: unknown dataset 'fashion'" in message
+
+
+@pytest.mark.parametrize(("vocab_size", "ok"), [(100, False), (258, False), (259, True)])
+def test_a_bpe_vocabulary_below_its_specials_and_byte_alphabet_is_an_error(vocab_size, ok):
+    data = {**TEXT, "tokenizer": "bpe", "vocab_size": vocab_size}
+    raw = config({"lm": {"kind": "language_model", "modality": "text", "data": data}})
+    if ok:  # 3 specials + 256 byte symbols: what BPETokenizer.fit needs once it reads the text
+        load_config(data=raw)
+    else:
+        expected = f"tasks.lm.data.vocab_size: bpe needs at least 259 ids, got {vocab_size}"
+        assert expected in problems(raw)

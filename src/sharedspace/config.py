@@ -10,6 +10,7 @@ each pluggable section up and checks the experiment as a whole before any data l
 import dataclasses
 import difflib
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,13 +19,60 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from sharedspace.errors import ConfigError
+from sharedspace.errors import ConfigError, clip, short, short_key
 from sharedspace.files import atomic_write
+from sharedspace.untrusted import MiB, read_text
 
 C = TypeVar("C")
 CONFIGS = Path(__file__).resolve().parent / "configs"  # shipped as package data
 Meta = typing.Mapping[str, Any]  # a dataclass field's metadata
 NO_META: Meta = types.MappingProxyType({})
+CONFIG_LIMIT = MiB  # bytes of a config file; the shipped ones are under 4 kB
+MAX_DEPTH = 32  # nesting levels of a YAML document; a config has about 6
+EXPANSION = 10  # a document with its aliases spelt out is at most this many times its text …
+MIN_EXPANSION = 1 << 16  # … or this many (nodes and characters), for a short one
+MAX_ERRORS = 50  # problems listed in one message; the rest are counted
+MAX_LINE = 1000  # characters of one problem
+INT64 = (-(1 << 63), (1 << 63) - 1)  # every config integer fits a tensor's int64
+
+
+def problems(errors: list[str]) -> str:
+    """``errors`` as the lines of one message: at most MAX_ERRORS of them, each cut at
+    MAX_LINE characters (a line may quote a value from a file through a registry's message)."""
+    more = len(errors) - MAX_ERRORS
+    listed = errors[:MAX_ERRORS] + ([f"… and {more} more"] if more > 0 else [])
+    return "\n  ".join(clip(e, MAX_LINE) for e in listed)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number field allows (a lower bound, ``gt`` or ``ge``, and maybe ``le``);
+    ``from_dict`` checks every number in the field: its value, or each of its list or mapping."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is out of range, or None; an integer is also at most INT64's top."""
+        high = self.le if self.le is not None or isinstance(value, float) else INT64[1]
+        if (
+            (self.gt is None or value > self.gt)
+            and (self.ge is None or value >= self.ge)
+            and (high is None or value <= high)
+        ):
+            return None
+        low = f"> {self.gt}" if self.gt is not None else f"≥ {self.ge}"
+        if self.le is None and (high is None or value <= high):  # INT64 unsaid unless passed
+            return f"must be {low}, got {short(value)}"
+        return f"must be {low} and ≤ {high}, got {short(value)}"
+
+
+def number(
+    default: float | None, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> Any:
+    """A number field with its allowed range: ``lr: float = number(1e-3, gt=0)``."""
+    return field(default=default, metadata={"range": Range(gt, ge, le)})
 
 
 @dataclass(eq=False)
@@ -78,7 +126,7 @@ class TaskConfig:
 
 @dataclass
 class ModelConfig:
-    width: int = 2048  # every modality cap's output width = the space's input width
+    width: int = number(2048, gt=0)  # every modality cap's output width = the space's input width
     # modality key -> {name: <MODALITIES entry>, ...params}
     modalities: dict[str, Component] = field(
         default_factory=lambda: {
@@ -93,30 +141,34 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     # an epoch = ceil(sum of tasks' training examples / (batch_size × tasks per step)) steps
-    epochs: int = 10
-    max_steps: int | None = None  # stop early (smoke runs, benchmarks)
-    batch_size: int = 128  # per task of a step; split evenly across processes under DDP
-    eval_batch_size: int = 1000
+    epochs: int = number(10, gt=0)
+    max_steps: int | None = number(None, gt=0)  # stop early (smoke runs, benchmarks)
+    # per task of a step; split evenly across processes under DDP
+    batch_size: int = number(128, gt=0)
+    eval_batch_size: int = number(1000, gt=0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 100
+    lr: float = number(1e-3, gt=0)
+    weight_decay: float = number(0.0, ge=0)
+    warmup_steps: int = number(100, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
-    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+    min_lr_ratio: float = number(0.05, ge=0, le=1)  # cosine floor as a fraction of lr
     sampler: Component = component("uniform")  # which tasks each step trains (a SAMPLERS entry)
     weighting: Component = component("equal")  # how their losses combine (a WEIGHTINGS entry)
     # auxiliary loss name (declared by a cap, space or head) -> weight; undeclared names are errors
-    aux_loss_weights: dict[str, float] = field(default_factory=dict)
-    eval_every: int | None = None  # steps between validations besides each epoch's end
-    checkpoint_every: int = 500  # steps; a checkpoint is also written after every epoch
-    keep_checkpoints: int = 1  # resume checkpoints (with optimizer state) kept, newest first
+    aux_loss_weights: dict[str, float] = field(
+        default_factory=dict, metadata={"range": Range(ge=0)}
+    )
+    eval_every: int | None = number(None, gt=0)  # steps between validations besides epoch ends
+    checkpoint_every: int = number(500, gt=0)  # steps; a checkpoint is also written every epoch
+    keep_checkpoints: int = number(1, gt=0)  # resume checkpoints (with optimizer state), newest
     # "task.metric" of the validation split (e.g. classification.accuracy): the weights with its
     # best value so far → best.safetensors; the task kind's goals say which way is better
     keep_best: str | None = None
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf loss stops the run or skips the step
-    log_every: int = 50  # steps between train-loss records in metrics.jsonl / TensorBoard
+    # steps between train-loss records in metrics.jsonl / TensorBoard
+    log_every: int = number(50, gt=0)
     # steps between transfer probes (gradient cosine, TAG affinity) of a step's tasks; 0: none
-    transfer_every: int = 0
+    transfer_every: int = number(0, ge=0)
     progress: bool = True
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, …
 
@@ -125,7 +177,8 @@ class TrainConfig:
 class ExperimentConfig:
     name: str
     tasks: dict[str, TaskConfig]  # task name -> task; the order is the task index
-    seed: int = 0
+    # every seed a run derives (seed × 1,000,003 + pass) stays within torch's 64 bits
+    seed: int = number(0, ge=0, le=(1 << 32) - 1)
     data_dir: str | None = None  # folder of datasets; None: the default search path
     out_dir: str = "runs"  # the run folder is out_dir/name
     # plug-in modules to import first: module names or .py files (see sharedspace.plugins)
@@ -154,12 +207,12 @@ def _component(value: Any, key: str, meta: Meta, errors: list[str]) -> Any:
     if isinstance(value, str) and name_key:
         return Component(value, name_key=name_key)
     if not isinstance(value, dict):
-        errors.append(f"{key}: expected a mapping or a name, got {value!r}")
+        errors.append(f"{key}: expected a mapping or a name, got {short(value)}")
         return None
     params = dict(value)
     name = params.pop(name_key, meta.get("default")) if name_key else ""
     if not isinstance(name, str):
-        errors.append(f"{key}.{name_key}: missing or not a name, got {name!r}")
+        errors.append(f"{key}.{name_key}: missing or not a name, got {short(name)}")
         return None
     return Component(name, params, name_key=name_key)
 
@@ -174,7 +227,7 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
         return _component(value, key, meta, errors)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            errors.append(f"{key}: expected a mapping, got {value!r}")
+            errors.append(f"{key}: expected a mapping, got {short(value)}")
             return None
         return _build(tp, value, key, errors)
     if origin in (typing.Union, types.UnionType):
@@ -182,15 +235,15 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], key, errors)
+        return _convert(value, inner[0], key, errors, meta)
     if origin is Literal:
         if value not in typing.get_args(tp):
             choices = ", ".join(map(repr, typing.get_args(tp)))
-            errors.append(f"{key}: {value!r} is not one of {choices}")
+            errors.append(f"{key}: {short(value)} is not one of {choices}")
         return value
     if origin is list:
         if not isinstance(value, list):
-            errors.append(f"{key}: expected a list, got {value!r}")
+            errors.append(f"{key}: expected a list, got {short(value)}")
             return value
         (item,) = typing.get_args(tp)
         return [_convert(v, item, f"{key}.{i}", errors) for i, v in enumerate(value)]
@@ -198,7 +251,7 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
         args = typing.get_args(tp)
         items = args[:1] * len(value) if args[1:] == (Ellipsis,) else args
         if not isinstance(value, list | tuple) or len(value) != len(items):
-            errors.append(f"{key}: expected {type_name(tp)}, got {value!r}")
+            errors.append(f"{key}: expected {type_name(tp)}, got {short(value)}")
             return value
         return tuple(
             _convert(v, t, f"{key}.{i}", errors)
@@ -206,21 +259,43 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str], meta: Meta = NO_M
         )
     if origin is dict:
         if not isinstance(value, dict):
-            errors.append(f"{key}: expected a mapping, got {value!r}")
+            errors.append(f"{key}: expected a mapping, got {short(value)}")
             return value
         _, item = typing.get_args(tp)
         # a collection's items have no default name: each names its own
         item_meta = {"name_key": meta.get("name_key")}
-        return {k: _convert(v, item, f"{key}.{k}", errors, item_meta) for k, v in value.items()}
+        return {
+            k: _convert(v, item, f"{key}.{short_key(k)}", errors, item_meta)
+            for k, v in value.items()
+        }
     if tp is Any:
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if abs(value) <= sys.float_info.max:  # not nan, inf or 10**400
+            return float(value)
+        errors.append(f"{key}: expected a finite number, got {short(value)}")
+        return value
     if tp is int and isinstance(value, float) and value.is_integer():  # 1e3 spells 1000
-        return int(value)
+        value = int(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        errors.append(f"{key}: expected {type_name(tp)}, got {value!r}")
+        errors.append(f"{key}: expected {type_name(tp)}, got {short(value)}")
+    elif tp is int and "range" not in meta and not INT64[0] <= value <= INT64[1]:
+        errors.append(f"{key}: {short(value)} does not fit in 64 bits")
     return value
+
+
+def _out_of_range(value: Any, limits: Range, key: str, errors: list[str]) -> None:
+    """Check every number in a field's value (itself, or the values of its list or mapping)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _out_of_range(v, limits, f"{key}.{short_key(k)}", errors)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _out_of_range(v, limits, f"{key}.{i}", errors)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        problem = limits.problem(value)
+        if problem:
+            errors.append(f"{key}: {problem}")
 
 
 def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -> C | None:
@@ -228,14 +303,17 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
+            close = difflib.get_close_matches(short_key(key), fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append(f"{prefix}{'.' if prefix else ''}{key}: unknown key{hint}")
+            errors.append(f"{prefix}{'.' if prefix else ''}{short_key(key)}: unknown key{hint}")
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
+            before = len(errors)
             kwargs[name] = _convert(data[name], hints[name], key, errors, f.metadata)
+            if "range" in f.metadata and len(errors) == before:  # a number of the right type
+                _out_of_range(kwargs[name], f.metadata["range"], key, errors)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             errors.append(f"{key}: missing required key")
     try:
@@ -252,13 +330,66 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     errors: list[str] = []
     result = _build(cls, data, prefix, errors)
     if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError("invalid config:\n  " + problems(errors))
     return result
 
 
 class Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's floats: ``3e-4`` and ``1e3`` are numbers, as in
-    Python and OmegaConf (YAML 1.1, PyYAML's default, reads them as strings)."""
+    """PyYAML's safe loader with YAML 1.2's floats (``3e-4`` and ``1e3`` are numbers, as in
+    Python and OmegaConf; YAML 1.1, PyYAML's default, reads them as strings) and bounds for text
+    that anyone may have written, checked while composing, before any value is built: nesting
+    deeper than MAX_DEPTH, an alias inside its own anchor (a loop), and aliases that spell out to
+    more than EXPANSION times the text (a "billion laughs": 1.5 kB of nested aliases asked for
+    gigabytes once a message or table spelt the value out) are errors.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.budget = MIN_EXPANSION + EXPANSION * len(stream)
+        self.depth = 0
+        self.sizes: dict[int, int] = {}  # id(node) → nodes and characters, aliases spelt out
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):  # counted where used, from the size of its node
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self.sizes:
+                self._refuse(f"alias *{short_key(event.anchor)} inside its own anchor", event)
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels", event)
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.ScalarNode):
+            size = 1 + len(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self.sizes[id(k)] + self.sizes[id(v)] for k, v in node.value)
+        else:
+            size = 1 + sum(self.sizes[id(item)] for item in node.value)
+        if size > self.budget:
+            self._refuse(f"aliases expand this past {self.budget:,} nodes and characters", event)
+        self.sizes[id(node)] = size
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's, with the ValueError of a value it cannot build (an integer of 5,000 digits, a
+        13th month) as a YAML error naming where it is."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {short(node.value)} ({str(e).partition(':')[0]})",
+                node.start_mark,
+            ) from None
+
+    @staticmethod
+    def _refuse(problem: str, event: yaml.Event) -> typing.NoReturn:
+        raise yaml.composer.ComposerError(None, None, problem, event.start_mark)
 
 
 Loader.add_implicit_resolver(
@@ -273,8 +404,19 @@ def shipped_configs() -> list[Path]:
 
 
 def parse_yaml(text: str) -> Any:
-    """YAML text → plain data (safe: no tags that build objects)."""
-    return yaml.load(text, Loader=Loader)  # a SafeLoader: builds no objects
+    """YAML text → plain data (safe: no tags that build objects; bounded, see ``Loader``)."""
+    loader = Loader(text)  # a SafeLoader: builds no objects
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error in one line, what is wrong and where (its own message quotes the text)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def packaged_config(name: str | Path) -> Path | None:
@@ -290,13 +432,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         path = packaged_config(path) or path
-    try:
-        data = parse_yaml(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         shipped = ", ".join(str(p.relative_to(CONFIGS).with_suffix("")) for p in shipped_configs())
-        raise ConfigError(f"{path}: config file not found (packaged configs: {shipped})") from None
+        raise ConfigError(f"{path}: config file not found (packaged configs: {shipped})")
+    try:  # a regular file of at most CONFIG_LIMIT bytes: never a FIFO or /dev/zero
+        data = parse_yaml(read_text(path, CONFIG_LIMIT, ConfigError))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

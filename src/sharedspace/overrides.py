@@ -30,6 +30,7 @@ from sharedspace.config import (
     field_default,
     load_yaml,
     parse_yaml,
+    short,
     to_dict,
 )
 from sharedspace.errors import ConfigError
@@ -52,16 +53,16 @@ class Override:
         key, sep, raw = body.partition("=")
         path = tuple(key.split("."))
         if op == "delete" and sep:
-            raise ConfigError(f"override {text!r}: ~key deletes a key and takes no value")
+            raise ConfigError(f"override {short(text)}: ~key deletes a key and takes no value")
         if (op != "delete" and not sep) or not all(path):
-            raise ConfigError(f"override {text!r}: expected key=value, +key=value or ~key")
+            raise ConfigError(f"override {short(text)}: expected key=value, +key=value or ~key")
         try:
             value = parse_yaml(raw) if sep else None
         except yaml.YAMLError as e:  # one line: what is wrong and where, not PyYAML's excerpt
             problem = getattr(e, "problem", None) or str(e).splitlines()[0]
             mark = getattr(e, "problem_mark", None)
             where = f" at column {mark.column + 1} of the value" if mark else ""
-            raise ConfigError(f"override {text!r}: not valid YAML: {problem}{where}") from None
+            raise ConfigError(f"override {short(text)}: not valid YAML: {problem}{where}") from None
         return cls(op, path, value, text)
 
     @property
@@ -84,17 +85,21 @@ class Override:
                 child = node[part] = {child_meta["name_key"]: child}  # a bare name opens up
             if not isinstance(child, dict):
                 where = ".".join(self.path[: i + 1])
-                raise ConfigError(f"override {self.text!r}: {where} is {child!r}, not a mapping")
+                raise ConfigError(
+                    f"override {short(self.text)}: {where} is {short(child)}, not a mapping"
+                )
             node, tp, meta = child, child_tp, child_meta
         last = self.path[-1]
         if self.op == "delete":
             if last not in node:
-                raise ConfigError(f"override {self.text!r}: {self.key} is not set; nothing to drop")
+                raise ConfigError(
+                    f"override {short(self.text)}: {self.key} is not set; nothing to drop"
+                )
             del node[last]
         elif self.op == "add":
             if last in node or _default(tp, last) is not MISSING:
                 raise ConfigError(
-                    f"override {self.text!r}: {self.key} is already in the config; "
+                    f"override {short(self.text)}: {self.key} is already in the config; "
                     f"set it with {self.key}=…"
                 )
             node[last] = self.value
@@ -111,7 +116,7 @@ class Override:
     def _not_in_config(self, depth: int) -> typing.NoReturn:
         where = ".".join(self.path[:depth])
         raise ConfigError(
-            f"override {self.text!r}: {where} is not in the config; add it with +{where}=…"
+            f"override {short(self.text)}: {where} is not in the config; add it with +{where}=…"
         )
 
 
@@ -172,7 +177,9 @@ def apply_to_each(configs: list[dict[str, Any]], overrides: list[str]) -> None:
         override = Override.parse(text)
         fitting = [data for data in configs if override.fits(data)]
         if not fitting:
-            raise ConfigError(f"override {text!r}: no configuration has task {override.path[1]!r}")
+            raise ConfigError(
+                f"override {short(text)}: no configuration has task {short(override.path[1])}"
+            )
         for data in fitting:
             override.apply(data)
 

@@ -16,9 +16,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sharedspace.config import Component, ExperimentConfig, from_dict
+from tokenizers import pre_tokenizers
+
+from sharedspace.config import Component, ExperimentConfig, from_dict, problems
 from sharedspace.data import TOKENIZERS
-from sharedspace.errors import ConfigError
+from sharedspace.data.tokenizers import SPECIALS
+from sharedspace.errors import ConfigError, short, short_key
 from sharedspace.modalities import MODALITIES
 from sharedspace.overrides import read_config
 from sharedspace.plugins import import_parts, load_entry_points, resolve_imports
@@ -36,6 +39,9 @@ TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # one folder inside out_dir, never ".."
 # kinds of part that a part's own Config may hold (``component(registry=…)``)
 NESTED: dict[str, Registry] = {"block": BLOCKS}
+# the fewest ids a tokenizer kind can have, refused by its ``fit`` only once the text is read:
+# byte-level BPE starts from the specials and its 256 byte symbols
+MIN_VOCAB = {"bpe": len(SPECIALS) + len(pre_tokenizers.ByteLevel.alphabet())}
 
 
 def load_config(
@@ -69,7 +75,7 @@ def _lookup(registry: Registry, name: str, key: str) -> Any:
     except ConfigError as e:
         close = difflib.get_close_matches(name, list(registry), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{key}: {e}{hint}") from None
+        raise ConfigError(f"{key}: {_unquoted(e, name)}{hint}") from None
 
 
 def resolve_component(registry: Registry, section: Component, key: str) -> Any:
@@ -92,12 +98,12 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         try:
             return fn(*args)
         except ConfigError as e:
-            errors.append(str(e).replace("invalid config:\n  ", ""))
+            errors.extend(str(e).replace("invalid config:\n  ", "").split("\n  "))
             return None
 
     if not RUN_NAME.match(cfg.name):
         errors.append(
-            f"name: {cfg.name!r} names the run's folder inside out_dir: letters, digits, '_', "
+            f"name: {short(cfg.name)} names the run's folder inside out_dir: letters, digits, '_', "
             "'-' and '.' (not first), no '/'"
         )
     if not cfg.tasks:
@@ -116,26 +122,23 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         if weighting.needs_every_task and sampler is not None and sampler.k < len(cfg.tasks):
             errors.append(
                 f"train.weighting: {cfg.train.weighting.name} combines every task's gradient in "
-                f"every step, but sampler {cfg.train.sampler.name!r} trains {sampler.k} of "
+                f"every step, but sampler {short(cfg.train.sampler.name)} trains {sampler.k} of "
                 f"{len(cfg.tasks)} tasks per step; use train.sampler=all"
             )
 
-    if cfg.train.transfer_every < 0:
-        errors.append(
-            f"train.transfer_every: steps between transfer probes, ≥ 0 (0: none); "
-            f"got {cfg.train.transfer_every}"
-        )
     declared: dict[str, str] = {}  # aux loss name → the part that declares it
     kinds: dict[str, Any] = {}  # task name → its kind
     if space is not None:
         declared |= dict.fromkeys(space.aux_losses, "model.space")
     for name, task in cfg.tasks.items():
-        key = f"tasks.{name}"
+        key = f"tasks.{short_key(name)}"
         if not TASK_NAME.match(name):
-            errors.append(f"{key}: a task name is letters, digits, _ and - (got {name!r})")
+            errors.append(f"{key}: a task name is letters, digits, _ and - (got {short(name)})")
         if task.modality not in cfg.model.modalities:
-            known = ", ".join(cfg.model.modalities)
-            errors.append(f"{key}.modality: {task.modality!r} is not in model.modalities ({known})")
+            known = ", ".join(map(short_key, cfg.model.modalities))
+            errors.append(
+                f"{key}.modality: {short(task.modality)} is not in model.modalities ({known})"
+            )
         kind = check(_lookup, TASKS, task.kind, f"{key}.kind")
         if kind is None:
             continue
@@ -150,46 +153,55 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         if view is None:
             errors.append(
                 f"{key}.data.source: {task.kind} reads {' or '.join(kind.data_views)} data; "
-                f"{task.data.name!r} is {data_kind} data"
+                f"{short(task.data.name)} is {data_kind} data"
             )
             continue
         task.data.config = check(from_dict, view.Config, task.data.params, f"{key}.data")
         tokenizer = getattr(task.data.config, "tokenizer", None)
-        if tokenizer is not None:
-            check(TOKENIZERS.get, tokenizer)
+        if tokenizer is not None and check(TOKENIZERS.get, tokenizer) is not None:
+            errors += _vocab(key, tokenizer, task.data.config.vocab_size)
         cap = caps.get(task.modality)
         if cap is not None:
-            declared |= dict.fromkeys(cap.aux_losses, f"model.modalities.{task.modality}")
+            where = f"model.modalities.{short_key(task.modality)}"
+            declared |= dict.fromkeys(cap.aux_losses, where)
             errors += _joins(key, task, cap, data_kind, space, kind)
     for name, part in declared.items():
         if name in RESERVED or not AUX_NAME.match(name):
-            errors.append(f"{part}: declares the aux loss {name!r}; reserved: {sorted(RESERVED)}")
+            errors.append(
+                f"{part}: declares the aux loss {short(name)}; reserved: {sorted(RESERVED)}"
+            )
     for name in cfg.train.aux_loss_weights:
         if name not in declared:
             close = difflib.get_close_matches(name, list(declared), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             known = ", ".join(sorted(declared)) or "none"
             errors.append(
-                f"train.aux_loss_weights.{name}: no part of this model emits {name!r}{hint}; "
-                f"declared: {known}"
+                f"train.aux_loss_weights.{short_key(name)}: no part of this model emits "
+                f"{short(name)}{hint}; declared: {known}"
             )
-    errors += _positive(cfg) + _best(cfg.train.keep_best, cfg.tasks, kinds)
+    errors += _best(cfg.train.keep_best, cfg.tasks, kinds)
     if errors:
-        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError(f"{source}: invalid config:\n  " + problems(errors))
 
 
 def _lookup_source(name: str, key: str) -> str:
     try:
         return source_kind(name)
     except ConfigError as e:
-        raise ConfigError(f"{key}: {e}") from None
+        raise ConfigError(f"{key}: {_unquoted(e, name)}") from None
+
+
+def _unquoted(error: ConfigError, name: str) -> str:
+    """A lookup's message with the name it quotes whole (any string in a file) cut short."""
+    return str(error).replace(repr(name), short(name))
 
 
 def _joins(key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any) -> list[str]:
     """Does the cap read the task's data, the space the cap's output, the head the space's?"""
-    where = f"{key}.modality: cap {cap.__name__} (model.modalities.{task.modality})"
+    where = f"{key}.modality: cap {cap.__name__} (model.modalities.{short_key(task.modality)})"
     if cap.modality_kind != data_kind:
-        return [f"{where} reads {cap.modality_kind} data, but {task.data.name!r} is {data_kind}"]
+        name = short(task.data.name)
+        return [f"{where} reads {cap.modality_kind} data, but {name} is {data_kind}"]
     if space is None:
         return []
     if cap.produces not in space.forms:
@@ -208,9 +220,10 @@ def _best(keep_best: str | None, tasks: dict, kinds: dict[str, Any]) -> list[str
     if keep_best is None:
         return []
     task, _, metric = keep_best.partition(".")
-    where = f"train.keep_best: {keep_best!r}"
+    where = f"train.keep_best: {short(keep_best)}"
     if task not in tasks:
-        return [f"{where} is not task.metric with a task of this config ({', '.join(tasks)})"]
+        known = ", ".join(map(short_key, tasks))
+        return [f"{where} is not task.metric with a task of this config ({known})"]
     if task not in kinds:
         return []
     goals = kinds[task].goals
@@ -219,18 +232,9 @@ def _best(keep_best: str | None, tasks: dict, kinds: dict[str, Any]) -> list[str
     return []
 
 
-def _positive(cfg: ExperimentConfig) -> list[str]:
-    t = cfg.train
-    values = {
-        "train.epochs": t.epochs,
-        "train.batch_size": t.batch_size,
-        "train.eval_batch_size": t.eval_batch_size,
-        "train.checkpoint_every": t.checkpoint_every,
-        "train.keep_checkpoints": t.keep_checkpoints,
-        "train.log_every": t.log_every,
-        "train.lr": t.lr,
-        "model.width": cfg.model.width,
-    }
-    optional = {"train.eval_every": t.eval_every, "train.max_steps": t.max_steps}
-    values.update({k: v for k, v in optional.items() if v is not None})
-    return [f"{k}: must be > 0, got {v}" for k, v in values.items() if v <= 0]
+def _vocab(key: str, tokenizer: str, vocab_size: int) -> list[str]:
+    """A vocabulary too small for its tokenizer kind, refused before any text is read."""
+    least = MIN_VOCAB.get(tokenizer, 0)
+    if vocab_size >= least:
+        return []
+    return [f"{key}.data.vocab_size: {tokenizer} needs at least {least} ids, got {vocab_size}"]
