@@ -7,10 +7,13 @@ import stat
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from sharedspace.errors import CheckpointError, ConfigError
 from sharedspace.resolve import load_config
 from sharedspace.runs import evaluate_run, load_run
+from sharedspace.train.checkpoint import save_checkpoint
 from sharedspace.train.trainer import train
 from tests.test_cli import run_cli
 from tests.tiny import tiny_config
@@ -111,3 +114,97 @@ def test_the_cli_evaluates_named_weights_and_writes_a_report(capsys, finished):
 def test_load_config_reads_a_run_folders_config(finished):
     cfg = load_config(finished.run_dir / "config.yaml")
     assert cfg.train.keep_best == "classification.loss" and cfg.train.keep_checkpoints == 1
+
+
+CATASTROPHIC = {"type": "Replace", "pattern": {"Regex": r"(\w+\s?)+$"}, "content": ""}
+
+
+@pytest.fixture(scope="module")
+def bpe_run(tiny_data_dir, tmp_path_factory):
+    """A language model on a byte-level BPE tokenizer, trained today: what older runs hold."""
+    overrides = ["tasks.next_word.data.tokenizer=bpe", "tasks.next_word.data.vocab_size=300"]
+    out = tmp_path_factory.mktemp("bpe")
+    return train(tiny_config(tiny_data_dir, out, ("next_word",), overrides, max_steps=4))
+
+
+def _rewritten(source, path, edit):
+    """A copy of weights file ``source`` at ``path`` whose parsed task states ``edit`` changed."""
+    with safe_open(source, framework="pt") as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
+        metadata = f.metadata()
+    states = json.loads(metadata["task_states"])
+    edit(states)
+    save_file(tensors, path, metadata={**metadata, "task_states": json.dumps(states)})
+    return path
+
+
+def test_a_bpe_run_trained_before_the_tokenizer_checks_still_evaluates(bpe_run):
+    """The stored tokenizer is rebuilt from its vocabulary and merges, to the same ids."""
+    for weights in ("final", "latest"):
+        evaluated = evaluate_run(bpe_run.run_dir, "test", weights)
+        assert evaluated["next_word"] == pytest.approx(bpe_run.metrics["test"]["next_word"])
+
+
+def test_a_weights_file_with_a_hostile_tokenizer_is_refused_before_data_loads(
+    bpe_run, tmp_path, capsys, monkeypatch
+):
+    """A normalizer with a catastrophic regex made ``evaluate --weights`` spin for ever; now the
+    file is refused in one line before any tokenizer or data is built (were it not, the stub
+    below fails the test instead of letting it hang)."""
+
+    def unreachable(*args):
+        raise AssertionError("build_tasks reached with an unchecked tokenizer state")
+
+    monkeypatch.setattr("sharedspace.runs.build_tasks", unreachable)
+
+    def hostile(states):
+        states["next_word"]["tokenizer"]["tokenizer"]["normalizer"] = CATASTROPHIC
+
+    path = _rewritten(bpe_run.run_dir / "model.safetensors", tmp_path / "evil.safetensors", hostile)
+    status, _, err = run_cli(capsys, "evaluate", bpe_run.run_dir, "--weights", path)
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"{path}: task 'next_word': bpe tokenizer state: 'tokenizer.normalizer'" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.clear(), r"task_states lacks task 'next_word''s data state"),
+        (lambda s: s.update(next_word=[]), r"task_states has a list as task 'next_word'"),
+        (lambda s: s["next_word"].update(tokenizer=7), r"task 'next_word': tokenizer state: kind"),
+        (
+            lambda s: s["next_word"]["tokenizer"].update(kind="word"),
+            r"task 'next_word': word tokenizer state: 'tokenizer' is not a key",
+        ),
+    ],
+)
+def test_task_states_that_do_not_fit_the_config_name_the_file(bpe_run, tmp_path, edit, message):
+    """A missing state used to fit a new tokenizer silently; a wrong one reached the library."""
+    path = _rewritten(bpe_run.run_dir / "model.safetensors", tmp_path / "w.safetensors", edit)
+    with pytest.raises(CheckpointError, match=rf"{path}:? .*{message}"):
+        load_run(bpe_run.run_dir, path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("task_states", None, r"the checkpoint lacks 'task_states'"),
+        ("step", None, r"the checkpoint lacks 'step'"),
+        ("model", None, r"the checkpoint lacks 'model'"),
+        ("step", "30", r"'step'"),  # its type is checked by load_checkpoint
+        ("task_states", [], r"'task_states'"),
+        ("task_states", {"next_word": {"tokenizer": {"kind": "bpe", "tokenizer": {}}}},
+         r"task 'next_word': bpe tokenizer state: 'tokenizer' lacks its model's vocab"),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_missing_or_mistyping_a_key_names_it(bpe_run, tmp_path, key, value, message):
+    """``evaluate --weights CHECKPOINT`` on a checkpoint without its task states was a KeyError."""
+    source = bpe_run.run_dir / "checkpoints" / f"step_{bpe_run.steps:08d}.pt"
+    state = torch.load(source, weights_only=True)
+    if value is None:
+        del state[key]
+    else:
+        state[key] = value
+    path = save_checkpoint(state, tmp_path, bpe_run.steps)
+    with pytest.raises(CheckpointError, match=rf"{path}:? .*{message}"):
+        load_run(bpe_run.run_dir, path)

@@ -19,7 +19,8 @@ from sharedspace.analysis.embedding import pca_figure
 from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import ExperimentConfig
-from sharedspace.errors import CheckpointError, SharedSpaceError
+from sharedspace.data import tokenizer_from_state
+from sharedspace.errors import CheckpointError, DataError, SharedSpaceError
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.representation import PaddedSequence, masked_mean
 from sharedspace.resolve import load_config
@@ -89,10 +90,10 @@ def load_run(run_dir: Path, weights: str | Path = "final") -> Run:
     if path.suffix == ".safetensors":
         state, task_states, info = load_weights(path)
     else:
-        checkpoint = load_checkpoint(path)
+        checkpoint = _checked_checkpoint(load_checkpoint(path), path)
         state, task_states = checkpoint["model"], checkpoint["task_states"]
         info = {"step": checkpoint["step"]}
-    tasks = build_tasks(cfg, task_states)
+    tasks = build_tasks(cfg, _checked_task_states(task_states, path, cfg))
     model = build_model(cfg, tasks)
     try:
         model.load_state_dict(state)
@@ -103,6 +104,34 @@ def load_run(run_dir: Path, weights: str | Path = "final") -> Run:
             f"({first[0].strip()})"
         ) from None
     return Run(model.eval(), tasks, cfg, run_dir, {"weights": str(path), **info})
+
+
+def _checked_checkpoint(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A checkpoint that holds the keys ``load_run`` reads (``load_checkpoint`` checked the type
+    of each one present), or one line naming the missing one."""
+    missing = next((key for key in ("model", "task_states", "step") if key not in checkpoint), None)
+    if missing is not None:
+        raise CheckpointError(f"{path}: the checkpoint lacks {missing!r}")
+    return checkpoint
+
+
+def _checked_task_states(
+    states: dict[str, Any], path: Path, cfg: ExperimentConfig
+) -> dict[str, Any]:
+    """The tasks' data states of a weights file or checkpoint: one for each task of the config,
+    each tokenizer one that sharedspace writes — refused in one line naming ``path`` before any
+    data loads (a missing state would silently fit a new tokenizer)."""
+    for name in cfg.tasks:
+        state = states.get(name)
+        if not isinstance(state, dict):
+            problem = "lacks" if name not in states else f"has a {type(state).__name__} as"
+            raise CheckpointError(f"{path}: task_states {problem} task {name!r}'s data state")
+        if "tokenizer" in state:
+            try:
+                tokenizer_from_state(state["tokenizer"])
+            except DataError as err:
+                raise CheckpointError(f"{path}: task {name!r}: {err}") from None
+    return states
 
 
 def evaluate_run(

@@ -2,6 +2,9 @@
 line; the best-weights tracker follows each metric's goal."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -10,7 +13,13 @@ from torch import nn
 
 from sharedspace.errors import CheckpointError
 from sharedspace.tasks import TASKS
-from sharedspace.train.export import BestWeights, load_weights, save_weights
+from sharedspace.train.export import (
+    FORMAT,
+    HEADER_LIMIT,
+    BestWeights,
+    load_weights,
+    save_weights,
+)
 
 
 class Tied(nn.Module):
@@ -66,3 +75,63 @@ def test_best_weights_follow_the_metric_goal_and_ignore_nan():
         "step": 12,
     }
     assert not BestWeights(None, tasks).improves(1, "cls", {"accuracy": 1.0})
+
+
+def _weights(path, **metadata):
+    """A weights file with one tensor and exactly ``metadata`` (str values)."""
+    save_file({"w": torch.zeros(2)}, path, metadata={"format": FORMAT, **metadata})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"step": "7"}, r"lacks 'task_states' \(the tasks' data state"),
+        ({"task_states": "[]", "step": "7"}, r"'task_states' is a list, expected the tasks' data"),
+        ({"task_states": "{}"}, r"lacks 'step' \(the step, an integer\)"),
+        ({"task_states": "{}", "step": '"7"'}, r"'step' is a str, expected the step, an integer"),
+        ({"task_states": "{}", "step": "true"}, r"'step' is a bool"),
+        ({"task_states": "{}", "step": "7", "metric": "3"}, r"'metric' is a int"),
+        ({"task_states": "{}", "step": "7", "value": '"low"'}, r"'value' is a str"),
+        ({"task_states": "{", "step": "7"}, r"metadata 'task_states': not valid JSON"),
+        ({"task_states": "[" * 100_000, "step": "7"}, r"'task_states': JSON nested too deeply"),
+    ],
+)
+def test_metadata_of_the_wrong_shape_is_one_line_naming_the_key(tmp_path, metadata, message):
+    path = _weights(tmp_path / "w.safetensors", **metadata)
+    with pytest.raises(CheckpointError, match=rf"^{tmp_path}/w\.safetensors: .*{message}") as err:
+        load_weights(path)
+    assert "\n" not in str(err.value)
+
+
+# load_weights in a child process: a regression that blocks (holding the GIL) fails the test
+READ_IN_A_CHILD = """
+import sys
+from sharedspace.errors import CheckpointError
+from sharedspace.train.export import load_weights
+for path in sys.argv[1:]:
+    try:
+        load_weights(path)
+    except CheckpointError as err:
+        print(err)
+"""
+
+
+def test_only_a_regular_file_with_a_bounded_header_is_read(tmp_path):
+    """A FIFO (or a link to one) blocked ``evaluate`` for ever in the library's open; a header
+    declaring more than the library reads is refused before a byte of it is read."""
+    fifo = tmp_path / "w.safetensors"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(fifo)
+    child = [sys.executable, "-c", READ_IN_A_CHILD, str(fifo), str(link)]
+    done = subprocess.run(child, capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert [line.partition(": ")[::2] for line in lines] == [
+        (str(path), "not a regular file (a folder, device, pipe or socket)")
+        for path in (fifo, link)
+    ], done.stdout
+    lying = tmp_path / "lying.safetensors"
+    lying.write_bytes((HEADER_LIMIT + 1).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError, match=f"a header of {HEADER_LIMIT + 1:,} bytes, more"):
+        load_weights(lying)

@@ -7,6 +7,11 @@ Two kinds, both fitted on training text only:
   subwords), so no text is ever unknown.
 Every tokenizer shares ``<pad>`` = 0, ``<unk>`` = 1, ``<eos>`` = 2, so heads and losses need not
 know which one a run used.
+
+A state read back (from a checkpoint or a weights file someone sent) is untrusted: each kind
+rebuilds its tokenizer with its own constructor from the data in the state (words; vocabulary and
+merges) and refuses anything else, so no regex, normalizer or setting from a file ever reaches the
+tokenizers library.
 """
 
 import json
@@ -26,6 +31,11 @@ from sharedspace.registry import Registry
 
 SPECIALS = ("<pad>", "<unk>", "<eos>")
 PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
+MAX_VOCAB = 1_000_000  # as TextConfig.vocab_size's bound: a larger state is not one of ours
+MAX_TOKEN_CHARS = 10_000  # far above any word or BPE token a corpus gives
+BYTE_SYMBOLS = frozenset(
+    pre_tokenizers.ByteLevel.alphabet()
+)  # what byte-level BPE tokens are made of
 
 
 class Tokenizer(ABC):
@@ -123,9 +133,11 @@ class WordTokenizer(Tokenizer):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "WordTokenizer":
+        _check_keys(cls.kind, state, {"kind", "words"})
         words = state.get("words")
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise DataError("word tokenizer state: 'words' must be a list of strings")
+        _check_tokens(cls.kind, words, "words", len(SPECIALS))
         if len(set(words) | set(SPECIALS)) != len(words) + len(SPECIALS):
             raise DataError("word tokenizer state: 'words' repeat a word or hold a special token")
         return cls(words)
@@ -145,9 +157,7 @@ class BPETokenizer(Tokenizer):
         """Learn merges up to ``vocab_size`` ids (the 256 byte symbols and 3 specials included)."""
         alphabet = pre_tokenizers.ByteLevel.alphabet()
         _check_size(vocab_size, len(SPECIALS) + len(alphabet))
-        hf = HFTokenizer(models.BPE())
-        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        hf.decoder = decoders.ByteLevel()
+        hf = cls.byte_level(models.BPE())
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
             special_tokens=list(SPECIALS),  # added first, so they get ids 0, 1, 2
@@ -156,6 +166,14 @@ class BPETokenizer(Tokenizer):
         )
         hf.train_from_iterator(texts, trainer, length=len(texts))
         return cls(hf)
+
+    @staticmethod
+    def byte_level(model: models.BPE) -> HFTokenizer:
+        """The one way sharedspace sets up a BPE tokenizer, for ``fit`` and ``from_state``."""
+        hf = HFTokenizer(model)
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = decoders.ByteLevel()
+        return hf
 
     @property
     def vocab_size(self) -> int:
@@ -176,12 +194,20 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "BPETokenizer":
-        try:
-            hf = HFTokenizer.from_str(json.dumps(state["tokenizer"]))
-        except Exception as e:  # the library raises plain Exception on bad JSON
-            raise DataError(f"bpe tokenizer state is not a valid tokenizer ({e})") from e
-        if [hf.token_to_id(s) for s in SPECIALS] != [PAD_ID, UNK_ID, EOS_ID]:
-            raise DataError(f"bpe tokenizer state: specials {SPECIALS} are not ids 0, 1, 2")
+        """Rebuilt from the vocabulary and merges alone; every other field must be what
+        ``byte_level`` writes (a field an older library did not write may be missing)."""
+        _check_keys(cls.kind, state, {"kind", "tokenizer"})
+        stored = state.get("tokenizer")
+        model = stored.get("model") if isinstance(stored, dict) else None
+        if not isinstance(model, dict) or "vocab" not in model or "merges" not in model:
+            raise DataError("bpe tokenizer state: 'tokenizer' lacks its model's vocab and merges")
+        vocab = _bpe_vocab(model["vocab"])
+        merges = _bpe_merges(model["merges"], vocab)
+        hf = cls.byte_level(models.BPE(vocab=vocab, merges=merges))
+        hf.add_special_tokens(list(SPECIALS))  # already ids 0, 1, 2 of vocab
+        problem = _difference(_settings(stored), _settings(json.loads(hf.to_str())), "tokenizer")
+        if problem is not None:
+            raise DataError(f"bpe tokenizer state: {problem}; not a tokenizer sharedspace writes")
         return cls(hf)
 
 
@@ -190,11 +216,110 @@ def _check_size(vocab_size: int, minimum: int) -> None:
         raise ConfigError(f"vocab_size: {vocab_size!r} is too small, at least {minimum}")
 
 
+def _check_keys(kind: str, state: dict[str, Any], keys: set[str]) -> None:
+    extra = next((key for key in state if key not in keys), None)
+    if extra is not None:
+        raise DataError(
+            f"{kind} tokenizer state: {str(extra)[:40]!r} is not a key sharedspace writes"
+        )
+
+
+def _check_tokens(kind: str, tokens: list[str] | dict[str, int], where: str, specials: int) -> None:
+    """A vocabulary of sharedspace's size: at most ``MAX_VOCAB`` ids, no empty or huge token."""
+    if len(tokens) + specials > MAX_VOCAB:
+        raise DataError(
+            f"{kind} tokenizer state: '{where}' holds {len(tokens):,} tokens, over {MAX_VOCAB:,}"
+        )
+    for token in tokens:
+        if not 0 < len(token) <= MAX_TOKEN_CHARS:
+            raise DataError(
+                f"{kind} tokenizer state: '{where}' holds a token of {len(token):,} characters "
+                f"(1 to {MAX_TOKEN_CHARS:,} expected)"
+            )
+
+
+def _bpe_vocab(vocab: Any) -> dict[str, int]:
+    """The stored vocabulary, checked before the library sees it: byte-level tokens with the ids
+    0..n-1 once each, the specials at 0, 1, 2."""
+    where = "tokenizer.model.vocab"
+    if not isinstance(vocab, dict) or not all(
+        isinstance(token, str) and type(i) is int for token, i in vocab.items()
+    ):
+        raise DataError(f"bpe tokenizer state: '{where}' must map tokens to integer ids")
+    _check_tokens("bpe", vocab, where, 0)
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise DataError(f"bpe tokenizer state: '{where}' ids are not 0..{len(vocab) - 1} once each")
+    if [vocab.get(s) for s in SPECIALS] != [PAD_ID, UNK_ID, EOS_ID]:
+        raise DataError(f"bpe tokenizer state: specials {SPECIALS} are not ids 0, 1, 2")
+    foreign = next((t for t in vocab if t not in SPECIALS and not BYTE_SYMBOLS.issuperset(t)), None)
+    if foreign is not None:
+        raise DataError(f"bpe tokenizer state: '{where}' token {foreign[:40]!r} is not byte-level")
+    return vocab
+
+
+def _bpe_merges(merges: Any, vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """The stored merges as pairs of vocabulary tokens whose join is a token too; older
+    ``tokenizers`` versions wrote each pair as one string ``"a b"``."""
+    where = "tokenizer.model.merges"
+    if not isinstance(merges, list) or len(merges) > len(vocab):
+        raise DataError(f"bpe tokenizer state: '{where}' must be a list, at most one per token")
+    pairs = []
+    for i, merge in enumerate(merges):
+        pair = merge.split(" ") if isinstance(merge, str) else merge
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(part, str) and part in vocab for part in pair)
+            and pair[0] + pair[1] in vocab
+        ):
+            raise DataError(
+                f"bpe tokenizer state: '{where}[{i}]' is not a pair of tokens whose join is a token"
+            )
+        pairs.append((pair[0], pair[1]))
+    return pairs
+
+
+def _settings(tokenizer: dict[str, Any]) -> dict[str, Any]:
+    """A BPE tokenizer's JSON without its data (vocabulary and merges): what sharedspace chose."""
+    model = {k: v for k, v in tokenizer["model"].items() if k not in ("vocab", "merges")}
+    return {**tokenizer, "model": model}
+
+
+def _difference(stored: Any, written: Any, where: str) -> str | None:
+    """Where ``stored`` departs from ``written`` (None if nowhere): a key ``written`` lacks, or
+    another value. Only ``written``'s shallow structure is walked, so any nesting is cheap."""
+    if isinstance(stored, dict) and isinstance(written, dict):
+        extra = next((key for key in stored if key not in written), None)
+        if extra is not None:
+            return f"'{where}.{str(extra)[:40]}' is not a field sharedspace writes"
+        parts = [(key, f"{where}.{key}") for key in stored]
+    elif isinstance(stored, list) and isinstance(written, list) and len(stored) == len(written):
+        parts = [(i, f"{where}[{i}]") for i in range(len(stored))]
+    elif type(stored) is type(written) and stored == written:
+        return None
+    else:
+        return f"'{where}' is {_shown(stored)} where sharedspace writes {_shown(written)}"
+    found = (_difference(stored[key], written[key], name) for key, name in parts)
+    return next((problem for problem in found if problem is not None), None)
+
+
+def _shown(value: Any) -> str:
+    """A short description of a JSON value for an error message."""
+    if isinstance(value, dict | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, str):
+        return json.dumps(value[:40])
+    return json.dumps(value, default=lambda v: type(v).__name__)[:40]  # a checkpoint's tensor
+
+
 def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
-    """Rebuild a tokenizer from its ``state_dict()`` (as stored in a checkpoint)."""
+    """Rebuild a tokenizer from its ``state_dict()`` (as stored in a checkpoint or weights file,
+    so untrusted); any other state is a one-line ``DataError`` naming the field."""
     kind = state.get("kind") if isinstance(state, dict) else None
-    if kind not in TOKENIZER_CLASSES:
-        raise DataError(f"tokenizer state: kind {kind!r} is not one of {sorted(TOKENIZER_CLASSES)}")
+    if not isinstance(kind, str) or kind not in TOKENIZER_CLASSES:
+        raise DataError(
+            f"tokenizer state: kind {_shown(kind)} is not one of {sorted(TOKENIZER_CLASSES)}"
+        )
     return TOKENIZER_CLASSES[kind].from_state(state)
 
 

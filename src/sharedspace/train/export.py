@@ -5,11 +5,15 @@ training goes on; what a researcher keeps is the weights — ``model.safetensors
 step, ``best.safetensors`` at the best validation value of ``train.keep_best``. The tasks' data
 state (tokenizers) and where the weights come from ride in the file's metadata as JSON, so one
 file and the run's ``config.yaml`` rebuild the model. A safetensors file holds no code: one from
-elsewhere can fail to load, never execute anything.
+elsewhere can fail to load, never execute anything. Nor can it stall or crash the reader: only a
+regular file with a bounded header is opened, each metadata value must be JSON of the type
+written here, and ``load_run`` rebuilds the tokenizers from their data, never trusting a setting.
 """
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,22 @@ from torch import nn
 from sharedspace.errors import CheckpointError
 from sharedspace.files import atomic_write
 from sharedspace.tasks import Task
+from sharedspace.untrusted import loads_json, open_regular
 
 FORMAT = "sharedspace.weights"
 FINAL = "model.safetensors"
 BEST = "best.safetensors"
+# the header holds tensor names and shapes and the tokenizers (a 1M-token BPE takes 40-85 MB):
+# the safetensors library's own limit, checked before it reads anything
+HEADER_LIMIT = 100_000_000
+# the metadata load_weights reads: key -> (JSON types, what the error says, whether every file
+# has it; the best weights add the metric and its value)
+INFO_TYPES: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "task_states": ((dict,), "the tasks' data state, a JSON object", True),
+    "step": ((int,), "the step, an integer", True),
+    "metric": ((str,), "task.metric, a string", False),
+    "value": ((float, int), "the metric's value, a number", False),
+}
 
 
 def save_weights(model: nn.Module, task_states: dict[str, Any], path: Path, **info: Any) -> Path:
@@ -42,27 +58,42 @@ def save_weights(model: nn.Module, task_states: dict[str, Any], path: Path, **in
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """``path`` → (state dict, task states, info) as ``save_weights`` wrote them."""
+    """``path`` → (state dict, task states, info) as ``save_weights`` wrote them. The file may
+    come from anyone: it must be a regular file whose header (the metadata) is at most
+    ``HEADER_LIMIT`` bytes, and each metadata value must be JSON of the type sharedspace writes."""
     path = Path(path)
-    try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such weights file") from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{path}: no such weights file")
+    with open_regular(path, sys.maxsize, CheckpointError) as file:
+        size = int.from_bytes(file.read(8), "little")  # safetensors: header length, then header
+        if size > HEADER_LIMIT:
+            raise CheckpointError(
+                f"{path}: a header of {size:,} bytes, more than the {HEADER_LIMIT:,} expected"
+            )
+        # the file just checked, not whatever the path names by now
+        opened = f"/proc/self/fd/{file.fileno()}" if os.path.isdir("/proc/self/fd") else path
+        try:
+            with safe_open(opened, framework="pt", device="cpu") as f:
+                metadata = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: a safetensors file without sharedspace metadata (format {FORMAT!r}); "
             "it was not written by a sharedspace run"
         )
-    try:
-        info = {key: json.loads(value) for key, value in metadata.items() if key != "format"}
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: malformed metadata ({err})") from None
-    if not isinstance(info.get("task_states"), dict):
-        raise CheckpointError(f"{path}: its metadata lacks the tasks' data state (task_states)")
+    info = {
+        key: loads_json(value, f"{path}: metadata {key!r}", CheckpointError)
+        for key, value in metadata.items()
+        if key != "format"
+    }
+    for key, (types, expected, required) in INFO_TYPES.items():
+        if key not in info and required:
+            raise CheckpointError(f"{path}: its metadata lacks {key!r} ({expected})")
+        if key in info and type(info[key]) not in types:
+            shown = type(info[key]).__name__
+            raise CheckpointError(f"{path}: metadata {key!r} is a {shown}, expected {expected}")
     return tensors, info.pop("task_states"), info
 
 
