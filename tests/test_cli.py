@@ -16,6 +16,8 @@ def run_cli(capsys, *argv):
         status = 0
     except SystemExit as e:
         status = e.code
+    except KeyboardInterrupt:  # not pytest's own: that would end the whole session
+        pytest.fail("Ctrl-C escaped sharedspace's main (a traceback)")
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -103,3 +105,72 @@ def test_a_bug_is_one_line_pointing_at_its_traceback_in_a_file(capsys, monkeypat
     monkeypatch.setenv("SHAREDSPACE_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         main(["validate", "configs/mtl/parity_shared.yaml"])
+
+
+@pytest.fixture
+def no_launch(monkeypatch):
+    """Fail if anything would start: the checks must come before torchrun and the data."""
+
+    def popen(*args, **kwargs):
+        raise SystemExit("would start torchrun")
+
+    monkeypatch.setattr("subprocess.Popen", popen)
+    monkeypatch.setattr("sharedspace.train.distributed.available_cpus", lambda: 4)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--nproc=0"], "--nproc 0: must be at least 1"),
+        (["--nproc=-1"], "--nproc -1: must be at least 1"),
+        (["--nproc=999"], "--nproc 999: more processes than the 4 CPUs available"),
+        (["--nproc=5"], "--force-nproc starts them anyway"),
+        (["--nproc=3"], "train.batch_size: 32 does not split into 3 equal parts"),
+        (["--nproc=5", "--force-nproc"], "train.batch_size: 32 does not split into 5"),
+        (["--nproc=4", "tasks.classification.data.train_size=10"], "train_size: 10 does not"),
+        (["train.device=cuda", "--nproc=2", "--force-nproc"], "than the 1 visible CUDA devices"),
+    ],
+)
+def test_nproc_is_checked_before_any_process_starts(
+    capsys, tmp_path, monkeypatch, no_launch, argv, message
+):
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    save_config(tiny_config(tmp_path / "no-data", tmp_path), tmp_path / "c.yaml")
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml", *argv)
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("sharedspace: error: ") and message in err
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_a_valid_nproc_passes_the_checks(capsys, tmp_path, no_launch):
+    """1 process (any batch), and 2 that share the batch, go on (to the missing data here)."""
+    save_config(tiny_config(tmp_path / "no-data", tmp_path), tmp_path / "c.yaml")
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml", "train.batch_size=7")
+    assert status == 2 and "no-data" in err  # got past the checks, to the data
+    status, _, _ = run_cli(capsys, "train", tmp_path / "c.yaml", "--nproc=2")
+    assert status == "would start torchrun"
+    status, out, _ = run_cli(capsys, "train", "--help")
+    assert status == 0 and "--force-nproc" in out
+
+
+@pytest.mark.parametrize(
+    "command, argv",
+    [
+        ("_train", ["train", "c.yaml"]),
+        ("_evaluate", ["evaluate", "runs/x"]),
+        ("_report", ["report", "runs/x"]),
+        ("_validate", ["validate", "c.yaml"]),
+        ("_reproduce", ["reproduce", "sus"]),
+        ("_discover", ["discover"]),
+        ("_list", ["list"]),
+        ("_data_download", ["data", "download", "cifar10", "--data-dir", "d"]),
+    ],
+)
+def test_ctrl_c_in_any_command_is_one_line_and_status_130(capsys, monkeypatch, command, argv):
+    def interrupted(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(f"sharedspace.cli.{command}", interrupted)
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 130 and err == "sharedspace: interrupted\n"

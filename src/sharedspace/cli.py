@@ -2,7 +2,8 @@
 
 Errors the project raises on purpose (bad config, missing data, bad checkpoint) print as one clean
 message and exit with status 2; anything else is a bug and keeps its traceback. A run stopped by
-Ctrl-C or SIGTERM saves a checkpoint, prints the command that resumes it and exits with 130.
+Ctrl-C or SIGTERM saves a checkpoint, prints the command that resumes it and exits with 130; Ctrl-C
+in any other command prints one line and exits with 130 too.
 """
 
 import argparse
@@ -30,22 +31,34 @@ def _train(args: argparse.Namespace) -> None:
     cfg = load_config(args.config, args.overrides)
     if args.print_config:
         return print(dump_config(cfg), end="")
+    if "WORLD_SIZE" in os.environ:  # a torchrun worker (the launcher checked the count)
+        distributed.check_processes(cfg, int(os.environ["WORLD_SIZE"]), force=True)
+    else:
+        distributed.check_processes(cfg, args.nproc, force=args.force_nproc)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        # Re-launch this same command under torchrun, one process per rank. Ctrl-C reaches
-        # every process of the terminal's group: the workers stop after the step and print how
-        # to resume, then exit 0 (torchrun reports any other status as a crash, with a
-        # traceback); this launcher waits and exits 130 if the run stopped early. torchrun's
-        # own (empty) log folder goes to a temporary folder: it would otherwise stay in /tmp.
-        previous = signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: inherited
+        # Re-launch this same command under torchrun, one process per rank. torchrun runs in a
+        # process group of its own, so that each Ctrl-C or SIGTERM reaches it once, from here,
+        # and it passes it on to each worker once (distributed.agent): the workers stop after
+        # the step and print how to resume, then exit 0 (torchrun reports any other status as
+        # a crash, with a traceback); this launcher waits and exits 130 if the run stopped
+        # early. torchrun and the workers die with this process (distributed.die_with_parent).
+        # torchrun's own (empty) log folder goes to a temporary folder: it would otherwise
+        # stay in /tmp.
         with tempfile.TemporaryDirectory(prefix="sharedspace-torchrun-") as logs:
-            command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+            agent = "from sharedspace.train import distributed; distributed.agent()"
+            command = [sys.executable, "-c", agent, "--standalone"]
             command += [f"--nproc_per_node={args.nproc}", f"--log-dir={logs}"]
             command += ["-m", "sharedspace.cli", "train", str(args.config), *args.overrides]
             command += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
-            try:
-                status = subprocess.call(command)
-            finally:
-                signal.signal(signal.SIGINT, previous)
+            env = os.environ | {distributed.PARENT: str(os.getpid())}
+            with subprocess.Popen(command, env=env, start_new_session=True) as torchrun:
+                forward = lambda signum, _: torchrun.send_signal(signum)  # noqa: E731
+                previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+                try:
+                    status = torchrun.wait()
+                finally:
+                    for s, handler in previous.items():
+                        signal.signal(s, handler)
         stopped = status == 0 and not finished(Path(cfg.out_dir) / cfg.name)
         raise SystemExit(130 if stopped else status)
     origin = Origin(str(args.config), list(args.overrides))
@@ -137,7 +150,18 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one experiment config")
     _config_args(p)
-    p.add_argument("--nproc", type=int, default=1, help="processes (DDP via torchrun)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes (DDP via torchrun): at most the CPUs (or visible GPUs), and dividing "
+        "train.batch_size",
+    )
+    p.add_argument(
+        "--force-nproc",
+        action="store_true",
+        help="allow --nproc above the CPUs available (never above the GPUs)",
+    )
     _run_flags(p)
     p.set_defaults(func=_train)
 
@@ -199,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
+    if "WORLD_SIZE" in os.environ:  # a torchrun worker
+        from sharedspace.train import distributed
+
+        distributed.die_with_parent()
     try:
         args.func(args)
     except Interrupted as e:
@@ -212,9 +240,20 @@ def main(argv: list[str] | None = None) -> None:
         if "WORLD_SIZE" in os.environ:
             from sharedspace.train import distributed
 
-            distributed.teardown()  # every rank stopped after the same step: leave together
+            # every rank stopped after the same step: leave together. The other ranks wait
+            # here while rank 0 writes the stop's checkpoint, which holds a second Ctrl-C
+            # (StopRequest.saving); so do they, rather than leave rank 0 alone in the barrier
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            distributed.teardown()
             raise SystemExit(0) from None
         raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        # Ctrl-C outside a training loop (whose first Ctrl-C stops after the step, above), or
+        # a second one: nothing is half-written (every file is written atomically), so one line.
+        # A torchrun worker exits 0, as after a stop: the launcher turns it into 130.
+        if int(os.environ.get("RANK", "0")) == 0:
+            print("sharedspace: interrupted", file=sys.stderr)
+        raise SystemExit(0 if "WORLD_SIZE" in os.environ else 130) from None
     except SharedSpaceError as e:
         print(f"sharedspace: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

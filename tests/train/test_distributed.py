@@ -5,8 +5,10 @@ are averaged."""
 import getpass
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,69 @@ def test_teardown_joins_gloos_threads_before_the_interpreter_exits(tmp_path):
     assert done.returncode == 0, done.stderr[-5000:]
     # both ranks report (their lines may interleave), and neither has a gloo thread left
     assert done.stdout.count("threads left:") == 2 and "gloo" not in done.stdout, done.stdout
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+        except OSError:
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a zombie has ended)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        running |= {pid} if state != "Z" else set()
+    return running
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_no_worker_outlives_its_launcher(tiny_data_dir, tmp_path, signum):
+    """SIGKILL to `train --nproc 2` kills torchrun and both workers within seconds (they would
+    go on as orphans, growing); Ctrl-C (SIGINT to the launcher, as a terminal sends it) stops
+    every rank after the same step: one resume line, status 130, no traceback."""
+    cfg = tiny_config(tiny_data_dir, tmp_path, epochs=1000, log_every=1)
+    save_config(cfg, tmp_path / "c.yaml")
+    command = [sys.executable, "-m", "sharedspace.cli", "train", tmp_path / "c.yaml", "--nproc=2"]
+    launcher = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    below: set[int] = set()
+    try:
+        metrics = tmp_path / "tiny" / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2):  # both training
+            assert launcher.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        below = descendants(launcher.pid)
+        assert len(below) >= 3  # torchrun and two workers
+        launcher.send_signal(signum)
+        status = launcher.wait(timeout=60)
+        err = launcher.stderr.read()
+        deadline = time.monotonic() + 5
+        while alive(below) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(below)
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for pid in alive(below):  # leave nothing behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
+    if signum == signal.SIGINT:
+        assert status == 130 and "Traceback" not in err, err[-5000:]
+        assert err.count("resume with: ") == 1 and "--resume --nproc=2" in err

@@ -103,3 +103,66 @@ def test_under_ddp_a_signal_to_one_rank_stops_every_rank_after_the_same_step(
     assert "stopped at step 5 of" in done.stderr and "Traceback" not in done.stderr
     assert f"{tmp_path / 'c.yaml'} --resume --nproc=2" in done.stderr
     assert load_checkpoint(latest_checkpoint(tmp_path / "tiny" / "checkpoints"))["step"] == 5
+
+
+def signals_in_save(monkeypatch, count):
+    """Send this process ``count`` SIGINTs inside every ``torch.save`` (mid-checkpoint)."""
+    real = torch.save
+
+    def save(*args, **kwargs):
+        for _ in range(count):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+def saved_steps(run_dir):
+    """Steps of the run's checkpoints, which must all verify; no temp file may be left."""
+    folder = run_dir / "checkpoints"
+    assert not list(folder.glob(".*.tmp"))
+    return sorted(load_checkpoint(p)["step"] for p in folder.glob("step_*.pt"))
+
+
+def test_a_second_ctrl_c_waits_for_the_stops_checkpoint(
+    capsys, tiny_data_dir, tmp_path, monkeypatch
+):
+    """The stop's save completes (no torn file, no traceback), then the run ends as a stop
+    does: the command that resumes, status 130."""
+    save_config(tiny_config(tiny_data_dir, tmp_path, epochs=3, max_steps=20), tmp_path / "c.yaml")
+    signal_at(monkeypatch, 3)
+    signals_in_save(monkeypatch, 1)
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml")
+    assert status == 130 and "Traceback" not in err
+    assert "finishing the checkpoint being written first" in err
+    assert "stopped at step 4 of 20" in err and "resume with: " in err
+    assert saved_steps(tmp_path / "tiny") == [4]
+
+
+def test_a_second_ctrl_c_in_another_save_quits_once_it_is_written(
+    capsys, tiny_data_dir, tmp_path, monkeypatch
+):
+    """Both signals come while the epoch's checkpoint is written (step 8): it completes, then
+    the run quits at once, in one line."""
+    save_config(tiny_config(tiny_data_dir, tmp_path, epochs=3, max_steps=20), tmp_path / "c.yaml")
+    signals_in_save(monkeypatch, 2)
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml")
+    assert status == 130 and "Traceback" not in err
+    assert err.endswith("finishing the checkpoint being written first\nsharedspace: interrupted\n")
+    assert saved_steps(tmp_path / "tiny") == [8]
+
+
+def test_a_second_ctrl_c_mid_step_quits_at_once(capsys, tiny_data_dir, tmp_path, monkeypatch):
+    save_config(tiny_config(tiny_data_dir, tmp_path, epochs=3, max_steps=20), tmp_path / "c.yaml")
+    real = trainer.lr_at
+
+    def lr_at(s, *args):
+        if s == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(s, *args)
+
+    monkeypatch.setattr(trainer, "lr_at", lr_at)
+    status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml")
+    assert status == 130 and err.endswith("again to quit at once)\nsharedspace: interrupted\n")
+    assert saved_steps(tmp_path / "tiny") == []
