@@ -73,3 +73,15 @@ def test_a_small_file_costs_its_size_not_its_limit(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_a_folders_own_files_are_read_never_through_a_link(tmp_path):
+    (tmp_path / "secret").write_text("key")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").symlink_to(tmp_path / "secret")
+    (tmp_path / "run" / "own.yaml").write_text("name: x")
+    assert read_bytes(tmp_path / "run" / "config.yaml", 10) == b"key"  # data may be linked
+    with pytest.raises(SharedSpaceError, match="not a regular file but a link"):
+        read_bytes(tmp_path / "run" / "config.yaml", 10, follow_links=False)
+    assert not regular_file(tmp_path / "run" / "config.yaml", follow_links=False)
+    assert read_bytes(tmp_path / "run" / "own.yaml", 10, follow_links=False) == b"name: x"

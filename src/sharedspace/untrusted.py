@@ -14,6 +14,7 @@ may all use it):
   into the project's one-line error naming the file.
 """
 
+import errno
 import json
 import os
 import stat
@@ -31,23 +32,32 @@ def inside(path: Path, folder: Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
-def regular_file(path: Path, folder: Path | None = None) -> bool:
-    """Whether ``path`` is a regular file (after links), inside ``folder`` where one is given."""
+def regular_file(path: Path, folder: Path | None = None, follow_links: bool = True) -> bool:
+    """Whether ``path`` is a regular file (after links, unless ``follow_links`` is False: then a
+    link is not one), inside ``folder`` where one is given."""
     try:
-        is_regular = stat.S_ISREG(os.stat(path).st_mode)
+        mode = (os.stat if follow_links else os.lstat)(path).st_mode
     except (OSError, ValueError):
         return False
-    return is_regular and (folder is None or inside(path, folder))
+    return stat.S_ISREG(mode) and (folder is None or inside(path, folder))
 
 
 def open_regular(
-    path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError
+    path: Path,
+    limit: int,
+    error: type[SharedSpaceError] = SharedSpaceError,
+    follow_links: bool = True,
 ) -> IO[bytes]:
     """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes; anything else
-    (a folder, FIFO, socket, device, a link to one, a larger file) is ``error`` naming the path."""
+    (a folder, FIFO, socket, device, a link to one, a larger file) is ``error`` naming the path.
+    ``follow_links=False`` refuses a link itself (``O_NOFOLLOW``): what a run folder holds is
+    read there, never through a link to a file elsewhere."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, flags | (0 if follow_links else os.O_NOFOLLOW))
     except OSError as e:
+        if e.errno == errno.ELOOP and not follow_links:
+            raise error(f"{path}: not a regular file but a link (not followed)") from None
         raise error(f"{path}: cannot open ({e.strerror})") from None
     try:
         info = os.fstat(fd)
@@ -62,12 +72,17 @@ def open_regular(
         raise
 
 
-def read_bytes(path: Path, limit: int, error: type[SharedSpaceError] = SharedSpaceError) -> bytes:
+def read_bytes(
+    path: Path,
+    limit: int,
+    error: type[SharedSpaceError] = SharedSpaceError,
+    follow_links: bool = True,
+) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (see ``open_regular``). It reads the
     size ``fstat`` reports plus one byte, not ``limit``: Python allocates a read's whole request
     up front, so a tiny file read under a 1 GiB limit would take 1 GiB. A file that grows while
     being read is refused."""
-    with open_regular(path, limit, error) as f:
+    with open_regular(path, limit, error, follow_links) as f:
         size = os.fstat(f.fileno()).st_size
         data = f.read(size + 1)
     if len(data) > size:

@@ -1,6 +1,7 @@
 """Transfer records read back from a generated metrics.jsonl, and drawn."""
 
 import json
+import os
 from pathlib import Path
 
 import matplotlib.image
@@ -9,6 +10,7 @@ import pytest
 
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.errors import SharedSpaceError
+from tests.guards import guarded
 
 NAMES = ["reconstruct", "classify", "lm"]  # the order the records below first name them
 
@@ -89,3 +91,61 @@ def test_figure_of_means_over_seeds_with_std(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"cosine must be \(S, 3, 3\) or \(3, 3\)"):
         transfer_figure(NAMES, cos[:2], aff, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+# --- a metrics.jsonl from elsewhere ----------------------------------------------------------
+
+
+RECORD = "a transfer record's"
+
+
+@pytest.mark.parametrize(
+    ("planted", "named"),
+    [
+        ({"step": "100", "task": "lm", "cosine.lm": 1.0}, f"{RECORD} step is '100', not a step"),
+        ({"step": True, "task": "lm"}, f"{RECORD} step is True, not a step"),
+        ({"step": 100, "task": ["lm"]}, rf"step 100: {RECORD} task is \['lm'\]"),
+        ({"step": 100, "task": "lm", "cosine.lm": "0.5"}, "step 100: cosine.lm is '0.5', not a"),
+        ({"step": 100, "task": "lm", "affinity.lm": None}, "step 100: affinity.lm is None, not"),
+    ],
+)
+def test_a_wrong_typed_transfer_record_names_the_file_and_field(
+    tmp_path: Path, planted: dict, named: str
+) -> None:
+    write_run(tmp_path)
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"split": "transfer", **planted}) + "\n")
+    with pytest.raises(SharedSpaceError, match=rf"metrics\.jsonl: {named}"):
+        read_transfer(tmp_path)
+
+
+def test_transfer_records_naming_thousands_of_tasks_are_refused_before_allocating(
+    tmp_path: Path,
+) -> None:
+    """The arrays are steps × tasks × tasks: one 100 kB record naming 4,097 targets asked for
+    2 × 134 MB; past ``CELLS`` it is an error instead."""
+    many = {f"cosine.t{j}": 0.0 for j in range(4097)}
+    write_run(tmp_path, steps=())
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 1, "split": "transfer", "task": "t0", **many}) + "\n")
+    with guarded(extra=64 << 20), pytest.raises(SharedSpaceError, match="4,097 tasks at 1 steps"):
+        read_transfer(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "link_out", "deep"])
+def test_a_hostile_log_is_one_error_without_blocking(tmp_path: Path, kind: str) -> None:
+    run = tmp_path / "run"
+    write_run(tmp_path / "theirs")
+    run.mkdir()
+    path = run / "metrics.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it to read would wait for a writer forever
+    elif kind == "dev_zero":
+        path.symlink_to("/dev/zero")  # reading it whole would fill memory
+    elif kind == "link_out":
+        path.symlink_to(tmp_path / "theirs" / "metrics.jsonl")
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    problem = "not a regular file|a link out of its folder|not a JSON record"
+    with guarded(10), pytest.raises(SharedSpaceError, match=rf"metrics\.jsonl(:1)?: ({problem})"):
+        read_transfer(run)

@@ -14,7 +14,7 @@ from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, download
 from sharedspace.data.download import Download, RemoteFile
 from sharedspace.errors import ConfigError, DataError
 from tests.data.data_formats import write_cifar10, write_fashion_mnist, write_wikitext
-from tests.data.guards import guarded
+from tests.guards import guarded
 
 
 class FileServer:

@@ -25,7 +25,7 @@ from tests.data.data_formats import (
     write_fortunes,
     write_wikitext,
 )
-from tests.data.guards import guarded
+from tests.guards import guarded
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="FIFOs, /dev/zero, /proc")
 

@@ -1,10 +1,8 @@
-import contextlib
 import copy
 import json
 import math
 import os
 import re
-import signal
 from dataclasses import replace
 
 import hypothesis
@@ -28,6 +26,7 @@ from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.train.run_folder import MARKER
 from sharedspace.untrusted import JSON_LIMIT
 from tests.data.data_formats import write_cifar10
+from tests.guards import guarded
 from tests.test_cli import run_cli
 
 SMALL = [
@@ -309,22 +308,6 @@ def test_a_torn_corrupt_or_unreadable_file_is_not_a_search_state(saved, tmp_path
     refused(saved, tmp_path, rf"not a search state \(.*{match}")
 
 
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """Fail, not hang, if the block blocks (a FIFO opened for reading waits for a writer)."""
-
-    def fail(*_):
-        raise TimeoutError(f"still blocked after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize(
     "kind", ["fifo", "folder", "huge", "missing", "link out", "dev_zero", "folder link out"]
 )
@@ -353,7 +336,7 @@ def test_anything_but_a_file_in_the_run_folder_is_not_a_search_state(saved, tmp_
         "huge": f"{JSON_LIMIT + 1:,} bytes, more than",
         "missing": "cannot open",
     }.get(kind, "a link out of the run folder")
-    with deadline(10):
+    with guarded(10):
         refused(saved, run_dir, rf"not a search state \({expected}")
 
 

@@ -20,6 +20,7 @@ from sharedspace.train.checkpoint import (
     previous_good,
     save_checkpoint,
 )
+from tests.guards import guarded
 
 
 def training_state(seed: int = 0) -> dict:
@@ -306,3 +307,133 @@ def test_bad_arguments(tmp_path: Path) -> None:
         save_checkpoint({}, tmp_path, step=1, keep=0)
     with pytest.raises(ValueError, match="step"):
         save_checkpoint({}, tmp_path, step=-1)
+
+
+# --- run folders from elsewhere: planted fields, links, pipes -------------------------------
+
+
+def plant(directory: Path, step: int, state: dict) -> Path:
+    """A checkpoint written by someone else: any state, with a checksum that matches it, and
+    the ``latest`` pointer naming it."""
+    path = directory / f"step_{step:08d}.pt"
+    torch.save(state, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (directory / f"{path.name}.sha256").write_text(f"{digest}  {path.name}\n")
+    (directory / LATEST).write_text(f"{path.name}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("step", "7"),
+        ("step", 10**15),
+        ("step", -1),
+        ("step", True),
+        ("train_seconds", float("nan")),
+        ("train_seconds", "12"),
+        ("model", {0: torch.zeros(1)}),
+        ("weighting", [torch.zeros(1)]),
+        ("optimizer", {"state": {}}),
+        ("rng", {"torch": torch.zeros(3)}),
+        ("streams", {"position": 1}),
+        ("sampler", [1, 2]),
+        ("config", "name: x"),
+        ("task_states", None),
+        ("best", 0.5),
+    ],
+)
+def test_planted_fields_of_the_wrong_type_or_range_name_the_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture, key: str, value: object
+) -> None:
+    good = save_checkpoint(training_state(), tmp_path, step=100)
+    planted = plant(tmp_path, 200, {**training_state(), key: value})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(planted)
+    message = str(caught.value)
+    assert message.startswith(f"checkpoint {planted} holds {key!r} = ")
+    assert "\n" not in message and str(good) in message
+    path, _ = load_newest_good(tmp_path)  # resume skips it, naming it, for the one before
+    assert path == good
+    warning = f"skipping {planted.name}: checkpoint {planted} holds {key!r}"
+    assert warning in capsys.readouterr().err
+
+
+def test_links_are_never_read_nor_pruned(tmp_path: Path) -> None:
+    run, elsewhere = tmp_path / "checkpoints", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    theirs = plant(elsewhere, 500, training_state())
+    good = save_checkpoint({"step": 1}, run, step=1)
+    for name in (theirs.name, f"{theirs.name}.sha256"):  # verifies, and is the newest
+        (run / name).symlink_to(elsewhere / name)
+    (run / LATEST).unlink()
+    assert latest_checkpoint(run) == good
+    (run / LATEST).symlink_to(elsewhere / "latest")
+    (elsewhere / "latest").write_text(f"{theirs.name}\n")
+    assert latest_checkpoint(run) == good  # a pointer that is a link is not read either
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(run / theirs.name)
+    assert load_newest_good(run)[0] == good
+    save_checkpoint({"step": 2}, run, step=2, keep=1)  # prunes step 1, leaves the links alone
+    assert steps_in(run) == [
+        LATEST,
+        "step_00000002.pt",
+        "step_00000002.pt.sha256",
+        theirs.name,
+        f"{theirs.name}.sha256",
+    ]
+    assert (run / theirs.name).is_symlink() and theirs.exists()
+
+
+def test_a_checksum_file_that_links_out_is_not_read(tmp_path: Path) -> None:
+    path = save_checkpoint({"step": 1}, tmp_path / "checkpoints", step=1)
+    sidecar = path.with_name(f"{path.name}.sha256")
+    (tmp_path / "outside.sha256").write_bytes(sidecar.read_bytes())
+    sidecar.unlink()
+    sidecar.symlink_to(tmp_path / "outside.sha256")
+    with pytest.raises(CheckpointError, match=r"unreadable checksum file .*not a regular file"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", [LATEST, "step_00000002.pt", "step_00000001.pt.sha256"])
+def test_pipes_and_devices_are_refused_without_blocking(tmp_path: Path, name: str) -> None:
+    good = save_checkpoint({"step": 1}, tmp_path, step=1)
+    (tmp_path / name).unlink(missing_ok=True)
+    os.mkfifo(tmp_path / name)  # opening it to read would wait for a writer forever
+    (tmp_path / "step_00000003.pt").symlink_to("/dev/zero")  # would hash forever
+    (tmp_path / "step_00000003.pt.sha256").write_text(f"{'0' * 64}  step_00000003.pt\n")
+    with guarded(10):
+        if name.endswith(".sha256"):  # the one checkpoint has no checksum to read
+            with pytest.raises(CheckpointError, match="unreadable checksum file"):
+                load_newest_good(tmp_path)
+        else:
+            assert load_newest_good(tmp_path)[0] == good
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            load_checkpoint(tmp_path / "step_00000003.pt")
+
+
+def test_a_checkpoints_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "someone_elses_run" / "checkpoints"
+    for step in (1, 2, 3):
+        save_checkpoint({"step": step}, elsewhere, step=step, keep=3)
+    linked = tmp_path / "run" / "checkpoints"
+    linked.parent.mkdir()
+    linked.symlink_to(elsewhere)
+    for call in (latest_checkpoint, load_newest_good, lambda d: save_checkpoint({}, d, 4, keep=1)):
+        with pytest.raises(CheckpointError, match=f"{linked}: a link"):
+            call(linked)
+    assert len(list(elsewhere.glob("*.pt"))) == 3  # nothing pruned there
+
+
+def test_a_pickled_alias_bomb_is_refused_before_anything_spells_it_out(tmp_path):
+    """Shared references make a few kB of pickle a 10¹⁰-value config; resume would compare it,
+    print it in a warning and write it to run.json."""
+    bomb: list = ["lol"]
+    for _ in range(10):
+        bomb = [bomb] * 10
+    path = plant(tmp_path, 5, {"step": 5, "config": {"name": bomb}})
+    assert path.stat().st_size < 10_000
+    with guarded(10), pytest.raises(CheckpointError, match="shared so many times over"):
+        load_checkpoint(path)
+    fine = plant(tmp_path, 6, {"step": 6, "config": {"name": [["a"] * 10] * 100}})
+    assert load_checkpoint(fine)["step"] == 6  # sharing that stays small is what pickles do

@@ -325,3 +325,43 @@ def test_recomputed_losses_replay_the_steps_own_draws(tiny_data_dir, tmp_path, s
         redrawn, _, _ = trainer.step_losses(model, tasks, batches, {})
     assert again == losses  # the same draws: the same losses, exactly
     assert redrawn != losses  # (other draws give other losses: the draws matter here)
+
+
+PLANTED = {
+    "a stream position of the wrong type": (
+        lambda c: c["streams"][0].update(position="7"),
+        r"does not fit .*batch stream state \(epoch 0, position '7'\)",
+    ),
+    "a stream past its data": (
+        lambda c: c["streams"][0].update(position=10**9),
+        r"does not fit .*position 1000000000\)",
+    ),
+    "sampler draws that are no count": (
+        lambda c: c["sampler"].update(draws=-3),
+        r"does not fit .*draws -3 is not a count",
+    ),
+    "a step past the run's end": (
+        lambda c: c.update(step=10**9),
+        r"saved at step 1,000,000,000, past this run's 4 steps",
+    ),
+    "a tokenizer state of another shape": (
+        lambda c: c["task_states"]["next_word"]["tokenizer"].update(words=[7]),
+        r"step_00000004\.pt: word tokenizer state",
+    ),
+}
+
+
+@pytest.mark.parametrize("plant, refused", PLANTED.values(), ids=PLANTED.keys())
+def test_a_planted_checkpoint_with_a_valid_checksum_is_one_error_naming_it(
+    tiny_data_dir, tmp_path, plant, refused
+):
+    """A run folder may come from elsewhere: its checksum vouches for the bytes, not the values.
+    Each of these was an internal error, or (the step) a run that silently 'finished'."""
+    cfg = tiny_config(tiny_data_dir, tmp_path, tasks=("classification", "next_word"), max_steps=4)
+    train(cfg)
+    folder = tmp_path / "tiny" / "checkpoints"
+    ckpt = torch.load(folder / "step_00000004.pt", weights_only=True)
+    plant(ckpt)
+    save_checkpoint(ckpt, folder, 4)
+    with pytest.raises(CheckpointError, match=refused):
+        train(cfg, resume=True)

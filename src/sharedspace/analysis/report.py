@@ -11,15 +11,21 @@ the tables and figures of experiment folders above the runs, then per run its re
 record, its training curves and its figures, and last the configs side by side with the keys that
 differ marked and listed first. Run folders are untrusted input: every text taken from them is
 escaped and the page fetches nothing (CSS inline, images as ``data:`` URIs), so the one file can
-also be mailed or archived and still opens offline.
+also be mailed or archived and still opens offline. Only regular files are read, never a link (a
+link to a key file would end up embedded in a page meant to be shared), each of a bounded size;
+the search for runs does not descend into linked folders; and what the page draws and lists is
+capped (``MAX_*``: curves, figures, rows, columns, characters), with a note saying how much was
+left out, so its work is bounded by what it shows.
 """
 
 import base64
+import csv
 import io
 import json
 import math
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -35,10 +41,16 @@ from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.tables import read_table_csv
 from sharedspace.train.runlog import read_records
+from sharedspace.untrusted import JSON_LIMIT, MiB, loads_json, read_bytes, regular_file
 
 SPLITS = ("validation", "test")  # the splits results.json holds
 CURVES = ("train", "validation")  # the splits drawn over steps
 META = ("step", "split", "task", "time")  # fields of a metrics record that are not metrics
+PNG = b"\x89PNG\r\n\x1a\n"
+CONFIG_LIMIT, CSV_LIMIT, PNG_LIMIT = MiB, 8 * MiB, 8 * MiB  # ours: ~5 kB, ~5 kB, ~100 kB
+MAX_PANELS, MAX_POINTS = 24, 2000  # curves drawn per run, points per curve (every k-th past it)
+MAX_FIGURES, MAX_LISTS = 40, 8  # PNGs embedded per folder; run.json lists drawn as tables
+MAX_ROWS, MAX_COLUMNS, MAX_TEXT = 500, 50, 200  # shown per table, and characters per cell
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 section { border-top: 2px solid #ddd; margin-top: 2em; }  .scroll { overflow-x: auto; }
@@ -68,16 +80,19 @@ class _Run:
     records: list[dict[str, Any]]  # metrics.jsonl
     results: dict[str, Any]  # results.json
     record: dict[str, Any]  # run.json
+    unread: list[str]  # files there but not read: links, not regular files, too large
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
-    """Run folders at or under ``paths`` (resolved, sorted, each once). A path that does not exist
-    or holds no run is an error naming it, so a typo never yields a page that silently lacks it."""
+    """Run folders at or under ``paths`` (resolved, sorted, each once), not under a linked folder.
+    A path that does not exist or holds no run is an error naming it, so a typo never yields a
+    page that silently lacks it."""
     found: set[Path] = set()
     for path in map(Path, paths):
         if not path.exists():
             raise SharedSpaceError(f"{path}: no such file or folder")
-        runs = {c.parent.resolve() for c in path.rglob("config.yaml") if _is_run(c.parent)}
+        folders = (Path(top) for top, _, _ in os.walk(path))  # does not follow links
+        runs = {folder.resolve() for folder in folders if _is_run(folder)}
         if not runs:
             raise SharedSpaceError(
                 f"{path}: no run folder here (one holding config.yaml and metrics.jsonl "
@@ -115,8 +130,22 @@ def write_report(paths: list[Path], out: Path) -> Path:
 
 
 def _is_run(folder: Path) -> bool:
-    logs = (folder / "metrics.jsonl").is_file() or (folder / "results.json").is_file()
-    return (folder / "config.yaml").is_file() and logs
+    logs = _regular(folder / "metrics.jsonl") or _regular(folder / "results.json")
+    return _regular(folder / "config.yaml") and logs
+
+
+def _regular(path: Path) -> bool:
+    """Whether ``path`` itself is a regular file (a link is not, whatever it points to)."""
+    return regular_file(path, follow_links=False)
+
+
+def _read(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is itself a regular file of at most ``limit`` bytes (opened
+    with ``O_NOFOLLOW``: a link swapped in meanwhile is not followed either); None otherwise."""
+    try:
+        return read_bytes(path, limit, follow_links=False)
+    except SharedSpaceError:
+        return None
 
 
 def _names(folders: list[Path]) -> list[str]:
@@ -133,28 +162,30 @@ def _experiment_folders(paths: list[Path], runs: list[Path]) -> list[Path]:
     """Folders at or under ``paths``, above a run, holding a results table or figures."""
     roots = [Path(p).resolve() for p in paths]
     above = {f for run in runs for f in run.parents if any(f.is_relative_to(r) for r in roots)}
-    return sorted(f for f in above if (f / "results.csv").is_file() or any(f.glob("*.png")))
+    return sorted(f for f in above if _regular(f / "results.csv") or any(f.glob("*.png")))
 
 
 def _read_run(path: Path, name: str) -> _Run:
-    text = (path / "config.yaml").read_text(encoding="utf-8", errors="replace")
+    text = _read(path / "config.yaml", CONFIG_LIMIT)
     try:
-        config = parse_yaml(text)
+        config = parse_yaml(text.decode("utf-8", errors="replace")) if text is not None else {}
     except yaml.YAMLError as error:
         raise SharedSpaceError(f"{path / 'config.yaml'}: not valid YAML ({error})") from None
     log = path / "metrics.jsonl"
-    records = read_records(log) if log.is_file() else []
+    records = read_records(log) if _regular(log) else []
     results, record = _read_json(path / "results.json"), _read_json(path / "run.json")
-    return _Run(path, name, _mapping(config), records, results, record)
+    read = {"config.yaml": text is not None, "metrics.jsonl": _regular(log)}
+    read |= {"results.json": results is not None, "run.json": record is not None}
+    unread = [file for file, done in read.items() if not done and os.path.lexists(path / file)]
+    return _Run(path, name, _mapping(config), records, results or {}, record or {}, unread)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return _mapping(json.loads(path.read_text(encoding="utf-8", errors="replace")))
-    except json.JSONDecodeError as error:
-        raise SharedSpaceError(f"{path}: not valid JSON ({error})") from None
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's object ({} for any other value); None where ``_read`` reads nothing."""
+    data = _read(path, JSON_LIMIT)
+    if data is None:
+        return None
+    return _mapping(loads_json(data.decode("utf-8", errors="replace"), path))
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -175,7 +206,7 @@ def _results(run: _Run) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
     for record in run.records:
         if record.get("split") in SPLITS:
             metrics = {k: v for k, v in record.items() if k not in META}
-            latest[str(record.get("task")), record["split"]] = metrics
+            latest[_name(record.get("task")), record["split"]] = metrics
     return latest, "last records of metrics.jsonl; no results.json"
 
 
@@ -187,18 +218,20 @@ def _overview(runs: list[_Run]) -> Html:
             {f"{t}.{m}": v for (t, s), ms in table.items() if s == "test" for m, v in ms.items()}
         )
     columns = list(dict.fromkeys(key for test in tests for key in test))
+    shown = columns[:MAX_COLUMNS]
     rows = []
     for run, test in zip(runs, tests, strict=True):
         info = _mapping(run.results.get("run"))
         last = max((r["step"] for r in run.records if _is_number(r.get("step"))), default=None)
         seconds = info.get("train_seconds")
         link = Html(f'<a href="#{escape(_anchor("run", run.name))}">{escape(run.name)}</a>')
-        minutes = seconds / 60 if _is_number(seconds) else None
+        minutes = seconds / 60 if _is_float(seconds) else None
         steps, processes = info.get("steps", last), info.get("processes")
-        rows.append([link, steps, minutes, processes, *(test.get(c) for c in columns)])
-    header = ["run", "steps", "train minutes", "processes", *columns]
+        rows.append([link, steps, minutes, processes, *(test.get(c) for c in shown)])
+    header = ["run", "steps", "train minutes", "processes", *shown]
     classes = ["" if run.results else "unfinished" for run in runs]
-    return _table("overview", "Runs and their test metrics", header, rows, classes)
+    caption = "Runs and their test metrics"
+    return _table("overview", caption, header, rows, classes, len(columns) - len(shown))
 
 
 def _experiment(folder: Path, name: str) -> Html:
@@ -206,104 +239,137 @@ def _experiment(folder: Path, name: str) -> Html:
         f'<section class="experiment" id="{escape(_anchor("experiment", name))}">',
         f'<h2>Experiment {escape(name)}</h2><p class="path">{escape(str(folder))}</p>',
     ]
-    if (folder / "results.csv").is_file():
-        rows = read_table_csv(folder / "results.csv")
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        cells = [[row.get(c) for c in columns] for row in rows]
-        parts.append(_table("experiment-results", "results.csv", columns, cells))
+    path = folder / "results.csv"
+    if _regular(path) and path.stat().st_size <= CSV_LIMIT:
+        try:
+            rows = read_table_csv(path)
+        except (csv.Error, UnicodeDecodeError) as error:  # a field past csv's limit, not UTF-8
+            parts.append(_note(f"results.csv not shown: {_short(error)}"))
+        else:
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            shown = columns[:MAX_COLUMNS]
+            cells = [[row.get(c) for c in shown] for row in rows[:MAX_ROWS]]
+            more = len(columns) - len(shown), len(rows) - len(cells)
+            parts.append(_table("experiment-results", "results.csv", shown, cells, (), *more))
+    elif os.path.lexists(path):
+        parts.append(_unread_note(["results.csv"]))
     return Html("\n".join([*parts, *_figures(folder), "</section>"]))
 
 
 def _run_section(run: _Run) -> Html:
     table, source = _results(run)
-    tasks = list(dict.fromkeys(task for task, _ in table))
-    keys = sorted(table, key=lambda key: (tasks.index(key[0]), SPLITS.index(key[1])))
+    tasks = {task: i for i, task in enumerate(dict.fromkeys(task for task, _ in table))}
+    keys = sorted(table, key=lambda key: (tasks[key[0]], SPLITS.index(key[1])))
     metrics = list(dict.fromkeys(m for key in keys for m in table[key]))
-    rows = [[task, split, *(table[task, split].get(m) for m in metrics)] for task, split in keys]
-    curves = _curves(run.records)
+    shown = metrics[:MAX_COLUMNS]
+    rows = [[task, split, *(table[task, split].get(m) for m in shown)] for task, split in keys]
+    header = ["task", "split", *shown]
+    results = _table("results", f"Results ({source})", header, rows, (), len(metrics) - len(shown))
+    curves, left_out = _curves(run.records)
+    if curves is None:
+        drawn = _note("No train or validation records in metrics.jsonl.")
+    else:
+        drawn = _img(curves, "curves", f"training curves of {run.name}")
+        if left_out:
+            drawn += _note(f"The first {MAX_PANELS} curves; {left_out:,} more not drawn.")
     parts = [
         f'<section class="run" id="{escape(_anchor("run", run.name))}">',
         f'<h2>{escape(run.name)}</h2><p class="path">{escape(str(run.path))}</p>',
-        _table("results", f"Results ({source})", ["task", "split", *metrics], rows),
+        _unread_note(run.unread) if run.unread else "",
+        results,
         *_record_tables(run.record),
-        _img(curves, "curves", f"training curves of {run.name}")
-        if curves
-        else '<p class="note">No train or validation records in metrics.jsonl.</p>',
+        drawn,
         *_figures(run.path),
         "</section>",
     ]
     return Html("\n".join(parts))
 
 
+def _unread_note(files: list[str], why: str = "a link, not a regular file, or too large") -> str:
+    return _note(f"Not read: {', '.join(files)} ({why}).")
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
 def _record_tables(record: dict[str, Any]) -> list[Html]:
     """run.json: its plain fields as one key/value table, each list of objects (the sessions) as
-    a table of its own with the union of their keys as columns."""
+    a table of its own with the union of their keys as columns (the first ``MAX_LISTS``)."""
     lists = {
         key: value
         for key, value in record.items()
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
     }
+    lists = dict(list(lists.items())[:MAX_LISTS])
     plain = [[key, _text(value)] for key, value in record.items() if key not in lists]
     tables = [_table("record", "Run record (run.json)", ["field", "value"], plain)] if plain else []
     for key, items in lists.items():
         columns = list(dict.fromkeys(c for item in items for c in item))
-        rows = [[_text(item[c]) if c in item else None for c in columns] for item in items]
-        tables.append(_table("record-list", f"run.json: {key}", columns, rows))
+        shown = columns[:MAX_COLUMNS]
+        rows = [[_text(item[c]) if c in item else None for c in shown] for item in items]
+        caption = f"run.json: {key}"
+        tables.append(_table("record-list", caption, shown, rows, (), len(columns) - len(shown)))
     return tables
 
 
-def _curves(records: list[dict[str, Any]]) -> bytes | None:
+def _curves(records: list[dict[str, Any]]) -> tuple[bytes | None, int]:
     """A PNG with one small axes per (task, metric) over steps: the train records, and the
     validation records on the same axes where the metric's name matches (train vs validation
-    loss); None when there is nothing to draw."""
+    loss); None when there is nothing to draw. At most ``MAX_PANELS`` axes (each task's side by
+    side, tasks in order) of at most ``MAX_POINTS`` points a line; also returns how many (task,
+    metric) pairs were left out."""
     series: dict[tuple[str, str], dict[str, tuple[list, list]]] = {}
     for record in records:
         split, step = record.get("split"), record.get("step")
-        if split not in CURVES or not _is_number(step):
+        if split not in CURVES or not _is_float(step):
             continue
         for metric, value in record.items():
-            if metric not in META and _is_number(value):
-                by_split = series.setdefault((str(record.get("task")), metric), {})
+            if metric not in META and _is_float(value):
+                by_split = series.setdefault((_name(record.get("task")), metric), {})
                 xs, ys = by_split.setdefault(split, ([], []))
                 xs.append(step)
                 ys.append(value)
     if not series:
-        return None
-    tasks = list(dict.fromkeys(task for task, _ in series))  # each task's panels side by side
-    panels = sorted(series.items(), key=lambda item: tasks.index(item[0][0]))
-    columns = min(4, len(series))
-    fig = Figure(
-        figsize=(3.2 * columns, 2.3 * math.ceil(len(series) / columns)), layout="constrained"
-    )
+        return None, 0
+    tasks = {task: i for i, task in enumerate(dict.fromkeys(task for task, _ in series))}
+    panels = sorted(series.items(), key=lambda item: tasks[item[0][0]])[:MAX_PANELS]
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig = Figure(figsize=(3.2 * columns, 2.3 * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(math.ceil(len(series) / columns), columns, squeeze=False).ravel()
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, ((task, metric), by_split) in zip(axes, panels, strict=False):
         for split, (xs, ys) in by_split.items():
+            every = math.ceil(len(xs) / MAX_POINTS)
             marker, color = ("o", "C1") if split == "validation" else (None, "C0")
-            ax.plot(xs, ys, marker=marker, markersize=3, color=color, label=split)
-        title = f"{'all tasks' if task == '*' else task} · {metric}"
+            ax.plot(xs[::every], ys[::every], marker=marker, markersize=3, color=color, label=split)
+        title = _short(f"{'all tasks' if task == '*' else task} · {metric}", 60)
         ax.set_title(title.replace("$", r"\$"), fontsize=9)  # a name is never read as mathtext
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         if len(by_split) > 1:
             ax.legend(fontsize=7)
-    for ax in axes[len(series) :]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
+    return buffer.getvalue(), len(series) - len(panels)
 
 
 def _configs(runs: list[_Run]) -> Html:
-    """The configs as dotted keys, one column per run; keys whose values differ come first."""
+    """The configs as dotted keys, one column per run (the first ``MAX_COLUMNS``); keys whose
+    values differ come first."""
     flat = [_flatten(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in flat for key in config))
     differs = {k for k in keys if len({(k in c, _text(c.get(k))) for c in flat}) > 1}
     keys.sort(key=lambda key: key not in differs)  # stable: file order within each group
-    rows = [[key, *(_text(c[key]) if key in c else None for c in flat)] for key in keys]
+    shown = flat[:MAX_COLUMNS]
+    rows = [[key, *(_text(c[key]) if key in c else None for c in shown)] for key in keys]
     classes = ["differs" if key in differs else "" for key in keys]
     caption = f"{len(differs)} of {len(keys)} keys differ between runs (marked, listed first)"
-    return _table("config", caption, ["key", *(run.name for run in runs)], rows, classes)
+    header = ["key", *(run.name for run in runs[:MAX_COLUMNS])]
+    return _table("config", caption, header, rows, classes, len(flat) - len(shown))
 
 
 def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -318,22 +384,50 @@ def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _figures(folder: Path) -> list[str]:
-    """Every PNG directly in ``folder``, embedded, its file name beneath."""
-    return [
-        f"<figure>{_img(path.read_bytes(), 'figure', path.name)}"
-        f"<figcaption>{escape(path.name)}</figcaption></figure>"
-        for path in sorted(folder.glob("*.png"))
-        if path.is_file()
-    ]
+    """The PNGs directly in ``folder`` (the first ``MAX_FIGURES`` by name), embedded, each file
+    name beneath; a note names what was not: links, other files, images over ``PNG_LIMIT``."""
+    figures, unread, paths = [], [], sorted(folder.glob("*.png"))
+    for path in paths:
+        if len(figures) == MAX_FIGURES:
+            break
+        png = _read(path, PNG_LIMIT)
+        if png is None or not png.startswith(PNG):
+            unread.append(path.name)
+            continue
+        figures.append(
+            f"<figure>{_img(png, 'figure', path.name)}"
+            f"<figcaption>{escape(path.name)}</figcaption></figure>"
+        )
+    left_out = len(paths) - len(figures) - len(unread)
+    if left_out:
+        figures.append(_note(f"The first {MAX_FIGURES} figures; {left_out:,} more not shown."))
+    if unread:
+        why = f"a link, not a regular file, over {PNG_LIMIT // MiB} MiB, or not a PNG"
+        figures.append(_unread_note(unread[:MAX_ROWS], why))
+    return figures
 
 
 def _table(
-    cls: str, caption: str, header: list[str], rows: list[list[Any]], classes: Sequence[str] = ()
+    cls: str,
+    caption: str,
+    header: list[str],
+    rows: list[list[Any]],
+    classes: Sequence[str] = (),
+    more_columns: int = 0,
+    more_rows: int = 0,
 ) -> Html:
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in header)
+    """A table of the first ``MAX_ROWS`` rows; its caption counts what was left out: rows past
+    those, and ``more_columns``/``more_rows`` the caller left out before building the rows."""
+    more_rows += max(0, len(rows) - MAX_ROWS)
+    rows, classes = rows[:MAX_ROWS], (classes or [""] * len(rows))[:MAX_ROWS]
+    left_out = [f"{more_rows:,} more rows"] * bool(more_rows)
+    left_out += [f"{more_columns:,} more columns"] * bool(more_columns)
+    if left_out:
+        caption += f" ({' and '.join(left_out)} not shown)"
+    head = "".join(f"<th>{escape(_short(c))}</th>" for c in header)
     body = "".join(
         f'<tr class="{c}">{"".join(map(_cell, row))}</tr>'
-        for c, row in zip(classes or [""] * len(rows), rows, strict=True)
+        for c, row in zip(classes, rows, strict=True)
     )
     return Html(
         f'<div class="scroll"><table class="{cls}"><caption>{escape(caption)}</caption>'
@@ -342,12 +436,14 @@ def _table(
 
 
 def _cell(value: object) -> str:
-    """A table cell: numbers right-aligned (floats to 4 significant digits), text escaped."""
+    """A table cell: numbers right-aligned (floats to 4 significant digits), text escaped and
+    cut to ``MAX_TEXT`` characters."""
     if _is_number(value):
-        number = f"{value:.4g}" if isinstance(value, float) else str(value)
+        number = f"{value:.4g}" if isinstance(value, float) else _short(value)
         return f'<td class="num">{number}</td>'
-    text = "" if value is None else value
-    return f"<td>{text if isinstance(text, Html) else escape(str(text))}</td>"
+    if isinstance(value, Html):
+        return f"<td>{value}</td>"
+    return f"<td>{escape(_short('' if value is None else _name(value)))}</td>"
 
 
 def _img(png: bytes, cls: str, alt: str) -> str:
@@ -357,7 +453,22 @@ def _img(png: bytes, cls: str, alt: str) -> str:
 
 def _text(value: object) -> str:
     """A config or record value as written: strings bare, the rest as JSON (lists, null, true)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):  # nested deeper than the encoder goes
+        return f"(a {type(value).__name__} nested too deeply to show)"
+
+
+def _name(value: object) -> str:
+    """A task name from a record: a string as is, anything else as JSON."""
+    return value if isinstance(value, str) else _text(value)
+
+
+def _short(value: object, limit: int = MAX_TEXT) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _anchor(prefix: str, name: str) -> str:
@@ -366,3 +477,8 @@ def _anchor(prefix: str, name: str) -> str:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_float(value: object) -> bool:
+    """A number that fits a float (an int of 400 digits does not: arithmetic and plots fail)."""
+    return _is_number(value) and not abs(value) > sys.float_info.max

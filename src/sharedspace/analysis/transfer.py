@@ -7,7 +7,6 @@ the shared parameters) and ``affinity.<j>`` (TAG's lookahead affinity, Fifty et 
 rows = the task stepped on, columns = the task whose loss is measured.
 """
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,9 +16,26 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.train.runlog import read_records
 
 SPLIT = "transfer"
 KINDS = ("cosine", "affinity")
+CELLS = 1 << 24  # steps × tasks²: 10 tasks logged at 160,000 steps; 128 MiB an array
+
+
+def _checked(record: dict, path: Path) -> dict:
+    """A transfer record whose fields have the types the trainer writes, else an error naming
+    the file, the step and the field."""
+    step, task = record.get("step"), record.get("task")
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        raise SharedSpaceError(f"{path}: a transfer record's step is {step!r:.40}, not a step")
+    if not isinstance(task, str):
+        raise SharedSpaceError(f"{path}: step {step}: a transfer record's task is {task!r:.40}")
+    for key, value in record.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if key.partition(".")[0] in KINDS and not number:
+            raise SharedSpaceError(f"{path}: step {step}: {key} is {value!r:.40}, not a number")
+    return record
 
 
 def read_transfer(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -31,14 +47,7 @@ def read_transfer(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         raise SharedSpaceError(f"{path}: no such file (is {run_dir} a run folder?)")
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line) if line.strip() else {}
-        except json.JSONDecodeError as error:
-            raise SharedSpaceError(f"{path}:{number}: not a JSON record ({error.msg})") from None
-        if record.get("split") == SPLIT:
-            records.append(record)
+    records = [_checked(r, path) for r in read_records(path) if r.get("split") == SPLIT]
     if not records:
         raise SharedSpaceError(
             f"{path}: no transfer records (split {SPLIT!r}); was the run trained with transfer on?"
@@ -52,6 +61,11 @@ def read_transfer(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
             if kind in KINDS:
                 names.setdefault(target, len(names))
     steps = np.array(sorted({record["step"] for record in records}))
+    if len(steps) * len(names) ** 2 > CELLS:  # the arrays are dense: steps × tasks × tasks
+        raise SharedSpaceError(
+            f"{path}: transfer records of {len(names):,} tasks at {len(steps):,} steps, more "
+            f"than the {CELLS:,} values read_transfer holds"
+        )
     at = {step: s for s, step in enumerate(steps)}
     values = {kind: np.full((len(steps), len(names), len(names)), np.nan) for kind in KINDS}
     for record in records:

@@ -250,8 +250,6 @@ def _load_state(run_dir: Path, cfg: DiscoverConfig, images: Images) -> list[list
         state = loads_json(body, path)
     except SharedSpaceError as e:
         raise _not_state(path, str(e).removeprefix(f"{path}: ")) from None
-    except ValueError as e:  # an integer of more digits than Python converts, bad UTF-8
-        raise _not_state(path, f"not valid JSON ({e})") from None
     if not (isinstance(state, dict) and set(state) == {"config", "traces"}):
         raise _not_state(path, 'the top level: expected {"config": …, "traces": …}')
     if not isinstance(state["config"], dict):

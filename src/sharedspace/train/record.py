@@ -26,6 +26,7 @@ import torch
 import sharedspace
 from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
+from sharedspace.untrusted import inside, read_json
 
 RECORD = "run.json"
 
@@ -104,6 +105,24 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _read_sessions(path: Path) -> list[dict[str, Any]]:
+    """The sessions of a ``run.json``; anything but a regular file in the run folder holding
+    ``{"sessions": [objects]}`` is an error saying what it is."""
+    try:
+        if not inside(path, path.parent):
+            raise SharedSpaceError("a link out of the run folder")
+        record = read_json(path)
+        sessions = record.get("sessions") if isinstance(record, dict) else None
+        if not (isinstance(sessions, list) and all(isinstance(s, dict) for s in sessions)):
+            raise SharedSpaceError('not {"sessions": [objects]}')
+    except SharedSpaceError as err:
+        reason = str(err).removeprefix(f"{path}: ")
+        raise SharedSpaceError(
+            f"{path}: not a run record ({reason}); move it aside to start a new record"
+        ) from None
+    return sessions
+
+
 class RunRecord:
     """``run.json`` of one run folder; only the main process writes it."""
 
@@ -111,14 +130,8 @@ class RunRecord:
         self.path = Path(run_dir) / RECORD
         self.enabled = enabled
         self.sessions: list[dict[str, Any]] = []
-        if enabled and self.path.exists():
-            try:
-                self.sessions = list(json.loads(self.path.read_text(encoding="utf-8"))["sessions"])
-            except (ValueError, KeyError, TypeError) as err:
-                raise SharedSpaceError(
-                    f"{self.path}: not a run record ({type(err).__name__}: {err}); move it aside "
-                    "to start a new record"
-                ) from None
+        if enabled and (self.path.exists() or self.path.is_symlink()):
+            self.sessions = _read_sessions(self.path)
 
     @contextlib.contextmanager
     def session(

@@ -104,15 +104,15 @@ def _check_reuse(
             f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
             "to replace it (or choose another name=…)"
         )
-    if running and resume and not resumable(run_dir):
-        raise SharedSpaceError(
-            f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the "
-            "folder or pass --overwrite instead of --resume"
-        )
     if resume and (link := _first_link(run_dir)) is not None:
         raise SharedSpaceError(
             f"{link}: a link inside a run folder (sharedspace makes none, and never follows one "
             "out of the run folder); remove it, or pass --overwrite instead of --resume"
+        )
+    if running and resume and not resumable(run_dir):
+        raise SharedSpaceError(
+            f"{run_dir}: nothing to resume (it holds logs but no checkpoint); delete the "
+            "folder or pass --overwrite instead of --resume"
         )
 
 

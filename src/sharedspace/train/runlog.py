@@ -9,6 +9,7 @@ was minimised, and ``lr``). Every value is the mean over the steps since the pre
 """
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -16,9 +17,14 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.files import atomic_write
 from sharedspace.train.distributed import Processes
+from sharedspace.untrusted import MiB, inside, open_regular
 
 STEP = "*"  # the task field of a record about the whole step
+# A run logging every 50 steps writes ~100 bytes a step: 256 MiB is millions of steps, and a
+# record (one line) of ~30 bytes a metric holds thousands of metrics in 1 MiB.
+LOG_LIMIT, LINE_LIMIT = 256 * MiB, MiB
 
 
 class RunLog:
@@ -28,8 +34,9 @@ class RunLog:
             return
         self.path = Path(run_dir) / "metrics.jsonl"
         if resume_step and self.path.exists():
-            kept = [r for r in read_records(self.path) if r.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            kept = [r for r in read_records(self.path) if _step(r) <= resume_step]
+            text = "".join(json.dumps(r) + "\n" for r in kept).encode()
+            atomic_write(self.path, lambda f: f.write(text))  # a kill now loses no record
         self.file = self.path.open("a")
         self.tb = SummaryWriter(
             str(Path(run_dir) / "tensorboard"), purge_step=resume_step + 1 if resume_step else None
@@ -53,20 +60,35 @@ class RunLog:
 
 
 def read_records(path: Path) -> list[dict]:
-    """The records of a ``metrics.jsonl``; its last line may be cut short by a kill mid-write and
-    is then dropped, a bad line before it is an error naming the file and line."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    """The records of a ``metrics.jsonl``: a regular file in its folder (not a link out of it) of
+    at most ``LOG_LIMIT`` bytes and ``LINE_LIMIT`` a line. A last line without its newline (a kill
+    mid-write) is dropped; any other bad line is an error naming the file and line; lines holding
+    no object are skipped."""
+    if not inside(path, Path(path).parent):
+        raise SharedSpaceError(f"{path}: a link out of its folder; not read")
     records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError as error:
-            if number == len(lines):
-                break
-            raise SharedSpaceError(f"{path}:{number}: not a JSON record ({error.msg})") from None
-        if isinstance(record, dict):
-            records.append(record)
+    with open_regular(path, LOG_LIMIT) as f:
+        for number, line in enumerate(iter(lambda: f.readline(LINE_LIMIT + 1), b""), 1):
+            if len(line) > LINE_LIMIT or f.tell() > LOG_LIMIT:  # the file grew being read
+                limits = f"{LINE_LIMIT:,} bytes a line, {LOG_LIMIT:,} a file"
+                raise SharedSpaceError(f"{path}:{number}: longer than expected ({limits})")
+            try:
+                text = line.decode("utf-8", errors="replace")
+                record = json.loads(text) if text.strip() else None
+            except (ValueError, RecursionError) as error:  # syntax, a 5000-digit int, nesting
+                if not line.endswith(b"\n"):
+                    break
+                reason = getattr(error, "msg", None) or str(error).split(";")[0]
+                raise SharedSpaceError(f"{path}:{number}: not a JSON record ({reason})") from None
+            if isinstance(record, dict):
+                records.append(record)
     return records
+
+
+def _step(record: dict) -> float:
+    """A record's step; one without a numeric step sorts past every step (dropped on resume)."""
+    step = record.get("step")
+    return step if isinstance(step, int | float) and not isinstance(step, bool) else math.inf
 
 
 class RunningMeans:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sharedspace.errors import ConfigError
+from sharedspace.errors import ConfigError, short
 from sharedspace.registry import Registry
 
 SAMPLERS: Registry[type["TaskSampler"]] = Registry("task sampler")
@@ -55,6 +55,8 @@ class TaskSampler:
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict) -> None:
+        if not _count(state["draws"], 2**63 - 1):
+            raise ValueError(f"sampler state: draws {short(state['draws'])} is not a count")
         self.generator.set_state(state["generator"])
         self.draws = state["draws"]
 
@@ -159,8 +161,20 @@ class BatchStream:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = state["epoch"], state["position"]
+        """A checkpoint's state, checked (it may be planted): a ValueError if it is not one a
+        stream over ``size`` examples writes."""
+        epoch, position = state["epoch"], state["position"]
+        if not (_count(epoch, 2**32) and _count(position, self.size)):
+            raise ValueError(
+                f"batch stream state (epoch {short(epoch)}, position {short(position)}) is not "
+                f"one a stream of {self.size} examples writes"
+            )
+        self.epoch, self.position = epoch, position
         self._order = self._permutation()
+
+
+def _count(value: object, most: int) -> bool:
+    return type(value) is int and 0 <= value <= most
 
 
 def steps_per_epoch(sizes: list[int], batch_size: int, tasks_per_step: int = 1) -> int:

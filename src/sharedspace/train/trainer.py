@@ -19,10 +19,13 @@ be, session by session), ``metrics.jsonl`` + ``tensorboard/``, ``checkpoints/`` 
 """
 
 import json
+import math
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ from sharedspace.config import (
     save_config,
     to_dict,
 )
-from sharedspace.errors import CheckpointError, Interrupted, SharedSpaceError
+from sharedspace.errors import CheckpointError, DataError, Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.spaces.global_batch import Positions, replay, stream_positions
@@ -54,6 +57,7 @@ from sharedspace.train.runlog import STEP, RunLog, RunningMeans
 from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
 from sharedspace.train.schedule import lr_at
 from sharedspace.train.weighting import StepContext, build_weighting
+from sharedspace.untrusted import inside, read_json
 
 
 class TrainingDiverged(SharedSpaceError):
@@ -62,14 +66,19 @@ class TrainingDiverged(SharedSpaceError):
 
 class StopRequest:
     """SIGINT/SIGTERM set a flag the loop reads at the end of each step, instead of killing the
-    step halfway; a second signal acts as usual (Ctrl-C twice quits at once). A no-op outside
-    the main thread, where Python cannot install handlers."""
+    step halfway; a second signal acts as usual (Ctrl-C twice quits at once), except while a
+    checkpoint is being written (``saving``): the save completes first. It is atomic anyway,
+    but a quit mid-save would leave its temp file, print a traceback from deep in torch.save,
+    and lose the checkpoint the stop was waiting for. A no-op outside the main thread, where
+    Python cannot install handlers."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.signal: int | None = None
         self._previous = {}
+        self._saving = False
+        self._held: int | None = None  # a second signal that came during a save
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
@@ -77,10 +86,34 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.signal = signum
+        name = signal.Signals(signum).name
+        if self.signal is None:
+            self.signal = signum
+            tqdm.write(f"{name}: stopping after this step and saving a checkpoint (again to "
+                       "quit at once)", file=sys.stderr)  # fmt: skip
+        elif self._saving:
+            self._held = signum
+            tqdm.write(f"{name}: finishing the checkpoint being written first", file=sys.stderr)
+        else:
+            self._quit(signum)
+
+    def _quit(self, signum: int) -> None:
+        """Act as the signal would have without us (KeyboardInterrupt for Ctrl-C)."""
         self.__exit__()
-        tqdm.write(f"{signal.Signals(signum).name}: stopping after this step and saving a "
-                   "checkpoint (again to quit at once)", file=sys.stderr)  # fmt: skip
+        signal.raise_signal(signum)
+
+    @contextmanager
+    def saving(self, stops: bool) -> Iterator[None]:
+        """Hold a second signal until the checkpoint written inside is complete; then quit,
+        unless the run ``stops`` after this save anyway (the stop's own save: it then ends as
+        a stop does, with the command that resumes and status 130)."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+        if self._held is not None and not stops:
+            self._quit(self._held)
 
     def __exit__(self, *exc: object) -> None:
         for s, handler in self._previous.items():
@@ -133,12 +166,29 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def stored_results(run_dir: Path, steps: int) -> dict | None:
-    """The results a finished run wrote, if it finished at ``steps``."""
+    """The results a finished run wrote, if it finished at ``steps``; None (the run is evaluated
+    again and the file rewritten) when ``results.json`` is missing, not a regular file in the run
+    folder, or not what ``write_results`` writes: numbers per split, task and metric, and the
+    run's ``steps`` and ``train_seconds``."""
+    path = Path(run_dir) / "results.json"
     try:
-        results = json.loads((run_dir / "results.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        results = read_json(path) if inside(path, run_dir) else None
+    except SharedSpaceError:
         return None
-    return results if results.get("run", {}).get("steps") == steps else None
+    run = results.get("run") if isinstance(results, dict) else None
+    done = run.get("steps") if isinstance(run, dict) else None
+    if isinstance(done, bool) or done != steps:
+        return None
+    seconds, values = run.get("train_seconds"), []
+    for split in ("validation", "test"):
+        tasks = results.get(split)
+        if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
+            return None
+        values += [value for metrics in tasks.values() for value in metrics.values()]
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in [seconds, *values]
+    )
+    return results if numbers and 0 <= seconds < math.inf else None
 
 
 def step_losses(
@@ -314,7 +364,10 @@ def _train(
     if missing:
         raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
     torch.manual_seed(cfg.seed)
-    tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
+    try:
+        tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
+    except DataError as e:  # a checkpoint's tokenizer state: say which checkpoint
+        raise (CheckpointError(f"{latest}: {e}") if ckpt else e) from None
     model = build_model(cfg, tasks).to(device)
     weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
     params = [*model.parameters(), *weighting.parameters()]
@@ -343,7 +396,8 @@ def _train(
             torch.set_rng_state(ckpt["rng"]["torch"])
             if "best" in ckpt:  # runs from before keep_best have none
                 best.load_state_dict(ckpt["best"])
-        except (KeyError, RuntimeError, ValueError) as e:  # shapes, names, counts differ
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            # shapes, names, counts differ; or a planted state of the wrong types within
             first = str(e).strip().splitlines()[0]
             changed = ", ".join(changes) or "none"
             raise CheckpointError(
@@ -352,6 +406,12 @@ def _train(
                 "was trained with, or start afresh with --overwrite"
             ) from None
         start, seconds_before = ckpt["step"], ckpt["train_seconds"]
+        if start > total:
+            raise CheckpointError(
+                f"{latest}: saved at step {start:,}, past this run's {total:,} steps "
+                "(train.epochs, train.max_steps); resume with at least as many, or start "
+                "afresh with --overwrite"
+            )
         if changes and procs.is_main:
             print(f"warning: resuming {latest} with changed config keys: {', '.join(changes)}")
         finished = stored_results(run_dir, total) if start == total else None
@@ -444,9 +504,11 @@ def _train(
                 saved = None
                 if done % epoch_steps == 0 or done == total or done % (t.eval_every or total) == 0:
                     validate(done)
-                    saved = checkpoint(done)
+                    with stop.saving(stops=stop_here):
+                        saved = checkpoint(done)
                 elif done % t.checkpoint_every == 0 or stop_here:
-                    saved = checkpoint(done)
+                    with stop.saving(stops=stop_here):
+                        saved = checkpoint(done)
                 if stop_here:
                     bar.close()
                     log.close()
