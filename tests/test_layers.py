@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sharedspace"
 LAYERS = [
     {"errors"},
-    {"files", "tables", "untrusted"},
+    {"untrusted", "files"},
+    {"tables"},
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"data"},

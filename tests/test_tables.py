@@ -1,11 +1,13 @@
 """Tables: readable Markdown, exact CSV, and never a silent overwrite."""
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sharedspace.errors import SharedSpaceError
 from sharedspace.tables import MISSING, read_table_csv, write_table
 
 COLUMNS = ["model", "accuracy", "mse_per_image", "steps", "smoke"]
@@ -78,3 +80,19 @@ def test_empty_rows_and_no_columns(tmp_path: Path) -> None:
     assert read_table_csv(csv_path) == []
     with pytest.raises(ValueError, match="column"):
         write_table([], [], tmp_path / "none")
+
+
+def test_a_table_never_writes_through_a_link_and_reads_only_a_regular_file(tmp_path):
+    """A study folder may come from elsewhere: a results.md linked to a file outside is replaced,
+    not written through; a results.csv that is a FIFO is refused, not waited on."""
+    outside = tmp_path / "thesis.tex"
+    outside.write_text("precious")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "results.md").symlink_to(outside)
+    md, csv_path = write_table([{"a": 1}], ["a"], tmp_path / "study" / "results", overwrite=True)
+    assert outside.read_text() == "precious" and not md.is_symlink()
+    assert read_table_csv(csv_path) == [{"a": 1}]
+    csv_path.unlink()
+    os.mkfifo(csv_path)
+    with pytest.raises(SharedSpaceError, match="not a regular file"):
+        read_table_csv(csv_path)

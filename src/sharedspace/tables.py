@@ -5,12 +5,17 @@ from a table can always be traced back to the exact value.
 """
 
 import csv
+import io
 import math
 import numbers
 from pathlib import Path
 
 import numpy as np
 
+from sharedspace.files import atomic_write
+from sharedspace.untrusted import MiB, read_text
+
+CSV_LIMIT = 64 * MiB  # a study's results.csv is a few kB
 MISSING = "–"  # en dash: a cell with no value, distinct from a written 0 or "nan"
 
 
@@ -41,22 +46,28 @@ def write_table(
                 )
     stem.parent.mkdir(parents=True, exist_ok=True)
 
-    md_path.write_text(f"{note}\n\n" * bool(note) + _markdown(rows, columns), encoding="utf-8")
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    markdown = (f"{note}\n\n" * bool(note) + _markdown(rows, columns)).encode()
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    # atomic: a table is whole or absent, and a link in its place is replaced, never written
+    # through to a file outside the folder
+    atomic_write(md_path, lambda f: f.write(markdown))
+    atomic_write(csv_path, lambda f: f.write(text.getvalue().encode()))
     return md_path, csv_path
 
 
-def read_table_csv(path: Path) -> list[dict]:
-    """Rows of a table written by ``write_table``, with the types the CSV lost restored.
+def read_table_csv(path: Path, limit: int = CSV_LIMIT) -> list[dict]:
+    """Rows of a table written by ``write_table``, with the types the CSV lost restored; the file
+    must be a regular one of at most ``limit`` bytes (it may come from someone else's study).
 
     An empty cell is None, "True"/"False" a bool, then int if it parses, float if it parses,
     else the string.
     """
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{key: _parse(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    text = read_text(path, limit)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return [{key: _parse(value) for key, value in row.items()} for row in reader]
 
 
 def _markdown(rows: list[dict], columns: list[str]) -> str:

@@ -363,7 +363,8 @@ def _write_results(
             f"{best['taskness']:.3f} | {best['agreement']:.3f} | {best['overlap']:.2f} | "
             f"{rescored[i][cfg.objective]:.3f} |"
         )
-    (run_dir / "results.md").write_text("\n".join(rows) + "\n")
+    text = ("\n".join(rows) + "\n").encode()
+    atomic_write(run_dir / "results.md", lambda f: f.write(text))
     names = [f"{s.optimizer} (task {s.task + 1})" for s in plan]
     draw_trace(run_dir / "trace.png", names, [[r[cfg.objective] for r in t] for t in traces])
     for t in range(cfg.tasks):
