@@ -192,3 +192,24 @@ def test_the_issue_33_steps_lose_nothing_through_the_cli(tmp_path, capsys):
             main(["train", str(tmp_path / "c.yaml"), *flags])
         assert stop.value.code == 2 and "is not a run folder" in capsys.readouterr().err
         assert snapshot(victim) == before
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new folder", "empty folder"])
+def test_a_run_that_fails_before_writing_leaves_no_marked_folder(tmp_path, capsys, existed):
+    """Missing data (or a model that cannot be built) used to leave an empty, marked folder
+    that the next run with the same name then had to --overwrite."""
+    from sharedspace.errors import DataError
+    from sharedspace.train.trainer import train
+    from tests.tiny import tiny_config
+
+    if existed:
+        (tmp_path / "out" / "tiny").mkdir(parents=True)
+    cfg = tiny_config(tmp_path / "nowhere", tmp_path / "out", max_steps=2)
+    with pytest.raises(DataError):
+        train(cfg)
+    assert (tmp_path / "out" / "tiny").exists() == existed
+    assert not (tmp_path / "out" / "tiny" / MARKER).exists()
+    with pytest.raises(RuntimeError), run_folder(tmp_path / "out", "kept", False, False) as kept:
+        (kept / "config.yaml").write_text("name: x\n")  # it wrote something: a run to keep
+        raise RuntimeError
+    assert (kept / MARKER).exists()

@@ -47,17 +47,40 @@ def run_folder(
     Every refusal comes before anything is written: a refused run leaves the folder as it was,
     marker included (a marker written by a refused run would arm the ``--overwrite`` its message
     suggests). The checks run again under the lock, where a concurrent run may have changed
-    the folder; a refusal there removes the marker if this call created it."""
+    the folder; a refusal there removes the marker if this call created it. A run that fails
+    before writing anything leaves the folder as it found it too."""
     run_dir = Path(out_dir) / name
     if not enabled:
         yield run_dir
         return
     if run_dir.is_symlink() or run_dir.resolve().parent != Path(out_dir).resolve():
         raise SharedSpaceError(f"{run_dir}: a run folder must be a folder inside {out_dir}")
-    created = not _marked(run_dir)
+    created, new = not _marked(run_dir), not run_dir.exists()
     if created:  # a marked folder is checked under its lock, so a live run's holder is named
         _check_reuse(run_dir, resume, overwrite, resumable)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked_and_checked(run_dir, resume, overwrite, resumable, created) as ready:
+            yield ready
+    except BaseException:
+        # a run that failed before writing anything (missing data, a model that cannot be
+        # built) leaves no empty, marked folder behind for the next run to trip over
+        if created and _marked(run_dir) and [p.name for p in run_dir.iterdir()] == [MARKER]:
+            (run_dir / MARKER).unlink()
+            if new:
+                run_dir.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _locked_and_checked(
+    run_dir: Path,
+    resume: bool,
+    overwrite: bool,
+    resumable: Callable[[Path], bool],
+    created: bool,
+) -> Iterator[Path]:
+    """Hold the lock, check again under it, and prepare the folder (see ``run_folder``)."""
     with locked(run_dir):
         try:
             _check_reuse(run_dir, resume, overwrite, resumable, locked=True)
