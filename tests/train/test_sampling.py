@@ -94,3 +94,11 @@ def test_batch_stream_state_restores_the_same_future():
 def test_steps_per_epoch():
     assert steps_per_epoch([100, 28], 32) == 4
     assert steps_per_epoch([100, 28], 32, tasks_per_step=2) == 2  # every task steps each time
+
+
+def test_a_batch_the_processes_cannot_share_is_a_config_error():
+    """A split smaller than the batch is the batch: 9 examples do not split across 2 processes
+    (this was a ValueError, reported as a bug of ours, in every worker)."""
+    with pytest.raises(ConfigError, match=r"train.batch_size: a global batch of 9 .* 2 processes"):
+        BatchStream(9, 16, seed=0, rank=0, world=2)
+    assert len(next(BatchStream(10, 16, seed=0, rank=1, world=2))) == 5

@@ -137,9 +137,14 @@ class BatchStream:
     """
 
     def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
-        if batch_size % world:
-            raise ValueError(f"global batch {batch_size} does not split across {world} processes")
         self.size, self.batch_size, self.seed = size, min(batch_size, size), seed
+        if self.batch_size % world:  # a split smaller than the batch is the batch
+            raise ConfigError(
+                f"train.batch_size: a global batch of {self.batch_size} (a task's "
+                f"{size} training examples, when fewer than {batch_size}) does not split "
+                f"across {world} processes; use a batch, or the task's data.train_size, that "
+                f"{world} divides"
+            )
         self.local = self.batch_size // world
         self.rank = rank
         self.epoch, self.position = 0, 0
