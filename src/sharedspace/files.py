@@ -58,10 +58,15 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> str:
 
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file, read in chunks so a large file never sits in memory whole."""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+        return sha256_of(f)
+
+
+def sha256_of(f: IO[bytes]) -> str:
+    """The hex sha256 of what is left to read in an open file, read in chunks."""
+    digest = hashlib.sha256()
+    while chunk := f.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

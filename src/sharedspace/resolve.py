@@ -16,11 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tokenizers import pre_tokenizers
-
 from sharedspace.config import Component, ExperimentConfig, from_dict, problems
 from sharedspace.data import TOKENIZERS
-from sharedspace.data.tokenizers import SPECIALS
+from sharedspace.data.tokenizers import TOKENIZER_CLASSES
 from sharedspace.errors import ConfigError, short, short_key
 from sharedspace.modalities import MODALITIES
 from sharedspace.overrides import read_config
@@ -39,9 +37,6 @@ TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # one folder inside out_dir, never ".."
 # kinds of part that a part's own Config may hold (``component(registry=…)``)
 NESTED: dict[str, Registry] = {"block": BLOCKS}
-# the fewest ids a tokenizer kind can have, refused by its ``fit`` only once the text is read:
-# byte-level BPE starts from the specials and its 256 byte symbols
-MIN_VOCAB = {"bpe": len(SPECIALS) + len(pre_tokenizers.ByteLevel.alphabet())}
 
 
 def load_config(
@@ -233,8 +228,9 @@ def _best(keep_best: str | None, tasks: dict, kinds: dict[str, Any]) -> list[str
 
 
 def _vocab(key: str, tokenizer: str, vocab_size: int) -> list[str]:
-    """A vocabulary too small for its tokenizer kind, refused before any text is read."""
-    least = MIN_VOCAB.get(tokenizer, 0)
+    """A vocabulary too small for its tokenizer kind, refused before any text is read (its
+    ``fit`` would refuse it too, but only once the text is read)."""
+    least = TOKENIZER_CLASSES[tokenizer].min_vocab_size
     if vocab_size >= least:
         return []
     return [f"{key}.data.vocab_size: {tokenizer} needs at least {least} ids, got {vocab_size}"]

@@ -36,7 +36,7 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sharedspace.config import parse_yaml
+from sharedspace.config import CONFIG_LIMIT, parse_yaml, yaml_problem
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.tables import read_table_csv
@@ -47,7 +47,7 @@ SPLITS = ("validation", "test")  # the splits results.json holds
 CURVES = ("train", "validation")  # the splits drawn over steps
 META = ("step", "split", "task", "time")  # fields of a metrics record that are not metrics
 PNG = b"\x89PNG\r\n\x1a\n"
-CONFIG_LIMIT, CSV_LIMIT, PNG_LIMIT = MiB, 8 * MiB, 8 * MiB  # ours: ~5 kB, ~5 kB, ~100 kB
+CSV_LIMIT, PNG_LIMIT = 8 * MiB, 8 * MiB  # ours: ~5 kB, ~100 kB (config.yaml: CONFIG_LIMIT)
 MAX_PANELS, MAX_POINTS = 24, 2000  # curves drawn per run, points per curve (every k-th past it)
 MAX_FIGURES, MAX_LISTS = 40, 8  # PNGs embedded per folder; run.json lists drawn as tables
 MAX_ROWS, MAX_COLUMNS, MAX_TEXT = 500, 50, 200  # shown per table, and characters per cell
@@ -170,7 +170,8 @@ def _read_run(path: Path, name: str) -> _Run:
     try:
         config = parse_yaml(text.decode("utf-8", errors="replace")) if text is not None else {}
     except yaml.YAMLError as error:
-        raise SharedSpaceError(f"{path / 'config.yaml'}: not valid YAML ({error})") from None
+        message = f"{path / 'config.yaml'}: not valid YAML: {yaml_problem(error)}"
+        raise SharedSpaceError(message) from None
     log = path / "metrics.jsonl"
     records = read_records(log) if _regular(log) else []
     results, record = _read_json(path / "results.json"), _read_json(path / "run.json")
@@ -242,8 +243,8 @@ def _experiment(folder: Path, name: str) -> Html:
     path = folder / "results.csv"
     if _regular(path) and path.stat().st_size <= CSV_LIMIT:
         try:
-            rows = read_table_csv(path)
-        except (csv.Error, UnicodeDecodeError) as error:  # a field past csv's limit, not UTF-8
+            rows = read_table_csv(path, CSV_LIMIT)
+        except csv.Error as error:  # a field past csv's limit
             parts.append(_note(f"results.csv not shown: {_short(error)}"))
         else:
             columns = list(dict.fromkeys(key for row in rows for key in row))

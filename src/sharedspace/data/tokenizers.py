@@ -33,15 +33,15 @@ SPECIALS = ("<pad>", "<unk>", "<eos>")
 PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
 MAX_VOCAB = 1_000_000  # as TextConfig.vocab_size's bound: a larger state is not one of ours
 MAX_TOKEN_CHARS = 10_000  # far above any word or BPE token a corpus gives
-BYTE_SYMBOLS = frozenset(
-    pre_tokenizers.ByteLevel.alphabet()
-)  # what byte-level BPE tokens are made of
+# what byte-level BPE tokens are made of
+BYTE_SYMBOLS = frozenset(pre_tokenizers.ByteLevel.alphabet())
 
 
 class Tokenizer(ABC):
     """What every tokenizer offers; ids below ``vocab_size``, specials at 0, 1, 2."""
 
     kind: ClassVar[str]  # the TOKENIZERS name, stored in state_dict
+    min_vocab_size: ClassVar[int]  # the fewest ids ``fit`` accepts (``validate`` checks it early)
     pad_id = PAD_ID
     unk_id = UNK_ID
     eos_id = EOS_ID
@@ -94,6 +94,7 @@ class WordTokenizer(Tokenizer):
     """
 
     kind = "word"
+    min_vocab_size = len(SPECIALS) + 1
     PATTERN = re.compile(r"<unk>|\w+|[^\w\s]")
 
     def __init__(self, words: list[str]) -> None:
@@ -103,7 +104,7 @@ class WordTokenizer(Tokenizer):
     @classmethod
     def fit(cls, texts: list[str], vocab_size: int) -> "WordTokenizer":
         """Keep the ``vocab_size - 3`` most frequent words; ties go to the word seen first."""
-        _check_size(vocab_size, len(SPECIALS) + 1)
+        _check_size(vocab_size, cls.min_vocab_size)
         counts = Counter(chain.from_iterable(cls.split(text) for text in texts))
         for special in SPECIALS:
             counts.pop(special, None)
@@ -148,6 +149,7 @@ class BPETokenizer(Tokenizer):
     """Byte-level BPE: any text encodes, and decode(encode(text)) gives the text back."""
 
     kind = "bpe"
+    min_vocab_size = len(SPECIALS) + len(BYTE_SYMBOLS)  # the specials and the 256 byte symbols
 
     def __init__(self, hf: HFTokenizer) -> None:
         self.hf = hf
@@ -156,7 +158,7 @@ class BPETokenizer(Tokenizer):
     def fit(cls, texts: list[str], vocab_size: int) -> "BPETokenizer":
         """Learn merges up to ``vocab_size`` ids (the 256 byte symbols and 3 specials included)."""
         alphabet = pre_tokenizers.ByteLevel.alphabet()
-        _check_size(vocab_size, len(SPECIALS) + len(alphabet))
+        _check_size(vocab_size, cls.min_vocab_size)
         hf = cls.byte_level(models.BPE())
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,

@@ -281,8 +281,10 @@ def _check_shape(path: Path, cfg: DiscoverConfig, traces: Any) -> None:
         raise _not_state(path, f"traces: expected a list of at most {len(plan)} stages")
     for i, trace in enumerate(traces):
         last = i == len(traces) - 1
-        partial = isinstance(trace, list) and len(trace) < budget and len(trace) % batch == 0
-        if not (isinstance(trace, list) and (len(trace) == budget or (last and partial))):
+        if not (
+            isinstance(trace, list)
+            and (len(trace) == budget or (last and cfg.search.resumable(len(trace))))
+        ):
             whole = f"{budget} records" + (f", or whole batches of {batch}" if last else "")
             raise _not_state(path, f"traces[{i}]: expected a list of {whole}")
         for k, record in enumerate(trace):

@@ -45,6 +45,11 @@ class SearchConfig:
                 f"search budget and batch must be ≥ 1, not {self.budget}, {self.batch}"
             )
 
+    def resumable(self, records: int) -> bool:
+        """Whether a trace of ``records`` is one a search writes: whole batches, or the whole
+        budget (its last batch may be cut short by the budget)."""
+        return records == self.budget or (records < self.budget and records % self.batch == 0)
+
 
 class ReplayError(SharedSpaceError):
     """A saved trace is not one this search could have written."""
@@ -84,9 +89,7 @@ class Search:
         )
         self.cfg, self.n, self.trace = cfg, n, []
         trace = trace or []
-        if not isinstance(trace, list) or not (
-            len(trace) == cfg.budget or (len(trace) < cfg.budget and len(trace) % cfg.batch == 0)
-        ):
+        if not (isinstance(trace, list) and cfg.resumable(len(trace))):
             raise ReplayError(
                 f"the search trace does not replay: expected a list of whole batches of "
                 f"{cfg.batch} or all {cfg.budget} records"

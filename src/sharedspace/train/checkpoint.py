@@ -27,7 +27,6 @@ Layout of a checkpoint directory::
 from __future__ import annotations
 
 import collections
-import hashlib
 import math
 import os
 import pickle
@@ -40,7 +39,7 @@ from typing import IO, Any
 import torch
 
 from sharedspace.errors import CheckpointError
-from sharedspace.files import atomic_write
+from sharedspace.files import atomic_write, sha256_of
 from sharedspace.untrusted import open_regular, regular_file
 
 LATEST = "latest"
@@ -326,13 +325,11 @@ def _open_verified(path: Path) -> IO[bytes]:
     except CheckpointError as err:
         raise _Unfit(f"cannot be read: {str(err).removeprefix(f'{path}: ')}") from None
     try:
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-        if digest.hexdigest() != recorded[0]:
+        actual = sha256_of(f)
+        if actual != recorded[0]:
             raise _Unfit(
                 f"fails its checksum: the file is truncated or was modified after it was written "
-                f"(sha256 {digest.hexdigest()}, expected {recorded[0]} from {sidecar.name})"
+                f"(sha256 {actual}, expected {recorded[0]} from {sidecar.name})"
             )
         f.seek(0)
     except BaseException:
@@ -379,10 +376,10 @@ def _check_loadable(value: Any, where: str) -> None:
 def _prune(directory: Path, keep: int, protect: Path) -> None:
     """Delete all but the ``keep`` newest checkpoints, never the one just written."""
     for old in list(_newest_first(directory))[keep:]:
-        for path in (_sidecar(old), old) if old.name != protect.name else ():
-            if regular_file(
-                path, follow_links=False
-            ):  # a link or anything else planted there is left alone
+        if old.name == protect.name:
+            continue
+        for path in (_sidecar(old), old):
+            if regular_file(path, follow_links=False):  # a link or anything planted: left alone
                 path.unlink()
 
 
