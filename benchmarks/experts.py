@@ -19,6 +19,7 @@ import time
 import torch
 
 from sharedspace.config import Component
+from sharedspace.parts import collect
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
 
@@ -34,8 +35,8 @@ def space(name: str, dim: int, hidden: int, **params) -> torch.nn.Module:
 def step(model: torch.nn.Module, h: torch.Tensor) -> float:
     """Seconds of one forward + backward (the aux losses included)."""
     started = time.perf_counter()
-    out = model(h, 0)
-    z, aux = out if isinstance(out, tuple) else (out, {})
+    z = model(h, 0)
+    aux = collect(model.modules())
     (z.square().mean() + sum(aux.values(), torch.zeros(()))).backward()
     return time.perf_counter() - started
 
@@ -56,7 +57,8 @@ def main() -> None:
         models["moe", k] = space("moe", args.dim, args.hidden, k=k)
         mc = space("multi_clustering", args.dim, args.hidden, density=0.0)
         with torch.no_grad():
-            mc.logits.fill_(torch.logit(torch.tensor(k / M)).item())  # k experts a row on average
+            for logits in mc.logits:  # k experts a row on average
+                logits.fill_(torch.logit(torch.tensor(k / M)).item())
         models["multi_clustering", k] = mc
     times: dict[tuple[str, int], list[float]] = {key: [] for key in models}
     for rep in range(args.reps + 2):

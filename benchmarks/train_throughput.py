@@ -9,6 +9,12 @@ the fraction of the GEMM FLOP/s this machine reaches on one large float32 matrix
 in the same run (model-FLOP utilisation, MFU). The plain loop is a hand-written nn.Sequential of
 the same image classifier with torch.optim.Adam; the trainer runs the real ``sharedspace.train``
 loop with task sampling, metrics, logging, validation and checkpointing included.
+
+Then decoding on the reversal task (configs/seq2seq/reverse_fortunes.yaml, its head trained for
+``--decode-steps`` steps by the trainer): tokens/s of greedy and beam-4 prediction with the
+key/value cache against recomputing the whole prefix for every token, on the same validation
+batch, best of 3 passes; a token is one output token up to and including each row's first EOS
+(beam search's discarded hypotheses are not counted).
 """
 
 import argparse
@@ -21,11 +27,16 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sharedspace.config import load_yaml
+from sharedspace.data.tokenizers import EOS_ID
+from sharedspace.decoding import Decoding
 from sharedspace.resolve import load_config
 from sharedspace.train.trainer import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sus"
 BATCH = 128
+REVERSAL = CONFIGS.parent / "seq2seq" / "reverse_fortunes.yaml"
+DECODE_BATCH = 256  # validation examples decoded at once
+REPEATS = 3  # decoding timings: the best of this many passes
 
 
 def gemm_flops(n: int = 4096, repeats: int = 5) -> float:
@@ -44,7 +55,7 @@ def step_flops(model, task, batch) -> int:
     """FLOPs of one forward + backward of ``task`` on ``batch`` (the optimizer is not counted)."""
     with FlopCounterMode(display=False) as counter:
         output, _ = model(task.index, batch)
-        task.loss(output, batch).mean().backward()
+        task.loss(output, batch).mean(task.reduction).backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
@@ -110,10 +121,58 @@ def trainer_run(
     return result.loop_seconds / steps, sum(per_task) / len(per_task), BATCH  # uniform draws
 
 
+def generated(tokens: torch.Tensor) -> int:
+    """Output tokens (B, L) up to and including each row's first EOS."""
+    eos = (tokens == EOS_ID).long()
+    return int((eos.cumsum(1) - eos == 0).sum())
+
+
+def decoding_rates(
+    steps: int, data_dir: str | None, out: str
+) -> list[tuple[str, float, float, float]]:
+    """(setting, cached tokens/s, uncached tokens/s, fraction of rows whose tokens the two
+    paths agree on: 1 unless a near-tie falls differently) of the reversal head."""
+    overrides = [
+        f"out_dir={out}",
+        f"train.max_steps={steps}",
+        "train.progress=false",
+        f"train.checkpoint_every={steps}",
+        f"tasks.reverse.data.eval_size={DECODE_BATCH}",
+    ]
+    overrides += [f"data_dir={data_dir}"] if data_dir else []
+    result = train(load_config(REVERSAL, overrides), overwrite=True)
+    model, task = result.model.eval(), result.tasks[0]
+    device = next(model.parameters()).device
+    batch = task.data.splits["validation"].get(torch.arange(DECODE_BATCH))
+    batch = {k: v.to(device) for k, v in batch.items()}
+    settings = {
+        "greedy": Decoding(),
+        "beam 4, alpha 0.6": Decoding(beam_size=4, length_penalty=0.6),
+    }
+    rows = []
+    with torch.inference_mode():
+        z, _ = model.embed(task.index, batch)
+        head = model.heads[task.index]
+        for label, decoding in settings.items():
+            rates, outputs = [], []
+            for cached in (True, False):
+                seconds = []
+                for _ in range(REPEATS):
+                    start = time.perf_counter()
+                    tokens = head.predict(z, decoding, cached=cached)
+                    seconds.append(time.perf_counter() - start)
+                outputs.append(tokens)
+                rates.append(generated(tokens) / min(seconds))
+            same = (outputs[0] == outputs[1]).all(1).float().mean().item()
+            rows.append((label, *rates, same))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--decode-steps", type=int, default=300, help="reversal training steps")
     args = parser.parse_args()
     torch.manual_seed(0)
     peak = gemm_flops()
@@ -137,6 +196,14 @@ def main() -> None:
             f"{rate / 1e9:8.1f} {rate / peak:6.1%} {rate / plain_rate:9.2f}"
         )
     print("\nMFU = model FLOP/s ÷ GEMM FLOP/s; 'vs plain' = FLOP/s ÷ the plain loop's FLOP/s.")
+
+    with tempfile.TemporaryDirectory() as out:
+        decoding = decoding_rates(args.decode_steps, args.data_dir, out)
+    print(f"\ndecoding, reversal task after {args.decode_steps} steps, {DECODE_BATCH} examples:")
+    print(f"{'search':42} {'cached tok/s':>13} {'uncached tok/s':>15} {'speed-up':>9} {'same':>6}")
+    for label, cached, uncached, same in decoding:
+        print(f"{label:42} {cached:13.0f} {uncached:15.0f} {cached / uncached:8.2f}× {same:6.1%}")
+    print("speed-up = cached ÷ uncached tokens/s; same = rows with identical tokens on both paths.")
 
 
 if __name__ == "__main__":

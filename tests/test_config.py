@@ -61,12 +61,20 @@ def test_typo_names_the_key_and_suggests_the_fix():
 
 
 def test_every_problem_is_listed_at_once():
-    bad = {**BASE, "seed": "zero", "train": {"batch_size": -1, "optimizer": "lion"}}
+    bad = {**BASE, "seed": "zero", "train": {"batch_size": -1, "on_nonfinite": "halt"}}
     with pytest.raises(ConfigError) as info:
         load_config(data=bad)
     message = str(info.value)
     assert "seed: expected int, got 'zero'" in message
-    assert "train.optimizer: 'lion' is not one of" in message
+    assert "train.on_nonfinite: 'halt' is not one of" in message
+    # names of registered parts are looked up once the types hold: all of them at once too
+    bad = {**BASE, "train": {"optimizer": "lion", "schedule": "noam", "weighting": "famoo"}}
+    with pytest.raises(ConfigError) as info:
+        load_config(data=bad)
+    message = str(info.value)
+    assert "train.optimizer: 'lion' is not one of adam, adamw, sgd" in message
+    assert "train.schedule: 'noam' is not one of" in message
+    assert "train.weighting.name: unknown loss weighting 'famoo'" in message
 
 
 def test_values_are_checked_after_types():
@@ -305,14 +313,14 @@ def test_messages_quote_values_and_keys_short_and_list_at_most_50_problems():
     bad = {
         **BASE,
         "seed": [huge] * 1000,
-        "train": {"optimizer": huge, "batch_size": {huge: huge}},
+        "train": {"on_nonfinite": huge, "batch_size": {huge: huge}},
         "model": {"modalities": {huge: 5}},
     }
     with pytest.raises(ConfigError) as info:
         load_config(data=bad)
     message = str(info.value)
     assert len(message) < 1000 and "seed: expected int, got ['xxxxxxxxxxxx" in message
-    assert "train.optimizer: 'xxxxxxxxx" in message and "model.modalities.xxxxxxxxx" in message
+    assert "train.on_nonfinite: 'xxxxxxx" in message and "model.modalities.xxxxxxxxx" in message
     with pytest.raises(ConfigError) as info:
         load_config(data={**BASE, **{f"unknown{i}": huge for i in range(100)}})
     assert str(info.value).endswith("unknown49: unknown key\n  … and 50 more")

@@ -11,6 +11,7 @@ LAYERS = [
     {"errors"},
     {"untrusted", "files"},
     {"tables"},
+    {"decoding", "parts", "collectives"},
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"data"},

@@ -45,8 +45,8 @@ def test_an_override_keeps_the_rest_of_a_section_the_file_sets():
 
 def test_a_bare_name_opens_into_a_section():
     data = {**BASE, "train": {"sampler": "k_of_n", "weighting": "dwa"}}
-    cfg = load_config(data=data, overrides=["train.sampler.k=1", "train.weighting.temperature=4"])
-    assert (cfg.train.sampler.name, cfg.train.sampler.config.k) == ("k_of_n", 1)
+    cfg = load_config(data=data, overrides=["train.sampler.k=2", "train.weighting.temperature=4"])
+    assert (cfg.train.sampler.name, cfg.train.sampler.config.k) == ("k_of_n", 2)
     assert (cfg.train.weighting.name, cfg.train.weighting.config.temperature) == ("dwa", 4.0)
     cfg = load_config(data=data, overrides=["train.weighting.name=rlw"])
     assert cfg.train.weighting.name == "rlw"
@@ -60,7 +60,7 @@ def test_a_section_without_its_name_takes_the_default_name():
 
 
 def test_setting_a_whole_section_replaces_it():
-    data = {**BASE, "train": {"weighting": {"name": "dwa", "temperature": 4}}}
+    data = {**BASE, "train": {"sampler": "all", "weighting": {"name": "dwa", "temperature": 4}}}
     cfg = load_config(data=data, overrides=["train.weighting=rlw"])
     assert cfg.train.weighting.name == "rlw"
 

@@ -28,7 +28,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from sharedspace.spaces import SPACES
-from sharedspace.tasks import TASKS
+from sharedspace.tasks import TASKS, LossTerms
 from sharedspace.tasks.classification import Classification
 
 
@@ -57,7 +57,7 @@ class HingeClassification(Classification):
     """Classification trained with the multi-class hinge loss."""
 
     def loss(self, output, batch):
-        return F.multi_margin_loss(output, batch["y"], reduction="none")
+        return LossTerms.per_example(F.multi_margin_loss(output, batch["y"], reduction="none"))
 '''
 
 

@@ -9,6 +9,11 @@ import pytest
 from sharedspace.errors import ConfigError
 from sharedspace.resolve import RESERVED, load_config
 from sharedspace.spaces import SPACES
+from sharedspace.tasks.classification import Classification
+from sharedspace.tasks.image_data import Images
+from sharedspace.tasks.language_model import LanguageModel
+from sharedspace.tasks.views import DATA_VIEWS
+from tests.data.registry_checks import isolate
 
 NOWHERE = "/nonexistent/data"
 IMAGE = {"source": "fashion_mnist"}
@@ -91,6 +96,59 @@ def test_a_task_kind_given_data_it_cannot_read_is_an_error():
     assert "tasks.rec.data.source: reconstruction reads image data; 'fortunes' is text" in problems(
         config(tasks)
     )
+
+
+class Rotated(Images):
+    """A second view of images for classification (a stand-in: the images as they are)."""
+
+    name = "rotated"
+
+
+class ImageTokens(Images):
+    """A view whose targets (classes) a language-model head cannot produce."""
+
+    name = "image_tokens"
+
+
+@pytest.fixture
+def second_image_view(monkeypatch):
+    isolate(monkeypatch)
+    DATA_VIEWS.add(Classification, Rotated)
+    DATA_VIEWS.add(LanguageModel, ImageTokens)
+
+
+def test_a_view_is_picked_by_name_when_a_data_kind_has_several(second_image_view):
+    one = {"c": {"kind": "classification", "modality": "image", "data": IMAGE}}
+    message = problems(config(one))
+    assert "tasks.c.data.view: classification has several views of image data: images, rotated" in (
+        message
+    )
+    named = {"c": {**one["c"], "data": {**IMAGE, "view": "rotated"}}}
+    assert load_config(data=config(named)).tasks["c"].data.config.view == "rotated"
+    wrong = {"c": {**one["c"], "data": {**IMAGE, "view": "rotatd"}}}
+    assert (
+        "tasks.c.data.view: 'rotatd' is not a classification view of image data; known: images, "
+        "rotated" in problems(config(wrong))
+    )
+    odd = {"c": {**one["c"], "data": {**IMAGE, "view": ["rotated"]}}}
+    assert "tasks.c.data.view: expected a view name, got ['rotated']" in problems(config(odd))
+
+
+def test_a_view_whose_targets_the_head_cannot_produce_is_an_error(second_image_view):
+    tasks = {"lm": {"kind": "language_model", "modality": "image", "data": IMAGE}}
+    assert (
+        "tasks.lm.data: the image_tokens view gives classes targets; a language_model head "
+        "produces token" in problems(config(tasks))
+    )
+
+
+def test_every_shipped_task_reads_its_only_view_by_default():
+    cfg = load_config(data=config(TWO))
+    assert [t.data.config.view for t in cfg.tasks.values()] == [None, None]
+    assert [DATA_VIEWS.pick(t.kind, t.data.name, None).name for t in cfg.tasks.values()] == [
+        "images",
+        "next_token_windows",
+    ]
 
 
 def test_representation_forms_must_join_up():

@@ -6,10 +6,11 @@ Built from the registries themselves, so a part registered by a plug-in shows up
 import dataclasses
 import inspect
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from sharedspace.config import Component, field_default, type_name
-from sharedspace.data import BIT_SOURCES, DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, TOKENIZERS
+from sharedspace.data import DATA_KINDS, DATASETS, DOWNLOADS, TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
 from sharedspace.modalities import MODALITIES
@@ -17,7 +18,11 @@ from sharedspace.plugins import load_entry_points
 from sharedspace.registry import Registry
 from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
+from sharedspace.tasks.views import DATA_VIEWS
+from sharedspace.train.optimizers import OPTIMIZERS
 from sharedspace.train.sampling import SAMPLERS
+from sharedspace.train.schedule import SCHEDULES
+from sharedspace.train.step import STEPS
 from sharedspace.train.weighting import WEIGHTINGS
 
 # section of ``sharedspace list`` → (registry, where a config names an entry)
@@ -28,9 +33,10 @@ SECTIONS: dict[str, tuple[Registry, str]] = {
     "tasks": (TASKS, "tasks.<name>.kind; settings under tasks.<name>.head"),
     "samplers": (SAMPLERS, "train.sampler.name"),
     "weightings": (WEIGHTINGS, "train.weighting.name"),
-    "image-datasets": (IMAGE_DATASETS, "tasks.<name>.data.source"),
-    "text-corpora": (TEXT_CORPORA, "tasks.<name>.data.source"),
-    "bit-sources": (BIT_SOURCES, "tasks.<name>.data.source"),
+    "optimizers": (OPTIMIZERS, "train.optimizer; train.optimizers.<name>.optimizer"),
+    "schedules": (SCHEDULES, "train.schedule; train.optimizers.<name>.schedule"),
+    "steps": (STEPS, "train.step.name (the update rule)"),
+    "datasets": (DATASETS, "tasks.<name>.data.source; grouped by data kind"),
     "tokenizers": (TOKENIZERS, "tasks.<name>.data.tokenizer"),
     "experiments": (EXPERIMENTS, "sharedspace reproduce <name>"),
 }
@@ -57,21 +63,57 @@ def _summary(entry: Any, width: int = 100) -> str:
     return paragraph if len(paragraph) <= width else paragraph[:width].rsplit(" ", 1)[0] + " …"
 
 
+def _entry(name: str, entry: Any) -> list[str]:
+    """An entry's line (its summary) and its settings."""
+    note = " [sharedspace data download]" if name in DOWNLOADS else ""
+    lines = [f"  {name}{note}: {_summary(entry)}"]
+    config = getattr(entry, "Config", None)
+    if config is not None:
+        lines += [f"      {line}" for line in settings(config)]
+    return lines
+
+
+def _entries(registry: Registry) -> list[str]:
+    """Each entry of ``registry``, one after the other."""
+    return [line for name in registry for line in _entry(name, registry.get(name))]
+
+
+def _task_kinds(registry: Registry) -> list[str]:
+    """Each task kind with its head's settings and, per data kind, its views and their fields."""
+    lines = []
+    for name in registry:
+        lines += _entry(name, registry.get(name))
+        for data_kind, views in DATA_VIEWS.of(name).items():
+            for view_name, view in views.items():
+                default = " (the default)" if len(views) == 1 else ""
+                reads = f"{data_kind} data → {view.target} targets"
+                lines.append(f"      data view {view_name}{default}: {reads}")
+                lines += [f"        {line}" for line in settings(view.Config)]
+    return lines
+
+
+def _datasets_by_kind(registry: Registry) -> list[str]:
+    """Datasets under a heading per data kind (its spec's summary), with their loaders'."""
+    lines = []
+    for kind in DATA_KINDS:
+        of_kind = [name for name in registry if registry.get(name).kind == kind]
+        if of_kind:
+            lines.append(f" {kind} data: {_summary(DATA_KINDS.get(kind))}")
+            lines += [line for name in of_kind for line in _entry(name, registry.get(name).load)]
+    return lines
+
+
+# sections listed otherwise than entry after entry (``_entries``)
+LISTINGS: dict[str, Callable[[Registry], list[str]]] = {
+    "tasks": _task_kinds,
+    "datasets": _datasets_by_kind,
+}
+
+
 def describe(section: str) -> str:
     """One section of the catalogue as text: each entry, its summary and its settings."""
     load_entry_points()
     if section not in SECTIONS:
         raise ConfigError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     registry, where = SECTIONS[section]
-    lines = [f"{section} ({where})"]
-    for name in registry:
-        entry = registry.get(name)
-        note = " [sharedspace data download]" if name in DOWNLOADS else ""
-        lines.append(f"  {name}{note}: {_summary(entry)}")
-        config = getattr(entry, "Config", None)
-        if config is not None:
-            lines += [f"      {line}" for line in settings(config)]
-        for kind, view in getattr(entry, "data_views", {}).items():
-            lines.append(f"      data from {kind} sources:")
-            lines += [f"        {line}" for line in settings(view.Config)]
-    return "\n".join(lines)
+    return "\n".join([f"{section} ({where})", *LISTINGS.get(section, _entries)(registry)])

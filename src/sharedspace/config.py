@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from sharedspace.decoding import Decoding
 from sharedspace.errors import ConfigError, clip, short, short_key
 from sharedspace.files import atomic_write
 from sharedspace.untrusted import MiB, read_text
@@ -118,10 +119,15 @@ def component(
 class TaskConfig:
     kind: str  # a TASKS name: classification, reconstruction, language_model, seq2seq
     modality: str  # key of model.modalities whose cap reads this task's input
-    # {source: <IMAGE_DATASETS or TEXT_CORPORA name>, ...}: the fields the task kind reads from
-    # that kind of data (see `sharedspace list` and tasks/data.py)
+    # {source: <DATASETS name>, view: <data view name>, ...}: the fields the task kind's view
+    # reads from that kind of data (see `sharedspace list` and tasks/data.py)
     data: Component = component(name_key="source")
     head: Component = component("", name_key=None)  # params of the task kind's head Config
+    # how a task that decodes predicts (greedy, or beam search with a length penalty)
+    decode: Decoding = field(default_factory=Decoding)
+    # how the step reduces the task's loss over the global batch: "example" (the mean of the
+    # examples' losses) or "token" (every target token weighs alike); None: its kind's default
+    reduction: Literal["example", "token"] | None = None
 
 
 @dataclass
@@ -139,19 +145,43 @@ class ModelConfig:
 
 
 @dataclass
-class TrainConfig:
+class OptimizerSettings:
+    """How one optimizer steps its parameters: the ``train`` section's own (the optimizer
+    ``main``, every parameter no named optimizer takes) and each of ``train.optimizers``."""
+
+    optimizer: str = "adam"  # an OPTIMIZERS entry: adam, adamw, sgd
+    lr: float = number(1e-3, gt=0)
+    betas: list[float] = field(  # Adam's (β1, β2)
+        default_factory=lambda: [0.9, 0.999], metadata={"range": Range(ge=0, le=1)}
+    )
+    momentum: float = number(0.9, ge=0, le=1)  # SGD's
+    weight_decay: float = number(0.0, ge=0)
+    warmup_steps: int = number(100, ge=0)  # linear warm-up from lr / warmup_steps
+    schedule: str = "cosine"  # a SCHEDULES entry: cosine, constant, linear, rsqrt
+    min_lr_ratio: float = number(0.05, ge=0, le=1)  # cosine's and linear's floor, × lr
+    # the largest global L2 norm of the gradients it steps on (clipped to it, the norm logged)
+    clip_grad_norm: float | None = number(None, gt=0)
+
+
+@dataclass(kw_only=True)
+class OptimizerConfig(OptimizerSettings):
+    """A named optimizer of ``train.optimizers``: the parameter groups it steps (declared by the
+    model's parts, e.g. a critic's); each setting it leaves out is the ``train`` section's."""
+
+    groups: list[str]
+
+
+@dataclass
+class TrainConfig(OptimizerSettings):
     # an epoch = ceil(sum of tasks' training examples / (batch_size × tasks per step)) steps
     epochs: int = number(10, gt=0)
     max_steps: int | None = number(None, gt=0)  # stop early (smoke runs, benchmarks)
     # per task of a step; split evenly across processes under DDP
     batch_size: int = number(128, gt=0)
     eval_batch_size: int = number(1000, gt=0)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = number(1e-3, gt=0)
-    weight_decay: float = number(0.0, ge=0)
-    warmup_steps: int = number(100, ge=0)
-    schedule: Literal["cosine", "constant"] = "cosine"
-    min_lr_ratio: float = number(0.05, ge=0, le=1)  # cosine floor as a fraction of lr
+    # name -> {groups: [...], settings}: optimizers beside ``main`` (which the settings above make)
+    optimizers: dict[str, Component] = field(default_factory=dict, metadata={"name_key": None})
+    step: Component = component("default")  # the update rule (a STEPS entry)
     sampler: Component = component("uniform")  # which tasks each step trains (a SAMPLERS entry)
     weighting: Component = component("equal")  # how their losses combine (a WEIGHTINGS entry)
     # auxiliary loss name (declared by a cap, space or head) -> weight; undeclared names are errors
@@ -159,6 +189,9 @@ class TrainConfig:
         default_factory=dict, metadata={"range": Range(ge=0)}
     )
     eval_every: int | None = number(None, gt=0)  # steps between validations besides epoch ends
+    # a validation in this many also decodes (exact match, …: the costly part of a sequence
+    # task's evaluation); the final evaluation always does
+    eval_decode_every: int = number(1, gt=0)
     checkpoint_every: int = number(500, gt=0)  # steps; a checkpoint is also written every epoch
     keep_checkpoints: int = number(1, gt=0)  # resume checkpoints (with optimizer state), newest
     # "task.metric" of the validation split (e.g. classification.accuracy): the weights with its
@@ -171,6 +204,14 @@ class TrainConfig:
     transfer_every: int = number(0, ge=0)
     progress: bool = True
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, …
+
+    def optimizer_settings(self) -> dict[str, OptimizerSettings]:
+        """Every optimizer's settings by name: ``main`` (the settings of this section), then the
+        resolved ``train.optimizers``."""
+        main = OptimizerSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(OptimizerSettings)}
+        )
+        return {"main": main, **{name: c.config for name, c in self.optimizers.items()}}
 
 
 @dataclass

@@ -3,46 +3,42 @@
 ``model(task, batch)`` runs the cap of the task's modality on the batch's inputs and padding mask
 (task-blind), the shared space (told the task index) and the task's head on the space's output and
 the whole batch (so a head can teacher-force), and returns the head's output and the named
-auxiliary losses that any of the three emitted. ``feedback(task, losses)`` hands the per-example
-losses of that batch to every part that learns from the loss.
+auxiliary losses that any module of the three emitted during that forward (``parts.emit``).
+``feedback(task, losses)`` hands the per-example losses of that batch to every part that learns
+from the loss.
 
 The loss-feedback hook: a submodule (cap, space, head, or any module inside them) that defines
 ``loss_feedback(task: int, losses: Tensor (B,)) -> dict[str, Tensor]`` is called after each
 forward with the detached per-example losses of its batch, in batch order; what it returns are
 auxiliary losses (e.g. a score-function surrogate ``(loss − baseline) · log p(gates)``) that join
 the step's objective like any other, under names the part declares in ``aux_losses``.
+
+What the parts declare (``parts``): emitted aux losses, parameter groups and task-specific
+parameters, each found once here and read by the trainer through ``param_groups()``,
+``task_parameters()`` and ``shared_parameters()``.
 """
+
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
 from sharedspace.config import ExperimentConfig
+from sharedspace.decoding import Decoding
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import build_modality_cap
+from sharedspace.parts import (
+    AuxLosses,
+    ParamGroup,
+    collect,
+    emit,
+    emitters,
+    split_stacked_rows,
+)
 from sharedspace.representation import Representation
 from sharedspace.spaces import build_space
+from sharedspace.spaces.global_batch import Positions, replay, stream_positions
 from sharedspace.tasks import Task
-
-AuxLosses = dict[str, torch.Tensor]
-
-
-def _run(part: nn.Module, aux: AuxLosses, *args):
-    """Call ``part``; a part that declares ``aux_losses`` returns (output, losses): add them."""
-    declared = getattr(part, "aux_losses", ())
-    if not declared:
-        return part(*args)
-    output, emitted = part(*args)
-    _merge(part, aux, emitted)
-    return output
-
-
-def _merge(part: nn.Module, aux: AuxLosses, emitted: AuxLosses) -> None:
-    """Add ``emitted`` into ``aux`` (one name from two parts sums), refusing undeclared names."""
-    undeclared = sorted(set(emitted) - set(getattr(part, "aux_losses", ())))
-    if undeclared:
-        raise RuntimeError(f"{type(part).__name__} emitted undeclared aux losses {undeclared}")
-    for name, value in emitted.items():
-        aux[name] = aux[name] + value if name in aux else value
 
 
 class SharedSpaceModel(nn.Module):
@@ -58,38 +54,92 @@ class SharedSpaceModel(nn.Module):
         self.space = space
         self.heads = nn.ModuleList(heads)
         self.task_modalities = task_modalities  # task index → key of its modality cap
-        self._learns_from_loss = [m for m in self.modules() if hasattr(m, "loss_feedback")]
+        parts = [(name, m) for name, m in self.named_modules() if m is not self]
+        self._learns_from_loss = [m for _, m in parts if hasattr(m, "loss_feedback")]
+        self._emitters = emitters(self)
+        self._declares_groups = [(n, m) for n, m in parts if hasattr(m, "param_groups")]
+        self._declares_tasks = [m for _, m in parts if hasattr(m, "task_parameters")]
+        # weights saved before per-task parameters were split into rows still load
+        self.register_load_state_dict_pre_hook(split_stacked_rows)
+
+    def _embed(self, task: int, batch: dict[str, torch.Tensor]) -> Representation:
+        collect(self._emitters)  # drop what a call outside the model (a probe, a test) left
+        h = self.caps[self.task_modalities[task]](batch["x"], batch.get("x_mask"))
+        return self.space(h, task)
 
     def embed(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[Representation, AuxLosses]:
         """A batch's inputs → the space's output ((B, D) or a PaddedSequence) and aux losses."""
-        aux: AuxLosses = {}
-        h = _run(self.caps[self.task_modalities[task]], aux, batch["x"], batch.get("x_mask"))
-        return _run(self.space, aux, h, task), aux
+        z = self._embed(task, batch)
+        return z, collect(self._emitters)
 
     def forward(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[object, AuxLosses]:
-        z, aux = self.embed(task, batch)
-        return _run(self.heads[task], aux, z, batch), aux
+        output = self.heads[task](self._embed(task, batch), batch)
+        return output, collect(self._emitters)
 
     @torch.inference_mode()
-    def predict(self, task: int, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The prediction path of a decoding head: greedy output tokens (B, L)."""
+    def predict(
+        self, task: int, batch: dict[str, torch.Tensor], decoding: Decoding | None = None
+    ) -> torch.Tensor:
+        """The prediction path of a decoding head: output tokens (B, L), by ``decoding``
+        (greedy when None; beam search with a length penalty)."""
         z, _ = self.embed(task, batch)
-        return self.heads[task].predict(z)
+        return self.heads[task].predict(z, decoding)
 
     def feedback(self, task: int, losses: torch.Tensor, aux: AuxLosses | None = None) -> AuxLosses:
         """Per-example losses (B,) of the last ``forward(task, …)`` → the parts' aux losses,
         added into ``aux`` (e.g. the forward's) when given."""
         aux = {} if aux is None else aux
         for part in self._learns_from_loss:
-            _merge(part, aux, part.loss_feedback(task, losses))
+            for name, value in part.loss_feedback(task, losses).items():
+                emit(part, name, value)  # refuses a name the part does not declare
+        for name, value in collect(self._learns_from_loss).items():
+            aux[name] = aux[name] + value if name in aux else value
         return aux
+
+    def param_groups(self) -> dict[str, ParamGroup]:
+        """The parameter groups every part declares, by name; one name declared by two parts is
+        one group if they ask the same ``lr_scale``. Parameters in no group: lr_scale 1."""
+        groups: dict[str, ParamGroup] = {}
+        owner: dict[str, str] = {}  # group name → the first part that declared it
+        for where, part in self._declares_groups:
+            for name, group in part.param_groups().items():
+                if name not in groups:
+                    groups[name] = ParamGroup(list(group.params), group.lr_scale)
+                    owner[name] = where
+                elif groups[name].lr_scale != group.lr_scale:
+                    raise ValueError(
+                        f"parameter group {name!r}: {owner[name]} asks lr_scale "
+                        f"{groups[name].lr_scale}, {where} asks {group.lr_scale}"
+                    )
+                else:
+                    groups[name].params += group.params
+        return groups
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        """Task index → the parameters only that task trains, as the parts declare them."""
+        found: dict[int, list[nn.Parameter]] = {}
+        for part in self._declares_tasks:
+            for task, params in part.task_parameters().items():
+                found.setdefault(task, []).extend(params)
+        return found
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters that more than one task trains: the space's, and those of caps that serve
-        several tasks — where gradient-level weighting methods combine the tasks' gradients."""
+        several tasks, less any a part declares task-specific — where gradient-level weighting
+        methods combine the tasks' gradients."""
         shared_caps = {key for key in self.caps if self.task_modalities.count(key) > 1}
         caps = [p for key in sorted(shared_caps) for p in self.caps[key].parameters()]
-        return [*caps, *self.space.parameters()]
+        own = {id(p) for params in self.task_parameters().values() for p in params}
+        return [p for p in (*caps, *self.space.parameters()) if id(p) not in own]
+
+    def stream_positions(self) -> Positions:
+        """Where every per-row random stream (gates, routes, noise) stands now, for ``replay``."""
+        return stream_positions(self)
+
+    def replay(self, positions: Positions) -> AbstractContextManager[None]:
+        """A context inside which the per-row streams draw again from ``positions``; after it,
+        they stand where they stood (``spaces.global_batch.replay``)."""
+        return replay(positions)
 
 
 def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:

@@ -16,7 +16,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sharedspace.config import Component, ExperimentConfig, from_dict, problems
+from sharedspace.config import (
+    Component,
+    ExperimentConfig,
+    OptimizerConfig,
+    OptimizerSettings,
+    TrainConfig,
+    from_dict,
+    problems,
+)
 from sharedspace.data import TOKENIZERS
 from sharedspace.data.tokenizers import TOKENIZER_CLASSES
 from sharedspace.errors import ConfigError, short, short_key
@@ -27,7 +35,11 @@ from sharedspace.registry import Registry
 from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
+from sharedspace.tasks.views import DATA_VIEWS
+from sharedspace.train.optimizers import OPTIMIZERS
 from sharedspace.train.sampling import SAMPLERS
+from sharedspace.train.schedule import SCHEDULES
+from sharedspace.train.step import STEPS
 from sharedspace.train.weighting import WEIGHTINGS
 
 # Keys of a train record beside the aux losses: an aux loss may not take one of these names.
@@ -120,6 +132,12 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"every step, but sampler {short(cfg.train.sampler.name)} trains {sampler.k} of "
                 f"{len(cfg.tasks)} tasks per step; use train.sampler=all"
             )
+        elif weighting.balances_tasks and sampler is not None and sampler.k == 1 < len(cfg.tasks):
+            errors.append(
+                f"train.sampler: {short(cfg.train.sampler.name)} trains one task per step, but "
+                f"weighting {cfg.train.weighting.name} weighs the tasks of a step against each "
+                "other (alone, a task has none to be weighed against); use train.sampler=all"
+            )
 
     declared: dict[str, str] = {}  # aux loss name → the part that declares it
     kinds: dict[str, Any] = {}  # task name → its kind
@@ -144,13 +162,14 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         data_kind = check(_lookup_source, task.data.name, f"{key}.data.source")
         if data_kind is None:
             continue
-        view = kind.data_views.get(data_kind)
+        view = check(_lookup_view, task.kind, task.data, f"{key}.data")
         if view is None:
-            errors.append(
-                f"{key}.data.source: {task.kind} reads {' or '.join(kind.data_views)} data; "
-                f"{short(task.data.name)} is {data_kind} data"
-            )
             continue
+        if view.target not in kind.targets:
+            errors.append(
+                f"{key}.data: the {view.name} view gives {view.target} targets; a {task.kind} "
+                f"head produces {' or '.join(kind.targets)}"
+            )
         task.data.config = check(from_dict, view.Config, task.data.params, f"{key}.data")
         tokenizer = getattr(task.data.config, "tokenizer", None)
         if tokenizer is not None and check(TOKENIZERS.get, tokenizer) is not None:
@@ -175,8 +194,52 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"{short(name)}{hint}; declared: {known}"
             )
     errors += _best(cfg.train.keep_best, cfg.tasks, kinds)
+    errors += _update_rule(cfg.train, kinds, check)
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + problems(errors))
+
+
+def _optimizer_problems(settings: OptimizerSettings, key: str) -> list[str]:
+    """An optimizer's type and schedule are registered; its betas are two numbers below 1."""
+    errors = []
+    for field, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        name = getattr(settings, field)
+        if name not in registry:
+            close = difflib.get_close_matches(name, list(registry), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            known = ", ".join(registry)
+            errors.append(f"{key}{field}: {short(name)} is not one of {known}{hint}")
+    if len(settings.betas) != 2 or not all(b < 1 for b in settings.betas):
+        errors.append(f"{key}betas: two numbers in [0, 1), got {short(settings.betas)}")
+    return errors
+
+
+def _update_rule(train: TrainConfig, kinds: dict[str, Any], check) -> list[str]:
+    """The ``train`` section's optimizer, each of ``train.optimizers`` (its settings are the
+    section's where it leaves them out; it names declared parameter groups, none named twice),
+    and ``train.step`` with the step's own checks of them and of the task kinds."""
+    errors = _optimizer_problems(train, "train.")
+    inherited = {f.name: getattr(train, f.name) for f in dataclasses.fields(OptimizerSettings)}
+    owners: dict[str, str] = {}
+    for name, section in train.optimizers.items():
+        key = f"train.optimizers.{short_key(name)}"
+        if name == "main" or not AUX_NAME.match(name):
+            errors.append(f"{key}: an optimizer's name is a word other than 'main'")
+            continue
+        section.config = check(from_dict, OptimizerConfig, inherited | section.params, key)
+        if section.config is None:
+            continue
+        errors += _optimizer_problems(section.config, f"{key}.")
+        if not section.config.groups:
+            errors.append(f"{key}.groups: name the parameter groups it steps")
+        for group in section.config.groups:
+            if group in owners:
+                errors.append(f"{key}.groups: {short(group)} is stepped by {owners[group]} too")
+            owners[group] = name
+    step = check(resolve_component, STEPS, train.step, "train.step")
+    if step is not None:
+        errors += step.problems(train.step.config, train, kinds)
+    return errors
 
 
 def _lookup_source(name: str, key: str) -> str:
@@ -184,6 +247,18 @@ def _lookup_source(name: str, key: str) -> str:
         return source_kind(name)
     except ConfigError as e:
         raise ConfigError(f"{key}: {_unquoted(e, name)}") from None
+
+
+def _lookup_view(task_kind: str, data: Component, key: str) -> Any:
+    """The data view that the task's ``data`` section (its ``view``, else the only one) names."""
+    name = data.params.get("view")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{key}.view: expected a view name, got {short(name)}")
+    try:
+        return DATA_VIEWS.pick(task_kind, data.name, name)
+    except ConfigError as e:
+        message = _unquoted(e, data.name).replace(repr(name), short(name))
+        raise ConfigError(f"{key}.{message}") from None
 
 
 def _unquoted(error: ConfigError, name: str) -> str:

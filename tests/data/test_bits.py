@@ -2,11 +2,11 @@
 
 import torch
 
-from sharedspace.data import BIT_SOURCES
+from sharedspace.data import DATASETS
 
 
 def test_random_bits_are_fair_reproducible_and_nested():
-    draw = BIT_SOURCES.get("random_bits")
+    draw = DATASETS.get("random_bits").load
     big, small = draw(4000, 20, 7), draw(100, 20, 7)
     assert big.dtype == torch.uint8 and set(big.unique().tolist()) == {0, 1}
     assert torch.equal(big[:100], small) and not torch.equal(small, draw(100, 20, 8))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sharedspace.data import IMAGE_DATASETS
+from sharedspace.data import DATASETS
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
 from tests.data.data_formats import (
@@ -23,7 +23,7 @@ from tests.data.data_formats import (
 @pytest.mark.parametrize("bytes_keys", [True, False])
 def test_cifar10_loads_all_batches(tmp_path, bytes_keys):
     write_cifar10(tmp_path / "cifar-10-batches-py", bytes_keys=bytes_keys)
-    splits = IMAGE_DATASETS.get("cifar10")(tmp_path)
+    splits = DATASETS.get("cifar10").load(tmp_path)
     assert splits.train_images.shape == (20, 3, 32, 32)
     assert splits.train_images.dtype == torch.uint8
     assert splits.test_images.shape == (4, 3, 32, 32)
@@ -35,7 +35,7 @@ def test_cifar10_loads_all_batches(tmp_path, bytes_keys):
 def test_cifar10_rows_are_channel_planes(tmp_path):
     folder = write_cifar10(tmp_path / "cifar-10-batches-py")
     batch = pickle.loads((folder / "test_batch").read_bytes(), encoding="bytes")
-    splits = IMAGE_DATASETS.get("cifar10")(folder)
+    splits = DATASETS.get("cifar10").load(folder)
     row = batch[b"data"][0]
     assert splits.test_images[0, 1, 0, 0] == row[1024]  # green plane starts at 1024
     assert splits.test_images[0, 2, 31, 31] == row[3071]
@@ -43,8 +43,8 @@ def test_cifar10_rows_are_channel_planes(tmp_path):
 
 def test_cifar100_fine_and_coarse(tmp_path):
     write_cifar100(tmp_path / "cifar-100-python")
-    fine = IMAGE_DATASETS.get("cifar100")(tmp_path)
-    coarse = IMAGE_DATASETS.get("cifar100_coarse")(tmp_path)
+    fine = DATASETS.get("cifar100").load(tmp_path)
+    coarse = DATASETS.get("cifar100_coarse").load(tmp_path)
     assert len(fine.classes) == 100 and len(coarse.classes) == 20
     assert fine.train_images.shape == (7, 3, 32, 32)
     assert torch.equal(fine.train_images, coarse.train_images)
@@ -54,13 +54,13 @@ def test_cifar100_fine_and_coarse(tmp_path):
 
 def test_cifar100_groups_its_classes_by_superclass(tmp_path):
     folder = write_cifar100(tmp_path / "cifar-100-python", n_train=200)  # every fine class
-    fine = IMAGE_DATASETS.get("cifar100")(tmp_path)
+    fine = DATASETS.get("cifar100").load(tmp_path)
     assert list(fine.superclasses) == [f"coarse{i}" for i in range(20)]
     assert fine.superclasses["coarse3"] == [f"fine{i}" for i in range(15, 20)]
     batch = cifar_batch(np.random.default_rng(0), 2, fine_labels=[7, 7], coarse_labels=[1, 2])
     write_pickle(folder / "train", batch)  # fine7 under two superclasses
     with pytest.raises(DataError, match=r"cifar-100-python: classes \['fine7'\] carry more"):
-        IMAGE_DATASETS.get("cifar100")(tmp_path)
+        DATASETS.get("cifar100").load(tmp_path)
 
 
 def test_archive_in_data_dir_is_unpacked_beside_it(tmp_path):
@@ -69,7 +69,7 @@ def test_archive_in_data_dir_is_unpacked_beside_it(tmp_path):
     data_dir.mkdir()
     with tarfile.open(data_dir / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(source, arcname="cifar-10-batches-py")
-    splits = IMAGE_DATASETS.get("cifar10")(data_dir)
+    splits = DATASETS.get("cifar10").load(data_dir)
     assert splits.train_images.shape[0] == 20
     assert (data_dir / "cifar-10-batches-py" / "batches.meta").is_file()
 
@@ -88,7 +88,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
     evil = {b"data": RunsCommand(f"touch {witness}"), b"labels": [0]}
     (folder / "data_batch_3").write_bytes(pickle.dumps(evil, protocol=2))
     with pytest.raises(DataError, match=r"data_batch_3.*refused to load (posix|os)\.system"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
     assert not witness.exists()
 
 
@@ -122,14 +122,14 @@ def test_truncated_batch_names_the_file(tmp_path):
     path = folder / "data_batch_2"
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(DataError, match=r"data_batch_2.*not a readable data pickle"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
 
 
 def test_missing_batch_names_the_file(tmp_path):
     folder = write_cifar10(tmp_path / "cifar-10-batches-py")
     (folder / "data_batch_5").unlink()
     with pytest.raises(DataError, match=r"data_batch_5"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
 
 
 def nested(depth: int) -> list:
@@ -158,7 +158,7 @@ def test_malformed_batch_contents(tmp_path, change, message):
     batch = pickle.loads((folder / "test_batch").read_bytes(), encoding="bytes")
     (folder / "test_batch").write_bytes(pickle.dumps({**batch, **change}, protocol=2))
     with pytest.raises(DataError, match=message) as info:
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
     assert "test_batch" in str(info.value)
 
 
@@ -166,12 +166,12 @@ def test_batch_that_is_not_a_dict(tmp_path):
     folder = write_cifar10(tmp_path / "cifar-10-batches-py")
     (folder / "batches.meta").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
     with pytest.raises(DataError, match=r"batches\.meta: holds a list"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
 
 
 def test_not_found_says_how_to_download(tmp_path, isolated_home):
     with pytest.raises(DataError, match=r"sharedspace data download cifar100 --data-dir") as info:
-        IMAGE_DATASETS.get("cifar100_coarse")(None)
+        DATASETS.get("cifar100_coarse").load(None)
     assert str(isolated_home / ".cache" / "sharedspace" / "data" / "cifar-100-python") in str(
         info.value
     )
@@ -201,7 +201,7 @@ def test_binary_version_reads_as_the_python_one(tmp_path, dataset, files):
     write_binary(
         write_python(tmp_path / "python" / python_folder), tmp_path / "bin" / binary_folder
     )
-    python, binary = (IMAGE_DATASETS.get(dataset)(tmp_path / v) for v in ("python", "bin"))
+    python, binary = (DATASETS.get(dataset).load(tmp_path / v) for v in ("python", "bin"))
     assert binary.classes == python.classes and binary.superclasses == python.superclasses
     for field in ("train_images", "train_labels", "test_images", "test_labels"):
         assert torch.equal(getattr(binary, field), getattr(python, field)), field
@@ -215,12 +215,12 @@ def test_binary_version_errors_name_the_file(tmp_path):
     batch = folder / "data_batch_3.bin"
     batch.write_bytes(batch.read_bytes()[:-1])
     with pytest.raises(DataError, match=r"data_batch_3\.bin: 12291 bytes is not a whole number"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
     batch.write_bytes(bytes([10]) + bytes(3072))  # label 10 of 10 classes
     with pytest.raises(DataError, match=r"data_batch_3\.bin: labels outside 0\.\.9"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)
 
 
 def test_missing_dataset_says_the_binary_version_is_read_too(tmp_path):
     with pytest.raises(DataError, match=r"the binary version, cifar-10-batches-bin, is read too"):
-        IMAGE_DATASETS.get("cifar10")(tmp_path)
+        DATASETS.get("cifar10").load(tmp_path)

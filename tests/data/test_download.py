@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sharedspace.data import DOWNLOADS, IMAGE_DATASETS, TEXT_CORPORA, download
+from sharedspace.data import DATASETS, DOWNLOADS, download
 from sharedspace.data.download import Download, RemoteFile
 from sharedspace.errors import ConfigError, DataError
 from tests.data.data_formats import write_cifar10, write_fashion_mnist, write_wikitext
@@ -107,7 +107,7 @@ def test_cifar10_archive_downloads_unpacks_and_loads(server, monkeypatch, tmp_pa
     assert (data_dir / "c10.tar.gz").read_bytes() == cifar_archive
     assert not list(data_dir.glob("*.part"))
     assert server.requests == [("/mirror/c10.tar.gz", None)]
-    assert IMAGE_DATASETS.get("cifar10")(data_dir).train_images.shape == (20, 3, 32, 32)
+    assert DATASETS.get("cifar10").load(data_dir).train_images.shape == (20, 3, 32, 32)
     download("cifar10", data_dir, base_url=server.url, progress=False)
     assert len(server.requests) == 1  # already there with the right digest: not fetched again
 
@@ -118,7 +118,7 @@ def test_plain_files_go_into_the_dataset_folder(server, monkeypatch, tmp_path):
     serve(server, monkeypatch, "fashion_mnist", "fashion-mnist", files)
     folder = download("fashion_mnist", tmp_path / "data", base_url=server.url, progress=False)
     assert sorted(p.name for p in folder.iterdir()) == sorted(files)
-    assert IMAGE_DATASETS.get("fashion_mnist")(tmp_path / "data").test_labels.shape == (5,)
+    assert DATASETS.get("fashion_mnist").load(tmp_path / "data").test_labels.shape == (5,)
 
 
 def test_zip_archive_downloads_and_loads(server, monkeypatch, tmp_path):
@@ -129,7 +129,7 @@ def test_zip_archive_downloads_and_loads(server, monkeypatch, tmp_path):
             zf.write(path, f"wikitext-2/{path.name}")
     serve(server, monkeypatch, "wikitext2", "wikitext-2", {"wt2.zip": archive.read_bytes()})
     download("wikitext2", tmp_path / "data", base_url=server.url, progress=False)
-    assert TEXT_CORPORA.get("wikitext2")(tmp_path / "data").validation[0] == "= Tower Building ="
+    assert DATASETS.get("wikitext2").load(tmp_path / "data").validation[0] == "= Tower Building ="
 
 
 def test_resumes_a_partial_download_with_a_range_request(
@@ -142,7 +142,7 @@ def test_resumes_a_partial_download_with_a_range_request(
     download("cifar10", data_dir, base_url=server.url, progress=False)
     assert server.requests == [("/mirror/c10.tar.gz", "bytes=1000-")]
     assert (data_dir / "c10.tar.gz").read_bytes() == cifar_archive
-    assert IMAGE_DATASETS.get("cifar10")(data_dir).test_images.shape[0] == 4
+    assert DATASETS.get("cifar10").load(data_dir).test_images.shape[0] == 4
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="FIFOs and /dev/zero")

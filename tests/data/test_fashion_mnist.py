@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from sharedspace.data import IMAGE_DATASETS, fashion_mnist
+from sharedspace.data import DATASETS, fashion_mnist
 from sharedspace.errors import DataError
 from tests.data.data_formats import write_fashion_mnist, write_idx, write_zeros_idx
 
-load = IMAGE_DATASETS.get("fashion_mnist")
+load = DATASETS.get("fashion_mnist").load
 
 
 @pytest.mark.parametrize("gz", [True, False])

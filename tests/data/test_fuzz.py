@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sharedspace.data import IMAGE_DATASETS, TEXT_CORPORA
+from sharedspace.data import DATASETS
 from sharedspace.data.idx import read_idx
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
@@ -112,7 +112,7 @@ def cut_and_flipped(data: st.DataObject):
 def test_cifar_truncated_or_flipped_batch(data_dir, data):
     name = data.draw(st.sampled_from(["data_batch_1", "test_batch", "batches.meta"]))
     copy = replaced(data_dir, f"cifar-10-batches-py/{name}", cut_and_flipped(data))
-    loads_or_data_error(IMAGE_DATASETS.get("cifar10"), copy)
+    loads_or_data_error(DATASETS.get("cifar10").load, copy)
 
 
 @FUZZ
@@ -120,7 +120,7 @@ def test_cifar_truncated_or_flipped_batch(data_dir, data):
 def test_cifar_binary_truncated_or_flipped_batch(data_dir, data):
     name = data.draw(st.sampled_from(["data_batch_1.bin", "test_batch.bin", "batches.meta.txt"]))
     copy = replaced(data_dir, f"bin/cifar-10-batches-bin/{name}", cut_and_flipped(data))
-    loads_or_data_error(IMAGE_DATASETS.get("cifar10"), copy / "bin")
+    loads_or_data_error(DATASETS.get("cifar10").load, copy / "bin")
 
 
 @FUZZ
@@ -130,7 +130,7 @@ def test_fashion_mnist_truncated_file(data_dir, data):
     cut = data.draw(st.integers(0, 10_000))
     copy = replaced(data_dir, f"fashion-mnist/{name}", lambda raw: raw[: min(cut, len(raw) - 1)])
     with pytest.raises(DataError, match=name.replace(".", r"\.")):
-        IMAGE_DATASETS.get("fashion_mnist")(copy)
+        DATASETS.get("fashion_mnist").load(copy)
 
 
 @FUZZ
@@ -146,7 +146,7 @@ def test_text_loaders_random_bytes(data_dir, raw, data):
         )
     )
     copy = replaced(data_dir, relative, lambda _: raw)
-    loads_or_data_error(TEXT_CORPORA.get(corpus), copy)
+    loads_or_data_error(DATASETS.get(corpus).load, copy)
 
 
 @FUZZ
@@ -154,4 +154,4 @@ def test_text_loaders_random_bytes(data_dir, raw, data):
 def test_text_files_random_bytes(tmp_path, raw):
     path = tmp_path / "corpus.txt"
     path.write_bytes(raw)
-    loads_or_data_error(TEXT_CORPORA.get("text_files"), path)
+    loads_or_data_error(DATASETS.get("text_files").load, path)

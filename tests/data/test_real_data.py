@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sharedspace.data import IMAGE_DATASETS, TEXT_CORPORA
+from sharedspace.data import DATASETS
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 FORTUNES = Path("/usr/share/games/fortunes/fortunes")
@@ -16,7 +16,7 @@ FORTUNES = Path("/usr/share/games/fortunes/fortunes")
 
 @pytest.mark.skipif(not FASHION.exists(), reason="needs `apt-get install -y dataset-fashion-mnist`")
 def test_debian_fashion_mnist(isolated_home):
-    splits = IMAGE_DATASETS.get("fashion_mnist")(None)
+    splits = DATASETS.get("fashion_mnist").load(None)
     assert splits.train_images.shape == (60_000, 1, 28, 28)
     assert splits.test_images.shape == (10_000, 1, 28, 28)
     assert torch.equal(splits.train_labels.bincount(), torch.full((10,), 6000))
@@ -26,7 +26,7 @@ def test_debian_fashion_mnist(isolated_home):
 
 @pytest.mark.skipif(not FORTUNES.exists(), reason="needs `apt-get install -y fortunes`")
 def test_debian_fortunes(isolated_home):
-    splits = TEXT_CORPORA.get("fortunes")(None)
+    splits = DATASETS.get("fortunes").load(None)
     n = len(splits.train) + len(splits.validation) + len(splits.test)
     assert n > 10_000
     assert len(splits.test) == n // 20 or len(splits.test) == n // 20 + 1

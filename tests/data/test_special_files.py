@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sharedspace.data import IMAGE_DATASETS, TEXT_CORPORA
+from sharedspace.data import DATASETS
 from sharedspace.data.archives import ARCHIVE_LIMIT, extract
 from sharedspace.data.cifar import IMAGE_BYTES, NAMES_LIMIT, PICKLED_IMAGE_BYTES
 from sharedspace.data.idx import IDX_LIMIT
@@ -45,55 +45,55 @@ def own_text(root: Path) -> None:
 # (loader, writes the data under root, the data folder, file replaced, most bytes it may hold)
 CASES = {
     "fashion_mnist images": (
-        IMAGE_DATASETS.get("fashion_mnist"),
+        DATASETS.get("fashion_mnist").load,
         lambda root: write_fashion_mnist(root / "fashion-mnist"),
         ".",
         "fashion-mnist/t10k-images-idx3-ubyte.gz",
         IDX_LIMIT,
     ),
     "fashion_mnist labels": (
-        IMAGE_DATASETS.get("fashion_mnist"),
+        DATASETS.get("fashion_mnist").load,
         lambda root: write_fashion_mnist(root / "fashion-mnist"),
         ".",
         "fashion-mnist/train-labels-idx1-ubyte.gz",
         IDX_LIMIT,
     ),
     "cifar10 batch": (
-        IMAGE_DATASETS.get("cifar10"),
+        DATASETS.get("cifar10").load,
         lambda root: write_cifar10(root / "cifar-10-batches-py", per_batch=2),
         ".",
         "cifar-10-batches-py/data_batch_1",
         10_000 * PICKLED_IMAGE_BYTES,
     ),
     "cifar100 test batch": (
-        IMAGE_DATASETS.get("cifar100"),
+        DATASETS.get("cifar100").load,
         lambda root: write_cifar100(root / "cifar-100-python"),
         ".",
         "cifar-100-python/test",
         50_000 * PICKLED_IMAGE_BYTES,
     ),
     "cifar100 binary batch": (
-        IMAGE_DATASETS.get("cifar100"),
+        DATASETS.get("cifar100").load,
         cifar100_binary,
         ".",
         "cifar-100-binary/train.bin",
         50_000 * (2 + IMAGE_BYTES),
     ),
     "cifar100 binary names": (
-        IMAGE_DATASETS.get("cifar100"),
+        DATASETS.get("cifar100").load,
         cifar100_binary,
         ".",
         "cifar-100-binary/coarse_label_names.txt",
         NAMES_LIMIT,
     ),
     "wikitext2": (
-        TEXT_CORPORA.get("wikitext2"),
+        DATASETS.get("wikitext2").load,
         lambda root: write_wikitext(root / "wikitext-2"),
         ".",
         "wikitext-2/wiki.valid.tokens",
         WIKITEXT2_LIMIT,
     ),
-    "text_files": (TEXT_CORPORA.get("text_files"), own_text, "own", "own/b.txt", TEXT_LIMIT),
+    "text_files": (DATASETS.get("text_files").load, own_text, "own", "own/b.txt", TEXT_LIMIT),
 }
 
 
@@ -139,18 +139,18 @@ def test_fortunes_skip_fifos_and_links_and_bound_each_file(tmp_path, isolated_ho
     os.mkfifo(folder / "pipe")
     (folder / "zero").symlink_to("/dev/zero")
     with guarded():
-        splits = TEXT_CORPORA.get("fortunes")(tmp_path)
+        splits = DATASETS.get("fortunes").load(tmp_path)
     assert set(splits.categories["train"]) == {"alpha", "beta"}
     sparse(folder / "gamma", FORTUNES_LIMIT)
     with guarded(), pytest.raises(DataError, match=r"gamma: .* more than the .* expected"):
-        TEXT_CORPORA.get("fortunes")(tmp_path)
+        DATASETS.get("fortunes").load(tmp_path)
 
 
 @pytest.mark.parametrize("make", [fifo, dev_zero])
 def test_a_single_text_file_that_is_not_regular_is_refused(tmp_path, make):
     make(tmp_path / "corpus.txt", TEXT_LIMIT)
     with guarded(), pytest.raises(DataError, match=r"corpus\.txt: not a regular file"):
-        TEXT_CORPORA.get("text_files")(tmp_path / "corpus.txt")
+        DATASETS.get("text_files").load(tmp_path / "corpus.txt")
 
 
 def test_a_cifar_binary_batch_one_record_over_the_official_size_is_refused(tmp_path, isolated_home):
@@ -164,4 +164,4 @@ def test_a_cifar_binary_batch_one_record_over_the_official_size_is_refused(tmp_p
         guarded(),
         pytest.raises(DataError, match=r"test\.bin: 153,703,074 bytes, more than the 153,700,000"),
     ):
-        IMAGE_DATASETS.get("cifar100")(tmp_path)
+        DATASETS.get("cifar100").load(tmp_path)

@@ -2,7 +2,7 @@ import zipfile
 
 import pytest
 
-from sharedspace.data import TEXT_CORPORA, text
+from sharedspace.data import DATASETS, text
 from sharedspace.data.datasets import split_by_index
 from sharedspace.errors import DataError
 from tests.data.data_formats import write_fortunes, write_wikitext
@@ -13,7 +13,7 @@ from tests.data.data_formats import write_fortunes, write_wikitext
 )
 def test_wikitext_official_splits_one_document_per_line(tmp_path, name, folder):
     write_wikitext(tmp_path / folder)
-    splits = TEXT_CORPORA.get(name)(tmp_path)
+    splits = DATASETS.get(name).load(tmp_path)
     assert splits.train == [
         "= Valkyria Chronicles =",
         "The game 's <unk> began in 2010 .",
@@ -30,33 +30,33 @@ def test_wikitext_zip_archive_is_unpacked(tmp_path):
     with zipfile.ZipFile(data_dir / "wikitext-2-v1.zip", "w") as zf:
         for path in source.iterdir():
             zf.write(path, f"wikitext-2/{path.name}")
-    assert len(TEXT_CORPORA.get("wikitext2")(data_dir).test) == 2
+    assert len(DATASETS.get("wikitext2").load(data_dir).test) == 2
 
 
 def test_wikitext_missing_split_names_the_file(tmp_path):
     folder = write_wikitext(tmp_path / "wikitext-2")
     (folder / "wiki.valid.tokens").unlink()
     with pytest.raises(DataError, match=r"wiki\.valid\.tokens"):
-        TEXT_CORPORA.get("wikitext2")(tmp_path)
+        DATASETS.get("wikitext2").load(tmp_path)
 
 
 def test_wikitext_empty_split_is_an_error(tmp_path):
     folder = write_wikitext(tmp_path / "wikitext-2")
     (folder / "wiki.test.tokens").write_text(" \n \n")
     with pytest.raises(DataError, match=r"wiki\.test\.tokens: holds no text"):
-        TEXT_CORPORA.get("wikitext2")(tmp_path)
+        DATASETS.get("wikitext2").load(tmp_path)
 
 
 def test_invalid_utf8_names_the_file(tmp_path):
     folder = write_wikitext(tmp_path / "wikitext-2")
     (folder / "wiki.train.tokens").write_bytes("caf\u00e9 =".encode()[:4])  # cut inside é
     with pytest.raises(DataError, match=r"wiki\.train\.tokens: not UTF-8"):
-        TEXT_CORPORA.get("wikitext2")(tmp_path)
+        DATASETS.get("wikitext2").load(tmp_path)
 
 
 def test_fortunes_skip_offensive_indexes_and_links(tmp_path):
     write_fortunes(tmp_path / "fortunes")
-    splits = TEXT_CORPORA.get("fortunes")(tmp_path)
+    splits = DATASETS.get("fortunes").load(tmp_path)
     docs = splits.train + splits.validation + splits.test
     assert len(docs) == 30  # 15 in alpha + 15 in beta; not off/rude, not *.u8 copies
     assert not any("offensive" in d or "binary" in d for d in docs)
@@ -67,7 +67,7 @@ def test_fortunes_skip_offensive_indexes_and_links(tmp_path):
 
 def test_fortunes_category_is_the_file_name(tmp_path):
     write_fortunes(tmp_path / "fortunes")
-    splits = TEXT_CORPORA.get("fortunes")(tmp_path)
+    splits = DATASETS.get("fortunes").load(tmp_path)
     assert splits.categories["validation"] == ["beta"]  # document 18: "beta fortune 3"
     for split in ("train", "validation", "test"):
         docs, categories = getattr(splits, split), splits.categories[split]
@@ -81,7 +81,7 @@ def test_fortunes_entry_separator_is_a_whole_line(tmp_path):
     folder = tmp_path / "fortunes"
     folder.mkdir()
     (folder / "fortunes").write_text("  indented art\n100% sure\n%\nsecond\n%\n\n%\nthird")
-    splits = TEXT_CORPORA.get("fortunes")(folder)
+    splits = DATASETS.get("fortunes").load(folder)
     assert splits.train == ["  indented art\n100% sure", "second", "third"]
 
 
@@ -106,7 +106,7 @@ def test_split_by_index_splits_categories_alongside():
 def test_fortunes_not_found_says_apt_get(tmp_path, isolated_home, monkeypatch):
     monkeypatch.setattr(text, "FORTUNES_DEBIAN_ROOT", tmp_path / "games")
     with pytest.raises(DataError, match=r"apt-get install -y fortunes") as info:
-        TEXT_CORPORA.get("fortunes")(None)
+        DATASETS.get("fortunes").load(None)
     assert str(tmp_path / "games" / "fortunes") in str(info.value)
 
 
@@ -114,7 +114,7 @@ def test_text_files_paragraphs_from_a_file_or_a_folder(tmp_path):
     (tmp_path / "b.txt").write_text("Second file.\n\n\n   \nLast one.\n")
     (tmp_path / "a.txt").write_text("First para\nstill first.\n\nSecond para.\r\n\r\nThird.")
     (tmp_path / "notes.md").write_text("ignored")
-    splits = TEXT_CORPORA.get("text_files")(tmp_path)
+    splits = DATASETS.get("text_files").load(tmp_path)
     assert splits.train == [
         "First para\nstill first.",
         "Second para.",
@@ -122,14 +122,17 @@ def test_text_files_paragraphs_from_a_file_or_a_folder(tmp_path):
         "Second file.",
         "Last one.",
     ]
-    assert TEXT_CORPORA.get("text_files")(tmp_path / "b.txt").train == ["Second file.", "Last one."]
+    assert DATASETS.get("text_files").load(tmp_path / "b.txt").train == [
+        "Second file.",
+        "Last one.",
+    ]
 
 
 def test_text_files_category_is_the_file_stem(tmp_path):
     for topic in ("cats", "dogs"):
         paragraphs = [f"{topic} paragraph {i}." for i in range(12)]
         (tmp_path / f"{topic}.txt").write_text("\n\n".join(paragraphs))
-    splits = TEXT_CORPORA.get("text_files")(tmp_path)
+    splits = DATASETS.get("text_files").load(tmp_path)
     assert splits.categories["validation"] == ["dogs"]  # document 18 is dogs paragraph 6
     assert splits.categories["test"] == ["dogs"]
     for split in ("train", "validation", "test"):
@@ -137,20 +140,20 @@ def test_text_files_category_is_the_file_stem(tmp_path):
         assert len(categories) == len(docs)
         for doc, category in zip(docs, categories, strict=True):
             assert doc.startswith(f"{category} paragraph ")
-    assert TEXT_CORPORA.get("text_files")(tmp_path / "cats.txt").categories == {}
+    assert DATASETS.get("text_files").load(tmp_path / "cats.txt").categories == {}
 
 
 def test_wikitext_has_no_categories(tmp_path):
     write_wikitext(tmp_path / "wikitext-2")
-    assert TEXT_CORPORA.get("wikitext2")(tmp_path).categories == {}
+    assert DATASETS.get("wikitext2").load(tmp_path).categories == {}
 
 
 @pytest.mark.parametrize("where", ["missing.txt", None])
 def test_text_files_needs_an_existing_path(tmp_path, where):
     with pytest.raises(DataError, match=r"missing\.txt|give data_dir"):
-        TEXT_CORPORA.get("text_files")(tmp_path / where if where else None)
+        DATASETS.get("text_files").load(tmp_path / where if where else None)
 
 
 def test_text_files_empty_folder(tmp_path):
     with pytest.raises(DataError, match=r"holds no text"):
-        TEXT_CORPORA.get("text_files")(tmp_path)
+        DATASETS.get("text_files").load(tmp_path)

@@ -8,6 +8,7 @@ from sharedspace.config import Component, from_dict
 from sharedspace.data.specs import BitsSpec, ImageSpec, TextSpec
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES, build_modality_cap
+from sharedspace.parts import collect
 from sharedspace.representation import FORMS, PaddedSequence, form_of
 
 SPECS = {
@@ -37,7 +38,8 @@ def test_cap_contract(name):
     cap = build(name)
     assert cap.produces in FORMS and isinstance(cap.aux_losses, tuple)
     x, mask = SPECS[cap.modality_kind][1]()
-    out = cap(x, mask)
+    out = cap(x, mask)  # only the output: aux losses are emitted, never returned
+    assert set(collect(cap.modules())) <= set(cap.aux_losses)
     assert form_of(out) == cap.produces and cap.out_dim == 40
     values = out.values if isinstance(out, PaddedSequence) else out
     assert values.shape[0] == 5 and values.shape[-1] == 40

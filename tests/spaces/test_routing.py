@@ -8,6 +8,7 @@ import torch
 
 from sharedspace.config import Component
 from sharedspace.errors import ConfigError
+from sharedspace.parts import collect, split_stacked_rows
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space, global_batch
 from sharedspace.spaces.routing import RoutingNetwork, exploration
@@ -19,6 +20,18 @@ def build(in_dim: int = 8, num_tasks: int = 2, widths=(6,), **params) -> Routing
     return build_space(section, in_dim, num_tasks)
 
 
+def forward(space: RoutingNetwork, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict]:
+    """The space's output and the aux losses it emitted."""
+    z = space(h, task)
+    return z, collect([space])
+
+
+def normal_(rows: torch.nn.ParameterList) -> None:
+    with torch.no_grad():
+        for row in rows:
+            row.normal_()
+
+
 def test_each_task_agent_moves_to_the_expert_that_serves_it():
     torch.manual_seed(0)
     space = build(in_dim=4, widths=[4], experts=2, explore_steps=100)
@@ -28,11 +41,11 @@ def test_each_task_agent_moves_to_the_expert_that_serves_it():
             expert[0].bias.zero_()
     space.layers.requires_grad_(False)
     good = [0, 1]  # task → the expert that gives its targets
-    opt = torch.optim.Adam([space.logits], lr=0.05)
+    opt = torch.optim.Adam(space.logits, lr=0.05)
     for step in range(100):
         task = step % 2
         h = torch.randn(32, 4)
-        z, aux = space(h, task)
+        z, aux = forward(space, h, task)
         losses = (z - space.layers[0][good[task]](h)).square().mean(1)
         aux |= space.loss_feedback(task, losses)
         opt.zero_grad()
@@ -51,7 +64,7 @@ def test_each_expert_computes_only_the_rows_routed_to_it():
                 lambda _m, args, _o, key=(layer, e): seen.setdefault(key, []).append(args[0])
             )
     h = torch.randn(40, 8)
-    z, _ = space(h, 0)
+    z = space(h, 0)
     inputs = [[seen.get((layer, e), []) for e in range(3)] for layer in range(2)]
     assert all(len(calls) <= 1 for layer in inputs for calls in layer)  # one call per expert
     assert [sum(len(x) for calls in layer for x in calls) for layer in inputs] == [40, 40]
@@ -65,19 +78,19 @@ def test_each_expert_computes_only_the_rows_routed_to_it():
 def test_evaluation_is_greedy_and_training_draws_fresh_routes():
     torch.manual_seed(0)
     space = build(widths=[6, 5], experts=3)
-    with torch.no_grad():
-        space.logits.normal_()
+    normal_(space.logits)
     h = torch.randn(16, 8)
     space.eval()
-    (z1, aux), (z2, _) = space(h, 1), space(h, 1)
+    (z1, aux), (z2, _) = forward(space, h, 1), forward(space, h, 1)
     best = space.policy(1).argmax(-1)
     assert torch.equal(z1, z2) and aux == {}
     assert torch.allclose(z1, space.layers[1][best[1]](space.layers[0][best[0]](h)))
     assert int(space.draws.count) == 0 and int(space.explore_step) == 0 and not space.pending
     space.train()
     with torch.no_grad():  # a train-mode forward without gradients keeps nothing
-        assert space(h, 1)[1] == {} and not space.pending and int(space.explore_step) == 0
-    (za, _), (zb, _) = space(h, 1), space(h, 1)
+        assert forward(space, h, 1)[1] == {} and not space.pending
+        assert int(space.explore_step) == 0
+    za, zb = space(h, 1), space(h, 1)
     assert not torch.allclose(za, zb) and int(space.explore_step) == 2 and set(space.pending) == {1}
     assert space.loss_feedback(0, torch.ones(16)) == {}  # task 0 ran no training forward
 
@@ -90,7 +103,7 @@ def test_exploration_falls_linearly_and_the_routes_follow_it():
     torch.manual_seed(0)
     space = build(in_dim=4, widths=[4], experts=2, explore_steps=100)
     with torch.no_grad():
-        space.logits[..., 0] = 30.0  # π puts everything on expert 0
+        space.logits[0][:, 0] = 30.0  # π puts everything on expert 0
     explored = []
     space.layers[0][1].register_forward_hook(lambda _m, args, _o: explored.append(len(args[0])))
     h = torch.randn(4000, 4)
@@ -112,24 +125,39 @@ def test_a_loaded_state_resumes_the_schedule_and_the_routes():
     resumed = build(widths=[6, 5], experts=3)
     resumed.load_state_dict(state)
     assert int(resumed.explore_step) == 3
-    assert torch.equal(first(h, 0)[0], resumed(h, 0)[0])
+    assert torch.equal(first(h, 0), resumed(h, 0))
+
+
+def test_weights_saved_with_the_logits_in_one_tensor_still_load():
+    """Before the agents' logits were one Parameter per task, the state dict held them as one
+    (L, T, M) tensor ``logits``: the model turns it into the rows."""
+    torch.manual_seed(0)
+    space = build(widths=[6, 5], experts=3, num_tasks=2)
+    normal_(space.logits)
+    old = space.state_dict()
+    old["logits"] = torch.stack([old.pop("logits.0"), old.pop("logits.1")], 1)  # (L, T, M)
+    assert old["logits"].shape == (2, 2, 3)
+    loaded = build(widths=[6, 5], experts=3, num_tasks=2)
+    split_stacked_rows(loaded, old)
+    loaded.load_state_dict(old)
+    assert torch.equal(loaded.logits.stacked(), space.logits.stacked())
+    assert torch.equal(loaded.policy(1), space.policy(1))
 
 
 def test_two_processes_draw_and_learn_as_one(monkeypatch):
     torch.manual_seed(0)
     space = build(widths=[6], experts=3)
-    with torch.no_grad():
-        space.logits.normal_()
+    normal_(space.logits)
     h, target = torch.randn(8, 8), torch.randn(8, 6)
     ranks = [copy.deepcopy(space) for _ in range(2)]
-    z, aux = space(h, 0)  # one process: the whole batch
+    z, aux = forward(space, h, 0)  # one process: the whole batch
     losses = (z - target).square().mean(1)  # (8,)
     aux |= space.loss_feedback(0, losses.detach())
-    (grad,) = torch.autograd.grad(losses.mean() + sum(aux.values()), space.logits)
+    (grad,) = torch.autograd.grad(losses.mean() + sum(aux.values()), space.logits[0])
     outputs = []
     for rank, part in enumerate(ranks):  # rank r holds rows 4r … 4r + 3 of the global batch
         monkeypatch.setattr(global_batch, "rank_and_world", lambda rank=rank: (rank, 2))
-        outputs.append(part(h[4 * rank : 4 * rank + 4], 0))
+        outputs.append(forward(part, h[4 * rank : 4 * rank + 4], 0))
     halves = [
         (zr - target[4 * r : 4 * r + 4]).square().mean(1) for r, (zr, _) in enumerate(outputs)
     ]
@@ -140,7 +168,7 @@ def test_two_processes_draw_and_learn_as_one(monkeypatch):
     grads = []
     for part, half, (_, aux_rank) in zip(ranks, halves, outputs, strict=True):
         aux_rank |= part.loss_feedback(0, half.detach())
-        grads.append(torch.autograd.grad(half.mean() + sum(aux_rank.values()), part.logits)[0])
+        grads.append(torch.autograd.grad(half.mean() + sum(aux_rank.values()), part.logits[0])[0])
     assert torch.allclose(torch.cat([z_rank for z_rank, _ in outputs]), z)
     assert torch.allclose((grads[0] + grads[1]) / 2, grad, atol=1e-6)
 
@@ -162,11 +190,11 @@ def test_a_shared_trunk_runs_once_for_every_task_and_the_rest_is_routed():
     trunk_params = sum(p.numel() for p in space.trunk.parameters())
     assert trunk_params == (8 * 6 + 6) + (6 * 5 + 5)  # one copy, not three
     with torch.no_grad():
-        space.logits[0, 1, 2] = 1.0  # task 1 prefers expert 2
+        space.logits[1][0, 2] = 1.0  # task 1 prefers expert 2 in its first routed layer
     h = torch.randn(7, 8)
-    torch.testing.assert_close(space(h, 1)[0], space.layers[0][2](space.trunk(h)))
+    torch.testing.assert_close(space(h, 1), space.layers[0][2](space.trunk(h)))
     space.train()
-    space(h, 0)[0].sum().backward()
+    space(h, 0).sum().backward()
     assert all(p.grad is not None for p in space.trunk.parameters())
 
 
@@ -176,4 +204,8 @@ def test_a_shared_trunk_must_leave_a_stage_to_route():
 
 
 def test_the_agents_learn_at_policy_lr_scale_times_the_network_rate():
-    assert build().logits.lr_scale == 1.0 and build(policy_lr_scale=100).logits.lr_scale == 100
+    assert build().param_groups()["routing_policy"].lr_scale == 1.0
+    fast = build(policy_lr_scale=100)
+    assert fast.param_groups().keys() == {"routing_policy"}
+    assert fast.param_groups()["routing_policy"].lr_scale == 100
+    assert fast.param_groups()["routing_policy"].params == list(fast.logits)

@@ -1,11 +1,13 @@
 """Every registered space keeps the contract: each form it declares maps to the declared form,
-gradients reach the input and every parameter."""
+gradients reach the input and every parameter, it emits only aux losses it declares, and its
+per-task parameters stay untouched while their task is not stepped."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from sharedspace.config import Component
+from sharedspace.parts import collect
 from sharedspace.representation import FORMS, PaddedSequence, form_of
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
@@ -37,8 +39,8 @@ def test_space_contract(name, form):
     leaf, h = representation(form)
     total = torch.zeros(())
     for task in range(3):
-        result = space(h, task)
-        z, aux = result if space.aux_losses else (result, {})
+        z = space(h, task)
+        aux = collect(space.modules())
         assert form_of(z) == space.forms[form] and set(aux) <= set(space.aux_losses)
         values = z.values if isinstance(z, PaddedSequence) else z
         assert values.shape[0] == 6 and values.shape[-1] == space.out_dim
@@ -76,6 +78,21 @@ def test_none_space_is_the_identity():
     assert space(h, 0) is h and space.out_dim == 10
 
 
+def train_step(space, heads, optimizer, x, y, tasks: list[int]) -> None:
+    """One step on ``tasks`` as the trainer takes it: forward, per-example losses, the
+    loss-feedback hook and the aux losses, one backward, one optimizer step."""
+    total = torch.zeros(())
+    for t in tasks:
+        z = space(x[t], t)
+        aux = collect(space.modules())
+        losses = F.cross_entropy(heads[t](z), y[t], reduction="none")
+        feedback = getattr(space, "loss_feedback", lambda *_: {})(t, losses.detach())
+        total = total + losses.mean() + sum({**aux, **feedback}.values(), torch.zeros(()))
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+
+
 @pytest.mark.parametrize("name", list(SPACES))
 def test_space_overfits_a_tiny_batch(name):
     """Two tasks on 32 random vectors with random labels, a linear head each, trained as the
@@ -89,23 +106,36 @@ def test_space_overfits_a_tiny_batch(name):
     def evaluation_loss() -> torch.Tensor:
         space.eval()
         z = [space(x[t], t) for t in range(2)]
-        z = [out[0] if space.aux_losses else out for out in z]
         return sum(F.cross_entropy(heads[t](z[t]), y[t]) for t in range(2)) / 2
 
     with torch.no_grad():
         before = evaluation_loss()
     space.train()
     for _ in range(300):
-        total = torch.zeros(())
-        for t in range(2):
-            result = space(x[t], t)
-            z, aux = result if space.aux_losses else (result, {})
-            losses = F.cross_entropy(heads[t](z), y[t], reduction="none")
-            feedback = getattr(space, "loss_feedback", lambda *_: {})(t, losses.detach())
-            total = total + losses.mean() + sum({**aux, **feedback}.values(), torch.zeros(()))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
+        train_step(space, heads, optimizer, x, y, [0, 1])
     with torch.no_grad():
         after = evaluation_loss()
     assert after < 0.2 * before, f"{name}: loss {before:.3f} → {after:.3f}"
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_a_task_not_stepped_leaves_its_own_parameters_bit_unchanged(name):
+    """Per-task gates are their task's own parameters: once both tasks have stepped (so Adam has
+    momentum for both), steps of task 0 alone leave task 1's parameters exactly as they were —
+    as one (T, …) tensor, its zero-gradient row would keep moving with the momentum."""
+    torch.manual_seed(0)
+    space = build(name, in_dim=8, num_tasks=2).train()
+    own = getattr(space, "task_parameters", dict)()
+    if not own:
+        pytest.skip(f"{name} has no task-specific parameters")
+    assert sorted(own) == [0, 1] and all(own.values())
+    heads = torch.nn.ModuleList(torch.nn.Linear(space.out_dim, 3) for _ in range(2))
+    x, y = torch.randn(2, 16, 8), torch.randint(0, 3, (2, 16))
+    optimizer = torch.optim.Adam([*space.parameters(), *heads.parameters()], lr=0.1, fused=True)
+    train_step(space, heads, optimizer, x, y, [0, 1])
+    before = [[p.detach().clone() for p in own[t]] for t in (0, 1)]
+    for _ in range(3):
+        train_step(space, heads, optimizer, x, y, [0])
+    assert all(p.grad is None for p in own[1])
+    assert all(torch.equal(p, b) for p, b in zip(own[1], before[1], strict=True))
+    assert any(not torch.equal(p, b) for p, b in zip(own[0], before[0], strict=True))

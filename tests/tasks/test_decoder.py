@@ -1,4 +1,5 @@
-"""The transformer decoder head: shapes, gradients, masking, greedy decoding, and learning."""
+"""The transformer decoder head: shapes, gradients, masking, decoding with and without the
+key/value cache, and learning."""
 
 import pytest
 import torch
@@ -6,8 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
+from sharedspace.decoding import Decoding, beam_search
+from sharedspace.errors import ConfigError
 from sharedspace.representation import PaddedSequence
-from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
+from sharedspace.tasks.decoder import (
+    CachedSteps,
+    DecoderConfig,
+    RecomputedSteps,
+    TransformerDecoderHead,
+)
 
 VOCAB = 23  # the three specials, then 20 words
 IN_DIM = 12
@@ -75,7 +83,7 @@ def test_predict_agrees_with_teacher_forcing_on_its_own_output(head):
     z = torch.randn(16, IN_DIM, generator=g)
     with torch.no_grad():
         head.out.bias[EOS_ID] = 1.0  # some rows stop early, some run to max_len
-        tokens = head.predict(z, max_len=6)
+        tokens = head.predict(z, Decoding(max_len=6))
         assert tokens.dtype == torch.int64 and tokens.shape[0] == 16 and tokens.shape[1] <= 6
         eos = (tokens == EOS_ID).long()
         before_eos = eos.cumsum(1) - eos == 0  # (B, L'): up to and including the first EOS
@@ -84,6 +92,83 @@ def test_predict_agrees_with_teacher_forcing_on_its_own_output(head):
         assert ended.any() and not ended.all(), "the check wants both kinds of rows"
         logits = head(z, {"y": tokens, "y_mask": before_eos})
     assert torch.equal(logits.argmax(-1)[before_eos], tokens[before_eos])
+
+
+@pytest.fixture
+def one_thread():
+    """As fast for ops this small, spared oversubscription when other work shares the cores
+    (2 threads there ran 10–30× slower), and a result that does not depend on the core count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def memory_of(form: str, g: torch.Generator, rows: int = 3):
+    return torch.randn(rows, IN_DIM, generator=g) if form == "vector" else sequence_memory(g)
+
+
+@pytest.mark.parametrize("form", ["vector", "sequence"])
+def test_cached_steps_equal_full_recomputation(head, one_thread, form):
+    """Fed the same tokens, the cache gives the teacher-forced decoder's log-probs (1e-5)."""
+    g = torch.Generator().manual_seed(5)
+    z = memory_of(form, g)
+    fed = torch.randint(3, VOCAB, (3, TINY.max_len), generator=g)
+    fed[:, 0] = EOS_ID  # the start symbol
+    with torch.no_grad():
+        expected = head.decode(*head.memory(z), fed).log_softmax(-1)  # (B, L, V)
+        cached, recomputed = CachedSteps(head), RecomputedSteps(head)
+        state, prefix = cached.start(z), recomputed.start(z)
+        for t in range(TINY.max_len):
+            got, state = cached.step(fed[:, t], state)
+            again, prefix = recomputed.step(fed[:, t], prefix)
+            torch.testing.assert_close(got, expected[:, t], rtol=0, atol=1e-5)
+            torch.testing.assert_close(again, expected[:, t], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["vector", "sequence"])
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_cached_prediction_gives_the_same_tokens(head, one_thread, form, beam_size):
+    g = torch.Generator().manual_seed(6)
+    z = memory_of(form, g)
+    settings = Decoding(beam_size=beam_size, length_penalty=0.6)
+    with torch.no_grad():
+        head.out.bias[EOS_ID] = 0.5
+        cached, recomputed = head.predict(z, settings), head.predict(z, settings, cached=False)
+    assert torch.equal(cached, recomputed)
+    assert cached.shape[1] > 1
+
+
+def test_beam_one_through_the_head_is_its_greedy_prediction(head, one_thread):
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(16, IN_DIM, generator=g)
+    with torch.no_grad():
+        head.out.bias[EOS_ID] = 1.0
+        steps = CachedSteps(head)
+        start = torch.full((16,), EOS_ID)
+        settings = Decoding(beam_size=1, max_len=TINY.max_len)
+        beam = beam_search(steps, steps.start(z), start, settings, EOS_ID, PAD_ID)
+        assert torch.equal(beam, head.predict(z))
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_a_row_decodes_the_same_alone_as_in_a_batch(head, one_thread, beam_size):
+    z = sequence_memory(torch.Generator().manual_seed(8))
+    settings = Decoding(beam_size=beam_size)
+    with torch.no_grad():
+        head.out.bias[EOS_ID] = 0.5
+        together = head.predict(z, settings)
+        for row in range(3):
+            alone = head.predict(
+                PaddedSequence(z.values[row : row + 1], z.mask[row : row + 1]), settings
+            )
+            assert torch.equal(together[row, : alone.shape[1]], alone[0])
+            assert (together[row, alone.shape[1] :] == PAD_ID).all()
+
+
+def test_max_len_beyond_the_heads_is_refused(head):
+    with pytest.raises(ConfigError, match="max_len: 9 exceeds"):
+        head.predict(torch.zeros(1, IN_DIM), Decoding(max_len=9))
 
 
 class ReversalEncoder(nn.Module):
@@ -110,16 +195,6 @@ def reversal_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor, to
     return x, y
 
 
-@pytest.fixture
-def one_thread():
-    """As fast for ops this small, spared oversubscription when other work shares the cores
-    (2 threads there ran 10–30× slower), and a result that does not depend on the core count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_learns_to_reverse_sequences(one_thread):
     """300 steps of 64 reach exact match 1.000 here (seeds 0–7: at least 0.988) in 3–6 s."""
@@ -138,8 +213,9 @@ def test_learns_to_reverse_sequences(one_thread):
         opt.step()
 
     x, y = reversal_batch(500, torch.Generator().manual_seed(1))
-    with torch.inference_mode():
-        tokens = head.predict(encoder(x))
-    predicted = F.pad(tokens, (0, y.shape[1] - tokens.shape[1]), value=PAD_ID)
-    exact = (predicted == y).all(1).float().mean().item()
-    assert exact >= 0.95, exact
+    for settings in (Decoding(), Decoding(beam_size=4, length_penalty=0.6)):
+        with torch.inference_mode():
+            tokens = head.predict(encoder(x), settings)
+        predicted = F.pad(tokens, (0, y.shape[1] - tokens.shape[1]), value=PAD_ID)
+        exact = (predicted == y).all(1).float().mean().item()
+        assert exact >= 0.95, (settings, exact)

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from sharedspace.config import from_dict
+from sharedspace.parts import collect
 from sharedspace.representation import PaddedSequence
 from sharedspace.tasks import TASKS
+from sharedspace.tasks.views import DATA_VIEWS
 
 CASES = [
-    (name, kind, form)
-    for name in TASKS
-    for kind in TASKS.get(name).data_views
+    (name, kind, view, form)
+    for name, kind, view, _ in DATA_VIEWS
     for form in TASKS.get(name).accepts
 ]
 FIELDS = {
@@ -34,10 +35,10 @@ def sources(tiny_data_dir, tiny_category_dir):
     }
 
 
-@pytest.mark.parametrize(("name", "kind", "form"), CASES)
-def test_task_contract(name, kind, form, sources):
+@pytest.mark.parametrize(("name", "kind", "view", "form"), CASES)
+def test_task_contract(name, kind, view, form, sources):
     cls = TASKS.get(name)
-    view = cls.data_views[kind]
+    view = DATA_VIEWS.of(name)[kind][view]
     source, data_dir = sources[kind]
     data = view.prepare(
         source,
@@ -48,6 +49,7 @@ def test_task_contract(name, kind, form, sources):
         {},
     )
     assert set(data.splits) == {"train", "validation", "test"} and data.spec.kind == kind
+    assert data.target.kind == view.target
     task = cls("t", 0, kind, from_dict(cls.Config, {}), data)
     torch.manual_seed(0)
     head = task.build_head(16)
@@ -55,10 +57,12 @@ def test_task_contract(name, kind, form, sources):
     z = torch.randn(4, 16) if form == "vector" else PaddedSequence(
         torch.randn(4, 3, 16), torch.tensor([[True, True, True], [True, False, False]] * 2)
     )  # fmt: skip
-    output = head(z, batch)
-    losses = task.loss(output, batch)
-    assert losses.shape == (4,) and torch.isfinite(losses).all()
-    losses.mean().backward()
+    output = head(z, batch)  # only the output: aux losses are emitted (parts.emit)
+    assert set(collect(head.modules())) <= set(cls.aux_losses)
+    terms = task.loss(output, batch)
+    assert terms.sums.shape == terms.weights.shape == (4,) and (terms.weights >= 0).all()
+    assert torch.isfinite(terms.losses()).all() and cls.reduction in ("example", "token")
+    terms.mean(cls.reduction).backward()
     missing = [n for n, p in head.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not missing, f"no gradient reaches {missing}"
     prediction = head.predict(z) if cls.decodes else None

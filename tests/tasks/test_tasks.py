@@ -33,7 +33,9 @@ def test_splits_have_the_configured_sizes(built):
     assert text["x"].shape == (2, 6) and text["y"].shape == (2,)
     stream = lm.data.splits["train"].stream
     assert torch.equal(text["x"][1], stream[3:9]) and text["y"][1] == stream[9]  # stride 3
-    assert cls.data.classes and rec.data.spec == cls.data.spec
+    assert cls.data.target.kind == "classes" and len(cls.data.target.classes) == 10
+    assert rec.data.spec == cls.data.spec and rec.data.target.shape == (1, 28, 28)
+    assert lm.data.target.vocab_size == lm.data.spec.vocab_size
 
 
 @pytest.mark.parametrize("index", range(3), ids=NAMES)
@@ -46,9 +48,9 @@ def test_each_task_overfits_a_tiny_batch(built, index):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(150):
-        losses = task.loss(model(index, batch)[0], batch)
-        assert losses.shape == (16,)
-        loss = losses.mean()
+        terms = task.loss(model(index, batch)[0], batch)
+        assert terms.sums.shape == (16,)
+        loss = terms.mean(task.reduction)
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
@@ -80,10 +82,10 @@ def test_metrics_follow_their_definitions(built):
 
 def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir, tmp_path):
     """Statistics come from the whole dataset, so class-subset tasks give the cap one spec."""
-    from sharedspace.data import IMAGE_DATASETS
+    from sharedspace.data import DATASETS
     from sharedspace.resolve import load_config
 
-    names = IMAGE_DATASETS.get("fashion_mnist")(tiny_data_dir).classes
+    names = DATASETS.get("fashion_mnist").load(tiny_data_dir).classes
     data = {"source": "fashion_mnist", "val_size": 20, "eval_size": 50}
     subsets = {"first": names[:3], "later": [names[7], names[4]]}
     raw = {
@@ -98,10 +100,10 @@ def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir
     }
     cfg = load_config(data=raw)
     first, later = build_tasks(cfg)
-    assert first.data.spec == later.data.spec and first.data.classes == names[:3]
+    assert first.data.spec == later.data.spec and first.data.target.classes == tuple(names[:3])
     model = build_model(cfg, [first, later])
     assert list(model.caps) == ["image"] and model.heads[1].out_features == 2
-    full = IMAGE_DATASETS.get("fashion_mnist")(tiny_data_dir)
+    full = DATASETS.get("fashion_mnist").load(tiny_data_dir)
     for task, kept in ((first, [0, 1, 2]), (later, [7, 4])):
         test = task.data.splits["test"]
         assert set(test.labels.tolist()) <= set(range(len(kept)))
@@ -127,7 +129,7 @@ def test_the_cifar100_mtl_config_trains_one_five_way_task_per_superclass(tmp_pat
     result = train(cfg)
     assert len(result.tasks) == 20
     for i, task in enumerate(result.tasks):
-        assert task.data.classes == [f"fine{5 * i + j}" for j in range(5)]
+        assert task.data.target.classes == tuple(f"fine{5 * i + j}" for j in range(5))
         assert len(task.data.splits["test"]) == 5 and len(task.data.splits["train"]) == 8
     assert set(result.metrics["test"]) == set(cfg.tasks)
     wrong = load_config(

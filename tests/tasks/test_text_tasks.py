@@ -28,7 +28,7 @@ def test_fortune_categories_train_from_the_yaml_file_and_beat_the_majority(
     assert cfg.tasks["category"].data.config.categories == CATEGORIES
     result = train(cfg)
     (task,) = result.tasks
-    assert task.data.classes == CATEGORIES
+    assert task.data.target.classes == tuple(CATEGORIES)
     test = task.data.splits["test"]
     batch = test.get(torch.arange(len(test)))
     assert batch["x_mask"].any(1).all() and not batch["x_mask"].all()  # padded, never empty

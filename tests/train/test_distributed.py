@@ -160,13 +160,14 @@ import os
 
 import torch
 
+from sharedspace import collectives
 from sharedspace.train import distributed
 
 procs = distributed.setup(torch.device("cpu"))
 model = torch.nn.Linear(3, 3)
 optimizer = torch.optim.Adam(model.parameters())  # imports torch._dynamo, as the trainer's does
-distributed.broadcast_state(model, procs)
-distributed.mean(torch.ones(3), procs)
+collectives.broadcast_state(model, procs)
+collectives.mean(torch.ones(3), procs)
 distributed.teardown()
 threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
 print("threads left:", sorted(threads))

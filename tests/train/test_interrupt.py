@@ -13,7 +13,7 @@ import torch
 
 from sharedspace.config import save_config, to_dict
 from sharedspace.errors import Interrupted
-from sharedspace.train import trainer
+from sharedspace.train import optimizers
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
 from sharedspace.train.trainer import train
 from tests.test_cli import run_cli
@@ -23,14 +23,14 @@ from tests.train.test_trainer import ALL, losses
 
 def signal_at(monkeypatch, step, signum=signal.SIGINT):
     """Send this process ``signum`` while step ``step`` runs (from the schedule, mid-step)."""
-    real = trainer.lr_at
+    real = optimizers.lr_at
 
     def lr_at(s, *args):
         if s == step:
             os.kill(os.getpid(), signum)
         return real(s, *args)
 
-    monkeypatch.setattr(trainer, "lr_at", lr_at)
+    monkeypatch.setattr(optimizers, "lr_at", lr_at)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -154,7 +154,7 @@ def test_a_second_ctrl_c_in_another_save_quits_once_it_is_written(
 
 def test_a_second_ctrl_c_mid_step_quits_at_once(capsys, tiny_data_dir, tmp_path, monkeypatch):
     save_config(tiny_config(tiny_data_dir, tmp_path, epochs=3, max_steps=20), tmp_path / "c.yaml")
-    real = trainer.lr_at
+    real = optimizers.lr_at
 
     def lr_at(s, *args):
         if s == 3:
@@ -162,7 +162,7 @@ def test_a_second_ctrl_c_mid_step_quits_at_once(capsys, tiny_data_dir, tmp_path,
             os.kill(os.getpid(), signal.SIGINT)
         return real(s, *args)
 
-    monkeypatch.setattr(trainer, "lr_at", lr_at)
+    monkeypatch.setattr(optimizers, "lr_at", lr_at)
     status, _, err = run_cli(capsys, "train", tmp_path / "c.yaml")
     assert status == 130 and err.endswith("again to quit at once)\nsharedspace: interrupted\n")
     assert saved_steps(tmp_path / "tiny") == []

@@ -10,6 +10,7 @@ import torch
 
 import sharedspace
 from sharedspace.errors import Interrupted, SharedSpaceError
+from sharedspace.tasks import LossTerms
 from sharedspace.tasks.classification import Classification
 from sharedspace.train.record import Origin, RunRecord, code_version, describe_code
 from sharedspace.train.runlog import RunLog
@@ -57,7 +58,9 @@ def test_sessions_record_stop_resume_and_finish(tiny_data_dir, tmp_path, monkeyp
 
 
 def test_a_failed_session_says_why(tiny_data_dir, tmp_path, monkeypatch):
-    nan_loss = lambda self, output, batch: torch.full((len(batch["y"]),), float("nan"))  # noqa: E731
+    nan_loss = lambda self, output, batch: LossTerms.per_example(  # noqa: E731
+        torch.full((len(batch["y"]),), float("nan"))
+    )
     monkeypatch.setattr(Classification, "loss", nan_loss)
     with pytest.raises(SharedSpaceError):
         train(tiny_config(tiny_data_dir, tmp_path, max_steps=6))

@@ -16,3 +16,16 @@ def test_cosine_with_warmup_at_its_landmarks():
 def test_constant_after_warmup():
     cfg = TrainConfig(lr=0.5, warmup_steps=2, schedule="constant")
     assert [lr_at(s, cfg, 10) for s in (0, 1, 2, 9)] == [0.25, 0.5, 0.5, 0.5]
+
+
+def test_linear_decays_to_the_floor():
+    cfg = TrainConfig(lr=1.0, warmup_steps=0, schedule="linear", min_lr_ratio=0.2)
+    assert [lr_at(s, cfg, 5) for s in range(5)] == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+
+
+def test_rsqrt_peaks_at_the_end_of_warmup_then_falls_as_one_over_sqrt_step():
+    """The Transformer's ("noam") schedule: continuous at the warm-up's end, lr·sqrt(w/step)."""
+    cfg = TrainConfig(lr=1.0, warmup_steps=4, schedule="rsqrt")
+    assert [lr_at(s, cfg, 100) for s in (0, 3, 4, 15, 63)] == pytest.approx(
+        [0.25, 1.0, (4 / 5) ** 0.5, 0.5, 0.25]
+    )

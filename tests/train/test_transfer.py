@@ -7,8 +7,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from sharedspace.spaces.global_batch import RowDraws
-from sharedspace.train.distributed import SINGLE, Processes
+from sharedspace.collectives import SINGLE, Processes
+from sharedspace.spaces.global_batch import RowDraws, replay, stream_positions
+from sharedspace.tasks import LossTerms
 from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task_gradients
 
 
@@ -36,12 +37,20 @@ class Toy(nn.Module):
     def shared(self) -> list[nn.Parameter]:
         return [self.w, self.u]
 
+    def stream_positions(self):
+        return stream_positions(self)
+
+    def replay(self, positions):
+        return replay(positions)
+
 
 class Squared:
     """A task whose per-example loss is the squared error, (B,)."""
 
-    def loss(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (output - batch["y"]).square()
+    reduction = "example"
+
+    def loss(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> LossTerms:
+        return LossTerms.per_example((output - batch["y"]).square())
 
 
 TASKS = [Squared(), Squared()]

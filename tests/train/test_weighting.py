@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
+from sharedspace.collectives import SINGLE
 from sharedspace.config import Component, from_dict
 from sharedspace.errors import ConfigError
-from sharedspace.train.distributed import SINGLE
 from sharedspace.train.weighting import WEIGHTINGS, StepContext, build_weighting
 
 

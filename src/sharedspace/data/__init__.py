@@ -1,24 +1,27 @@
 """Datasets as in-memory tensors or document lists, tokenizers, and verified downloads.
 
-Importing this package registers every loader in ``IMAGE_DATASETS`` / ``TEXT_CORPORA``, every
-generator of bit strings in ``BIT_SOURCES`` and every tokenizer in ``TOKENIZERS``.
+Importing this package registers every data kind and target kind (``DATA_KINDS``,
+``TARGET_KINDS``), every dataset in ``DATASETS`` (loaders and generators of bit strings alike)
+and every tokenizer in ``TOKENIZERS``.
 """
 
-from sharedspace.data import cifar, fashion_mnist, text  # noqa: F401  (register the loaders)
-from sharedspace.data.bits import BIT_SOURCES
-from sharedspace.data.datasets import IMAGE_DATASETS, TEXT_CORPORA, ImageSplits, TextSplits
+from sharedspace.data import bits, cifar, fashion_mnist, text  # noqa: F401  (register the loaders)
+from sharedspace.data.datasets import DATASETS, Dataset, ImageSplits, TextSplits, dataset
 from sharedspace.data.download import DOWNLOADS, download
+from sharedspace.data.specs import DATA_KINDS, TARGET_KINDS
 from sharedspace.data.tokenizers import TOKENIZERS, Tokenizer, encode_stream, tokenizer_from_state
 
 __all__ = [
-    "BIT_SOURCES",
+    "DATASETS",
+    "DATA_KINDS",
     "DOWNLOADS",
-    "IMAGE_DATASETS",
-    "TEXT_CORPORA",
+    "TARGET_KINDS",
     "TOKENIZERS",
+    "Dataset",
     "ImageSplits",
     "TextSplits",
     "Tokenizer",
+    "dataset",
     "download",
     "encode_stream",
     "tokenizer_from_state",

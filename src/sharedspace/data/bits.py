@@ -1,22 +1,18 @@
 """Bit strings drawn on the fly: synthetic inputs whose labels each task defines (the parity
 tasks of Yan et al. 2020, Fig. 1.1, after Caruana 1997).
 
-A source is ``(count, bits, seed) → (count, bits) uint8``; the same arguments give the same
-strings on every machine, and — for ``random_bits`` — the first n strings of a larger draw are a
-draw of n, so training sets of growing size are nested.
+A source is a ``DATASETS`` entry of kind bits whose loader draws ``(count, bits, seed) →
+(count, bits) uint8``; the same arguments give the same strings on every machine, and — for
+``random_bits`` — the first n strings of a larger draw are a draw of n, so training sets of
+growing size are nested.
 """
-
-from collections.abc import Callable
 
 import torch
 
-from sharedspace.registry import Registry
-
-BitSource = Callable[[int, int, int], torch.Tensor]
-BIT_SOURCES: Registry[BitSource] = Registry("bit-string source")
+from sharedspace.data.datasets import dataset
 
 
-@BIT_SOURCES.register("random_bits")
+@dataset("random_bits", kind="bits", splits=torch.Tensor)
 def random_bits(count: int, bits: int, seed: int) -> torch.Tensor:
     """Independent fair bits: (count, bits) uint8 in {0, 1}."""
     generator = torch.Generator().manual_seed(seed)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sharedspace.data.datasets import IMAGE_DATASETS, ImageSplits
+from sharedspace.data.datasets import ImageSplits, dataset
 from sharedspace.data.locate import find_dataset
 from sharedspace.data.safe_pickle import load_pickle
 from sharedspace.errors import DataError
@@ -136,19 +136,19 @@ CIFAR100 = CifarLayout(
 COARSE = ("coarse_labels", "coarse_label_names")  # CIFAR-100's superclass of each image
 
 
-@IMAGE_DATASETS.register("cifar10")
+@dataset("cifar10", kind="image", splits=ImageSplits)
 def load_cifar10(data_dir: Path | None = None) -> ImageSplits:
     """CIFAR-10: 50,000/10,000 32x32 colour images in 10 classes, uint8 (N, 3, 32, 32)."""
     return load_cifar(CIFAR10, "labels", "label_names", data_dir)
 
 
-@IMAGE_DATASETS.register("cifar100")
+@dataset("cifar100", kind="image", splits=ImageSplits)
 def load_cifar100(data_dir: Path | None = None) -> ImageSplits:
     """CIFAR-100 with its 100 fine labels, grouped by the 20 coarse ones (``superclasses``)."""
     return load_cifar(CIFAR100, "fine_labels", "fine_label_names", data_dir, COARSE)
 
 
-@IMAGE_DATASETS.register("cifar100_coarse")
+@dataset("cifar100_coarse", kind="image", splits=ImageSplits)
 def load_cifar100_coarse(data_dir: Path | None = None) -> ImageSplits:
     """CIFAR-100 with its 20 coarse labels (superclasses)."""
     return load_cifar(CIFAR100, "coarse_labels", "coarse_label_names", data_dir)

@@ -1,16 +1,52 @@
-"""What a dataset loader returns, and the registries that name the loaders.
+"""The one dataset registry, and what its loaders return.
 
+Every dataset a config can name (``tasks.<t>.data.source``) is one ``DATASETS`` entry that
+declares its data kind (a ``DATA_KINDS`` name: image, text, bits, …) and the type its loader
+returns, so a new kind of data is a new spec class and new loaders, with no table to edit.
 Loaders return whole splits as in-memory tensors or lists of documents (DESIGN: datasets live in
 memory; batches are indexed, never built sample by sample).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
+from sharedspace.data.specs import DATA_KINDS
 from sharedspace.registry import Registry
+
+L = TypeVar("L", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One entry of ``DATASETS``.
+
+    ``load`` is the public loader function: ``(data_dir: Path | None) → splits`` for a stored
+    dataset; a generator takes its kind's arguments instead (bits: ``(count, bits, seed)``).
+    ``splits`` is the type ``load`` returns (ImageSplits, TextSplits; a uint8 tensor for bits).
+    """
+
+    name: str
+    kind: str  # a DATA_KINDS name: which caps read it, which data views make tasks of it
+    splits: type
+    load: Callable[..., Any]
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+
+def dataset(name: str, kind: str, splits: type) -> Callable[[L], L]:
+    """Register the decorated loader as dataset ``name`` of data kind ``kind``; the loader
+    itself stays a plain public function."""
+    DATA_KINDS.get(kind)  # an unknown kind fails at import, naming the known ones
+
+    def add(load: L) -> L:
+        DATASETS.register(name)(Dataset(name, kind, splits, load))
+        return load
+
+    return add
 
 
 @dataclass
@@ -42,13 +78,6 @@ class TextSplits:
     validation: list[str]
     test: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)
-
-
-ImageLoader = Callable[[Path | None], ImageSplits]
-TextLoader = Callable[[Path | None], TextSplits]
-
-IMAGE_DATASETS: Registry[ImageLoader] = Registry("image dataset")
-TEXT_CORPORA: Registry[TextLoader] = Registry("text corpus")
 
 
 def split_by_index(docs: list[str], categories: list[str] | None = None) -> TextSplits:

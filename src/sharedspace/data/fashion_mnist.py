@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sharedspace.data.datasets import IMAGE_DATASETS, ImageSplits
+from sharedspace.data.datasets import ImageSplits, dataset
 from sharedspace.data.idx import IdxFile
 from sharedspace.data.locate import find_dataset
 from sharedspace.errors import DataError
@@ -35,7 +35,7 @@ LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
 SPLIT_SIZES = {"train": 60_000, "t10k": 10_000}
 
 
-@IMAGE_DATASETS.register("fashion_mnist")
+@dataset("fashion_mnist", kind="image", splits=ImageSplits)
 def load_fashion_mnist(data_dir: Path | None = None) -> ImageSplits:
     """Load the official 60,000/10,000 train/test split as uint8 (N, 1, 28, 28) images."""
     folder = find_dataset(

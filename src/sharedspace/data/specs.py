@@ -1,12 +1,29 @@
-"""What a modality cap needs to know of its input, described by the data (never by the model).
+"""What the data says about itself, never the model: an input spec per data kind, a target spec
+per target kind.
 
-Tasks that share a cap must give it equal specs: images with one set of statistics (computed once
-per dataset), text from one vocabulary and of one length.
+*Data kinds* (``DATA_KINDS``: image, text, bits, …) name what a dataset gives as input; a kind is
+its spec class, registered under the kind's name. A modality cap reads one data kind and is built
+from its spec; tasks that share a cap must give it equal specs (images with one set of statistics,
+computed once per dataset; text from one vocabulary and of one length). Every spec class has
+``toy()`` (a small spec) and ``example(batch_size)`` (a batch of inputs it describes), so the
+registry-wide tests run over a new kind without a table.
+
+*Target kinds* (``TARGET_KINDS``: classes, token, tokens, pixels) name what a task's ``y`` is, so
+image → text, audio → text and text → text in another tokenizer are all describable, and an output
+is sized from the target, not from the input.
 """
 
 from dataclasses import dataclass
 
+import torch
 
+from sharedspace.registry import Registry
+
+DATA_KINDS: Registry[type] = Registry("data kind")
+TARGET_KINDS: Registry[type] = Registry("target kind")
+
+
+@DATA_KINDS.register("image")
 @dataclass(frozen=True)
 class ImageSpec:
     """uint8 images (C, H, W); per-channel mean/std of the dataset's training images, 0–1 scale."""
@@ -18,7 +35,19 @@ class ImageSpec:
     std: tuple[float, ...]
     kind: str = "image"
 
+    @classmethod
+    def toy(cls) -> "ImageSpec":
+        return cls(3, 32, 32, (0.5,) * 3, (0.25,) * 3)
 
+    def example(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``: (B, C, H, W) uint8."""
+        shape = (batch_size, self.channels, self.height, self.width)
+        return {"x": torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)}
+
+
+@DATA_KINDS.register("text")
 @dataclass(frozen=True)
 class TextSpec:
     """Token ids below ``vocab_size``, at most ``seq_len`` per example; ``vocabulary`` is a digest
@@ -29,10 +58,78 @@ class TextSpec:
     vocabulary: str = ""
     kind: str = "text"
 
+    @classmethod
+    def toy(cls) -> "TextSpec":
+        return cls(vocab_size=50, seq_len=7)
 
+    def example(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``: (B, T) int64 ids above the specials; ``x_mask``: (B, T) bool, True at real
+        positions — lengths T, T-1, … (cycling), so the first row is full and the others padded.
+        Positions behind the mask hold ids too, so a cap that reads them shows it."""
+        x = torch.randint(3, self.vocab_size, (batch_size, self.seq_len), generator=generator)
+        lengths = self.seq_len - torch.arange(batch_size) % self.seq_len  # (B,) in 1..T
+        return {"x": x, "x_mask": torch.arange(self.seq_len) < lengths[:, None]}
+
+
+@DATA_KINDS.register("bits")
 @dataclass(frozen=True)
 class BitsSpec:
     """uint8 strings of ``bits`` values in {0, 1}."""
 
     bits: int
     kind: str = "bits"
+
+    @classmethod
+    def toy(cls) -> "BitsSpec":
+        return cls(20)
+
+    def example(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``: (B, bits) uint8 in {0, 1}."""
+        shape = (batch_size, self.bits)
+        return {"x": torch.randint(0, 2, shape, dtype=torch.uint8, generator=generator)}
+
+
+@TARGET_KINDS.register("classes")
+@dataclass(frozen=True)
+class ClassesTarget:
+    """``y``: (B,) int64 class ids, below ``len(classes)``."""
+
+    classes: tuple[str, ...]
+    kind: str = "classes"
+
+
+@TARGET_KINDS.register("token")
+@dataclass(frozen=True)
+class TokenTarget:
+    """``y``: (B,) int64, one token id per example (the next token), below ``vocab_size``;
+    ``vocabulary`` is the tokenizer's digest (as in TextSpec)."""
+
+    vocab_size: int
+    vocabulary: str = ""
+    kind: str = "token"
+
+
+@TARGET_KINDS.register("tokens")
+@dataclass(frozen=True)
+class TokensTarget:
+    """``y``: (B, L) int64 token ids padded with <pad>, L ≤ ``max_len`` (<eos> included), and
+    ``y_mask`` (B, L) bool, True at real positions; ids below ``vocab_size`` of the tokenizer
+    whose digest is ``vocabulary`` — the input's or another one (translation)."""
+
+    vocab_size: int
+    max_len: int
+    vocabulary: str = ""
+    kind: str = "tokens"
+
+
+@TARGET_KINDS.register("pixels")
+@dataclass(frozen=True)
+class PixelsTarget:
+    """Images of ``shape`` (C, H, W) on the 0–1 scale (reconstruction: the input itself)."""
+
+    shape: tuple[int, ...]
+    kind: str = "pixels"

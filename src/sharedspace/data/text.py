@@ -9,7 +9,7 @@ stem) and ``TextSplits.categories`` names each document's file; WikiText has no 
 import re
 from pathlib import Path
 
-from sharedspace.data.datasets import TEXT_CORPORA, TextSplits, split_by_index
+from sharedspace.data.datasets import TextSplits, dataset, split_by_index
 from sharedspace.data.locate import find_dataset
 from sharedspace.errors import DataError
 from sharedspace.untrusted import MiB, read_bytes
@@ -76,19 +76,19 @@ def _wikitext(
     return TextSplits(**splits)
 
 
-@TEXT_CORPORA.register("wikitext2")
+@dataset("wikitext2", kind="text", splits=TextSplits)
 def load_wikitext2(data_dir: Path | None = None) -> TextSplits:
     """WikiText-2 (Merity et al. 2016), the word-level version with ``<unk>`` tokens."""
     return _wikitext("wikitext-2", "wikitext-2-v1.zip", "wikitext2", data_dir, WIKITEXT2_LIMIT)
 
 
-@TEXT_CORPORA.register("wikitext103")
+@dataset("wikitext103", kind="text", splits=TextSplits)
 def load_wikitext103(data_dir: Path | None = None) -> TextSplits:
     """WikiText-103, same format as WikiText-2 with a 50x larger train file."""
     return _wikitext("wikitext-103", "wikitext-103-v1.zip", "wikitext103", data_dir, TEXT_LIMIT)
 
 
-@TEXT_CORPORA.register("fortunes")
+@dataset("fortunes", kind="text", splits=TextSplits)
 def load_fortunes(data_dir: Path | None = None) -> TextSplits:
     """Debian's fortune cookies, one document per fortune, without the offensive set.
 
@@ -114,7 +114,7 @@ def load_fortunes(data_dir: Path | None = None) -> TextSplits:
     return split_by_index(docs, categories)
 
 
-@TEXT_CORPORA.register("text_files")
+@dataset("text_files", kind="text", splits=TextSplits)
 def load_text_files(data_dir: Path | None = None) -> TextSplits:
     """Your own text: ``data_dir`` is a .txt file or a folder of them; a paragraph is a document.
 

@@ -8,7 +8,7 @@ import torch
 from sharedspace.discovery.features import FeatureConfig, random_features
 from sharedspace.discovery.scores import image_statistics
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import load_images
+from sharedspace.tasks.data import load_dataset
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def draw_images(
 ) -> Images:
     """``count`` training images of ``dataset`` drawn at random (the last ``probe`` of them the
     probe), as random features unless ``features`` is None."""
-    data = load_images(dataset, data_dir)
+    data = load_dataset(dataset, data_dir)
     if not probe < count <= len(data.train_images):
         raise ConfigError(
             f"{count} images ({probe} of them the probe): {dataset} has "

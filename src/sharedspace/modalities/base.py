@@ -3,7 +3,7 @@
 Contract (checked for every entry by one registry-wide test): a cap class has a ``Config``
 dataclass, a ``modality_kind`` (the kind of data it reads: "image", "text", …), the
 representation form it ``produces`` ("vector": (B, out_dim); "sequence": a PaddedSequence of
-(B, T, out_dim)), the ``aux_losses`` it may emit (then it returns ``(output, {name: loss})``), is
+(B, T, out_dim)), the ``aux_losses`` it or a module inside it may emit (with ``parts.emit``), is
 built as ``cls(cfg, out_dim, spec)`` where ``spec`` describes the input (data/specs.py), exposes
 ``out_dim``, and is called as ``cap(x, mask)`` — inputs and their padding mask (None when the
 input is not padded). Caps never see the task or its targets.

@@ -5,10 +5,13 @@ dataclass, ``forms`` (each representation form it takes → the form it returns:
 space is ``{"vector": "vector"}``), the ``aux_losses`` it may emit, is built as
 ``cls(cfg, in_dim, num_tasks)``, exposes ``out_dim``, and is called as ``space(h, task)`` with
 ``h`` a (B, in_dim) tensor or a PaddedSequence of (B, T, in_dim) and ``task`` the task's index in
-the run's task list. It returns ``z`` ((B, out_dim) or a PaddedSequence of (B, T, out_dim)), or
-``(z, {name: loss})`` when it declares ``aux_losses``. A ``sparse`` space (class attribute, default
-False) computes only the experts each row is routed to, so an expert that no row chose gets no
-gradient in that step; every other space's parameters all get one from every task together.
+the run's task list. It returns ``z`` ((B, out_dim) or a PaddedSequence of (B, T, out_dim)); it
+and any module inside it emit their aux losses with ``parts.emit`` (``aux_losses`` of the space
+class lists every name they may emit). A ``sparse`` space (class attribute, default False)
+computes only the experts each row is routed to, so an expert that no row chose gets no gradient
+in that step; every other space's parameters all get one from every task together. A space may
+declare ``param_groups()`` and ``task_parameters()`` (see ``parts``): per-task gates are kept as
+``ParameterRows``, so a task not in the step leaves its own parameters untouched.
 """
 
 from sharedspace.spaces import (  # noqa: F401  (registers the entries)

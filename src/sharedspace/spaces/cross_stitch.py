@@ -18,13 +18,15 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
+from sharedspace.parts import ParameterRows, ParamGroup
 from sharedspace.representation import Form
 from sharedspace.spaces.registry import SPACES, build_experts
 
 
 @SPACES.register("cross_stitch")
 class CrossStitch(nn.Module):
-    """(B, in_dim) → (B, out_dim); stitch weights ``w`` (L, N, M)."""
+    """(B, in_dim) → (B, out_dim); stitch weights ``w``: task t's ``w[t]`` (L, M) is its own
+    (``w.stacked()``: (L, N, M)), in the parameter group ``cross_stitch``."""
 
     forms: ClassVar[dict[Form, Form]] = {"vector": "vector"}
     aux_losses = ()
@@ -48,10 +50,16 @@ class CrossStitch(nn.Module):
         self.out_dim = self.experts[0].out_dim
         shape = (len(self.experts[0]), num_tasks, cfg.experts)
         w = torch.randn(shape) if cfg.init == "normal" else torch.full(shape, 1 / cfg.experts)
-        self.w = nn.Parameter(w)
-        self.w.lr_scale = cfg.lr_scale  # read by train.trainer.build_optimizer
+        self.w = ParameterRows(w, dim=1)
+        self.lr_scale = cfg.lr_scale
 
     def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
         for depth, stages in enumerate(zip(*self.experts, strict=True)):  # stage l of each expert
-            h = sum(w * stage(h) for w, stage in zip(self.w[depth, task], stages, strict=True))
+            h = sum(w * stage(h) for w, stage in zip(self.w[task][depth], stages, strict=True))
         return h
+
+    def param_groups(self) -> dict[str, ParamGroup]:
+        return {"cross_stitch": ParamGroup(list(self.w), self.lr_scale)}
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        return {t: [w] for t, w in enumerate(self.w)}

@@ -11,20 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
-
-def rank_and_world() -> tuple[int, int]:
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
-def global_sum(t: torch.Tensor) -> torch.Tensor:
-    """``t`` summed over every process (itself without DDP)."""
-    if dist.is_initialized():
-        t = t.clone()
-        dist.all_reduce(t)
-    return t
+from sharedspace.collectives import global_sum, rank_and_world
 
 
 def global_batch_sum(local: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
+from sharedspace.parts import ParameterRows, emit
 from sharedspace.representation import Form, PaddedSequence, Representation
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, global_batch_sum
@@ -39,16 +40,22 @@ def cv_squared(v: torch.Tensor) -> torch.Tensor:
 class NoisyTopKGate(nn.Module):
     """Noisy top-k gating (paper §2.1), with ``gates`` independent gates (e.g. one per task).
 
-    Training: H(x) = x·W_g + ε ⊙ softplus(x·W_noise), ε ~ N(0, 1) drawn per row by ``RowDraws``
-    (so 2 processes draw what 1 does when rows are the global batch's); evaluation: H(x) = x·W_g.
-    G(x) = softmax over the k largest H(x), 0 elsewhere; ties go to ``torch.topk``'s choice.
+    Training: H(x) = x·W_g + ε ⊙ σ(x), σ(x) = softplus(x·W_noise) + noise_epsilon, ε ~ N(0, 1)
+    drawn per row by ``RowDraws`` (so 2 processes draw what 1 does when rows are the global
+    batch's); evaluation: H(x) = x·W_g. G(x) = softmax over the k largest H(x), 0 elsewhere; ties
+    go to ``torch.topk``'s choice. The floor ``noise_epsilon`` is tensor2tensor's
+    (``expert_utils.noisy_top_k_gating``, 1e-2): the noise never vanishes, and P(x, i), which
+    divides by σ, stays finite. ``w_gate`` and ``w_noise`` hold one Parameter per gate
+    (``ParameterRows``): a gate that no row used in a step gets no gradient.
     """
 
-    def __init__(self, in_dim: int, experts: int, k: int, gates: int = 1) -> None:
+    def __init__(
+        self, in_dim: int, experts: int, k: int, gates: int = 1, noise_epsilon: float = 1e-2
+    ) -> None:
         super().__init__()
-        self.k = k
-        self.w_gate = nn.Parameter(torch.zeros(gates, in_dim, experts))  # W_g per gate: zero
-        self.w_noise = nn.Parameter(torch.zeros(gates, in_dim, experts))  # W_noise per gate: zero
+        self.k, self.noise_epsilon = k, noise_epsilon
+        self.w_gate = ParameterRows(torch.zeros(gates, in_dim, experts))  # W_g per gate: zero
+        self.w_noise = ParameterRows(torch.zeros(gates, in_dim, experts))  # W_noise: zero
         self.draws = RowDraws()
 
     def forward(
@@ -64,7 +71,7 @@ class NoisyTopKGate(nn.Module):
         clean = x @ self.w_gate[gate]  # (N, M)
         n, m = clean.shape
         if self.training:
-            std = nn.functional.softplus(x @ self.w_noise[gate])  # (N, M)
+            std = nn.functional.softplus(x @ self.w_noise[gate]) + self.noise_epsilon  # (N, M)
             logits = clean + self.draws("normal", n, m).to(clean.dtype) * std  # (N, M)
         else:
             logits = clean
@@ -88,9 +95,10 @@ class MoELayer(nn.Module):
 
     Rows (N, D) → (N, out_dim), or a PaddedSequence (B, T, D) → (B, T, out_dim): the real
     positions are the rows (padding is neither gated nor computed, and is 0 in the output; the mask
-    is kept). Returned with ``{"moe_importance", "moe_load"}``: balance · CV² of each over the
-    global batch in training; in evaluation too, over this process's rows, for the logs
-    (importance from the noiseless gates, load as row counts).
+    is kept). Emits ``moe_importance`` and ``moe_load`` (``parts.emit``): balance · CV² of each
+    over the global batch in training; in evaluation too, over this process's rows, for the logs
+    (importance from the noiseless gates, load as row counts). Several layers in one body emit
+    into one sum per name.
     2 processes = 1 for vectors, whose rows are the global batch's rows, so each draws the noise
     1 process draws for it; not for token rows, whose count per process varies with the split, so
     their noise does too (their balance losses still sum over every process).
@@ -106,44 +114,41 @@ class MoELayer(nn.Module):
         k: int,
         gates: int = 1,
         balance: float = 0.01,
+        noise_epsilon: float = 1e-2,
     ) -> None:
         super().__init__()
         self.experts = build_experts(expert, in_dim, experts)
-        self.gate = NoisyTopKGate(in_dim, experts, k, gates)
+        self.gate = NoisyTopKGate(in_dim, experts, k, gates, noise_epsilon)
         self.k, self.balance = k, balance
         self.out_dim = self.experts[0].out_dim
 
-    def forward(
-        self, h: Representation, gate: int = 0
-    ) -> tuple[Representation, dict[str, torch.Tensor]]:
+    def forward(self, h: Representation, gate: int = 0) -> Representation:
         if isinstance(h, PaddedSequence):
-            rows, aux = self._rows(h.values[h.mask], gate)  # (P, out_dim), P real positions
+            rows = self._rows(h.values[h.mask], gate)  # (P, out_dim), P real positions
             shape = (*h.mask.shape, self.out_dim)
-            return PaddedSequence(rows.new_zeros(shape).index_put((h.mask,), rows), h.mask), aux
+            return PaddedSequence(rows.new_zeros(shape).index_put((h.mask,), rows), h.mask)
         return self._rows(h, gate)
 
-    def _rows(self, x: torch.Tensor, gate: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """x (N, D) → (N, out_dim), aux losses."""
+    def _rows(self, x: torch.Tensor, gate: int) -> torch.Tensor:
+        """x (N, D) → (N, out_dim); emits the balance losses."""
         ids, weights, importance, load = self.gate(x, gate)  # (N, k), (N, k), (M,), (M,)
         rows = torch.arange(len(x), device=x.device).repeat_interleave(self.k)  # (N·k,)
         out = dispatch(x, self.experts, rows, ids.flatten(), weights.flatten())  # (N, out_dim)
         if self.training and torch.is_grad_enabled():  # every process's training step gets here
             importance, load = global_batch_sum(torch.stack([importance, load]))  # (M,) each
-        aux = {
-            "moe_importance": self.balance * cv_squared(importance),
-            "moe_load": self.balance * cv_squared(load),
-        }
-        return out, aux
+        emit(self, "moe_importance", self.balance * cv_squared(importance))
+        emit(self, "moe_load", self.balance * cv_squared(load))
+        return out
 
 
 @SPACES.register("moe")
 class MoESpace(nn.Module):
     """The sparsely-gated MoE as the shared space: (B, D) → (B, out_dim), or a PaddedSequence
     position by position; ``out_dim`` is the expert block's. Task t routes with gate t (one gate
-    per task), or every task with one shared gate."""
+    per task, its own parameters: ``task_parameters``), or every task with one shared gate."""
 
     forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
-    aux_losses = MoELayer.aux_losses
+    aux_losses = MoELayer.aux_losses  # emitted by its MoELayer
     sparse: ClassVar[bool] = True  # an expert no row chose gets no gradient in that step
 
     @dataclass
@@ -153,6 +158,9 @@ class MoESpace(nn.Module):
         expert: Component = component("mlp", registry="block")  # every expert's block
         per_task_gates: bool = True  # one gate per task (multi-gate), else one shared gate
         balance: float = 0.01  # w: weight of each balance loss (CV² of importance, of load)
+        # the gate noise's floor: σ = softplus(x·W_noise) + noise_epsilon (tensor2tensor: 1e-2;
+        # 0 is the paper's formula, whose noise vanishes where softplus does)
+        noise_epsilon: float = 1e-2
 
         def __post_init__(self) -> None:  # from_dict prefixes the section's key (model.space)
             if self.experts < 1:
@@ -164,15 +172,25 @@ class MoESpace(nn.Module):
                 )
             if self.balance < 0:
                 raise ConfigError(f"balance: must be ≥ 0, got {self.balance}")
+            if self.noise_epsilon < 0:
+                raise ConfigError(f"noise_epsilon: must be ≥ 0, got {self.noise_epsilon}")
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
         self.per_task_gates = cfg.per_task_gates
         gates = num_tasks if cfg.per_task_gates else 1
-        self.moe = MoELayer(cfg.expert, in_dim, cfg.experts, cfg.k, gates, cfg.balance)
+        self.moe = MoELayer(
+            cfg.expert, in_dim, cfg.experts, cfg.k, gates, cfg.balance, cfg.noise_epsilon
+        )
         self.out_dim = self.moe.out_dim
 
-    def forward(
-        self, h: Representation, task: int
-    ) -> tuple[Representation, dict[str, torch.Tensor]]:
+    def forward(self, h: Representation, task: int) -> Representation:
         return self.moe(h, task if self.per_task_gates else 0)
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        """Task t's gate (W_g, W_noise), when each task has its own."""
+        if not self.per_task_gates:
+            return {}
+        gate = self.moe.gate
+        pairs = zip(gate.w_gate, gate.w_noise, strict=True)
+        return {t: [w_g, w_n] for t, (w_g, w_n) in enumerate(pairs)}

@@ -27,6 +27,7 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
+from sharedspace.parts import ParameterRows, ParamGroup, emit
 from sharedspace.representation import Form
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, score_function_surrogate
@@ -35,7 +36,8 @@ from sharedspace.spaces.registry import SPACES, build_experts
 
 @SPACES.register("multi_clustering")
 class MultiClustering(nn.Module):
-    """(B, in_dim) → (B, out_dim); gate logits and expert weights (num_tasks, M)."""
+    """(B, in_dim) → (B, out_dim); gate logits and expert weights (num_tasks, M): task t's rows
+    ``logits[t]`` and ``w[t]`` (M,) are its own; the logits are the parameter group ``mc_gates``."""
 
     forms: ClassVar[dict[Form, Form]] = {"vector": "vector"}
     aux_losses = ("mc_score", "mc_density")
@@ -63,15 +65,14 @@ class MultiClustering(nn.Module):
         self.cfg = cfg
         self.experts = build_experts(cfg.expert, in_dim, cfg.experts)
         self.out_dim = self.experts[0].out_dim
-        self.logits = nn.Parameter(torch.zeros(num_tasks, cfg.experts))  # p = 1/2 at the start
-        self.logits.lr_scale = cfg.gate_lr_scale  # read by train.trainer.build_optimizer
-        self.w = nn.Parameter(torch.randn(num_tasks, cfg.experts))  # N(0, 1), as the report
+        self.logits = ParameterRows(torch.zeros(num_tasks, cfg.experts))  # p = 1/2 at the start
+        self.w = ParameterRows(torch.randn(num_tasks, cfg.experts))  # N(0, 1), as the report
         self.draws = RowDraws()
         self._log_prob: dict[int, torch.Tensor] = {}  # task → log P(b) (B,) of its last forward
 
     def probabilities(self) -> torch.Tensor:
         """p_i(t): (num_tasks, M)."""
-        return torch.sigmoid(self.logits)
+        return torch.sigmoid(self.logits.stacked())
 
     def chosen(self, task: int) -> torch.Tensor:
         """The experts task ``task`` uses at evaluation, most likely first: (k,) indices."""
@@ -84,22 +85,32 @@ class MultiClustering(nn.Module):
         k = int(k.round().clamp(1, len(self.experts)))
         return torch.topk(p[task], k).indices  # ties: the lower index, deterministically
 
-    def forward(self, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        density = {"mc_density": self.cfg.density * self.probabilities()[task].sum()}
+    def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
+        """h (B, in_dim) → z (B, out_dim); emits the task's density penalty ``mc_density``."""
+        logits = self.logits[task]  # (M,)
+        emit(self, "mc_density", self.cfg.density * torch.sigmoid(logits).sum())
         if not self.training:
             experts = self.chosen(task)
             rows = torch.arange(len(h), device=h.device).repeat(len(experts))
             ids = experts.repeat_interleave(len(h))
-            return dispatch(h, self.experts, rows, ids, self.w[task, ids]), density
-        logits = self.logits[task]  # (M,)
+            return dispatch(h, self.experts, rows, ids, self.w[task][ids])
         b = self.draws("uniform", len(h), len(self.experts)) < torch.sigmoid(logits.detach())
         rows, ids = b.nonzero(as_tuple=True)  # (P,) each: the picked (row, expert) pairs
-        z = dispatch(h, self.experts, rows, ids, self.w[task, ids])
+        z = dispatch(h, self.experts, rows, ids, self.w[task][ids])
         if torch.is_grad_enabled():
             # log P(b) = Σ_i b_i log p_i + (1 − b_i) log(1 − p_i): (B,)
             log_p = torch.where(b, F.logsigmoid(logits), F.logsigmoid(-logits))  # (B, M)
             self._log_prob[task] = log_p.sum(1)
-        return z, density
+        return z
+
+    def param_groups(self) -> dict[str, ParamGroup]:
+        """The gate logits learn at ``gate_lr_scale`` × the network's rate."""
+        return {"mc_gates": ParamGroup(list(self.logits), self.cfg.gate_lr_scale)}
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        """Task t's gate logits and expert weights (M,) each."""
+        pairs = zip(self.logits, self.w, strict=True)
+        return {t: [logits, w] for t, (logits, w) in enumerate(pairs)}
 
     def loss_feedback(self, task: int, losses: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example losses (B,) of the last forward of ``task`` → the score-function surrogate

@@ -23,6 +23,7 @@ from torch import nn
 
 from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
+from sharedspace.parts import ParameterRows, ParamGroup, emit
 from sharedspace.representation import Form
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, score_function_surrogate
@@ -97,21 +98,22 @@ class RoutingNetwork(nn.Module):
         # routed layer l: the M experts' stage shared + l
         routed = zip(*(list(block)[cfg.shared :] for block in blocks), strict=True)
         self.layers = nn.ModuleList(nn.ModuleList(stages) for stages in routed)
-        # (L, T, M): the agents' logits per routed layer and task; zero, so π starts uniform
-        self.logits = nn.Parameter(torch.zeros(len(self.layers), num_tasks, cfg.experts))
-        self.logits.lr_scale = cfg.policy_lr_scale  # read by train.trainer.build_optimizer
+        # the agents' logits: task t's (L, M), one row per routed layer (stacked: (L, T, M));
+        # zero, so π starts uniform
+        shape = (len(self.layers), num_tasks, cfg.experts)
+        self.logits = ParameterRows(torch.zeros(shape), dim=1)
         self.draws = RowDraws()
         self.register_buffer("explore_step", torch.zeros((), dtype=torch.long))
         self.pending: dict[int, torch.Tensor] = {}  # task → (B,) score of its last training forward
 
     def policy(self, task: int) -> torch.Tensor:
         """π(expert | task, layer): (L, M) probabilities."""
-        return torch.softmax(self.logits[:, task], dim=-1)
+        return torch.softmax(self.logits[task], dim=-1)
 
-    def forward(self, h: torch.Tensor, task: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """h (B, in_dim) → z (B, out_dim) and the aux losses (none outside training)."""
+    def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
+        """h (B, in_dim) → z (B, out_dim); emits the entropy bonus (only in training)."""
         h = self.trunk(h)
-        log_pi = torch.log_softmax(self.logits[:, task], dim=-1)  # (L, M)
+        log_pi = torch.log_softmax(self.logits[task], dim=-1)  # (L, M)
         num_layers, m = log_pi.shape
         if self.training:
             eps = torch.tensor(exploration(self.cfg, int(self.explore_step)), device=h.device)
@@ -126,11 +128,20 @@ class RoutingNetwork(nn.Module):
         for experts, expert_ids in zip(self.layers, routes, strict=True):
             h = dispatch(h, experts, rows, expert_ids, ones)
         if not (self.training and torch.is_grad_enabled()):
-            return h, {}
+            return h
         self.explore_step += 1
         self.pending[task] = log_q.gather(1, routes).sum(0)  # (B,) Σ_l log q(a_l)
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-        return h, {"routing_entropy": -self.cfg.entropy_weight * entropy}
+        emit(self, "routing_entropy", -self.cfg.entropy_weight * entropy)
+        return h
+
+    def param_groups(self) -> dict[str, ParamGroup]:
+        """The agents learn at ``policy_lr_scale`` × the network's rate."""
+        return {"routing_policy": ParamGroup(list(self.logits), self.cfg.policy_lr_scale)}
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        """Task t's agents: its logits (L, M)."""
+        return {t: [logits] for t, logits in enumerate(self.logits)}
 
     def loss_feedback(self, task: int, losses: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example losses (B,) of the last training forward of ``task`` → the REINFORCE

@@ -14,7 +14,7 @@ from sharedspace.spaces.registry import SPACES, build_experts
 
 @SPACES.register("separate")
 class Separate(nn.Module):
-    """(B, in_dim) → (B, out_dim) through task ``task``'s own block."""
+    """(B, in_dim) → (B, out_dim) through task ``task``'s own block (its own parameters)."""
 
     forms: ClassVar[dict[Form, Form]] = {"vector": "vector"}
     aux_losses = ()
@@ -30,3 +30,6 @@ class Separate(nn.Module):
 
     def forward(self, h: torch.Tensor, task: int) -> torch.Tensor:
         return self.experts[task](h)
+
+    def task_parameters(self) -> dict[int, list[nn.Parameter]]:
+        return {t: list(block.parameters()) for t, block in enumerate(self.experts)}

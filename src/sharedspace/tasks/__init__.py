@@ -6,8 +6,8 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     reconstruction,
     seq2seq,
 )
-from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.build import build_tasks
 from sharedspace.tasks.data import TaskData
 
-__all__ = ["TASKS", "Task", "TaskData", "build_tasks"]
+__all__ = ["TASKS", "LossTerms", "Task", "TaskData", "build_tasks"]

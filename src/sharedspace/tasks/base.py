@@ -1,15 +1,25 @@
 """A Task names its modality, its data, its head (task cap), its loss and its metrics.
 
 Contract (checked for every kind by the registry-wide tests):
-- ``data_views``: input kind ("image", "text") → the DataView that makes its splits; a task kind
-  reads every input kind it lists, so classification works on images and on text.
+- Data views (``tasks.views.DATA_VIEWS``) register per (task kind, data kind) and make its
+  splits, so classification works on images, text and bits; ``targets``: the target kinds
+  (``data.specs.TARGET_KINDS``) its head can produce, which ``validate`` checks against the
+  view's before any data loads. A head reads its output size from ``data.target``.
 - ``accepts``: the representation forms its head reads from the space ("vector", "sequence").
 - ``build_head(in_dim)`` → a module called as ``head(z, batch)``; the whole batch reaches it, so
-  a sequence head can teacher-force on ``batch["y"]``. A head whose kind declares ``aux_losses``
-  returns ``(output, {name: loss})``.
-- ``loss(output, batch)`` → per-example losses (B,); the task's training loss is their mean, and
-  parts that learn from the loss get them through ``SharedSpaceModel.feedback``.
-- ``decodes``: the head also has ``predict(z) → tokens``, the prediction path evaluation uses.
+  a sequence head can teacher-force on ``batch["y"]``. A head returns only its output; it, or a
+  module inside it, emits aux losses with ``parts.emit``, and the kind's ``aux_losses`` lists
+  every name its head may emit.
+- ``loss(output, batch)`` → ``LossTerms``: per-example loss sums and weights (B,), which the
+  training step reduces once, over every process, by the kind's ``reduction``: "example" (the
+  mean of the examples' losses sum/weight) or "token" (Σ sums / Σ weights over the global batch,
+  as translation systems weigh tokens; a config may choose with ``tasks.<t>.reduction``). Parts
+  that learn from the loss get the per-example losses, sum/weight, in batch order through
+  ``SharedSpaceModel.feedback``.
+- ``critic_loss(output, batch)`` → ``LossTerms`` (optional): what a critic inside the head
+  minimises under ``train.step=adversarial``, while ``loss`` is what the rest minimises.
+- ``decodes``: the head also has ``predict(z, decoding) → tokens``, the prediction path
+  evaluation uses, by the task's ``decoding`` settings (``tasks.<t>.decode``).
 - Metrics are kept as sums over a whole split (``metric_sums``) and turned into numbers once
   (``metrics``), so nothing is an average of per-batch averages and DDP simply all-reduces sums.
 - ``goals``: for every metric the kind reports, whether higher ("max") or lower ("min") is
@@ -22,33 +32,74 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from sharedspace.decoding import Decoding
 from sharedspace.registry import Registry
 from sharedspace.representation import Form
-from sharedspace.tasks.data import DataView, TaskData
+from sharedspace.tasks.data import TaskData
 
 TASKS: Registry[type["Task"]] = Registry("task kind")
+Reduction = Literal["example", "token"]
+
+
+@dataclass
+class LossTerms:
+    """A batch's loss as each example's summed loss and its weight: its target tokens, or 1."""
+
+    sums: torch.Tensor  # (B,)
+    weights: torch.Tensor  # (B,)
+
+    @classmethod
+    def per_example(cls, losses: torch.Tensor) -> "LossTerms":
+        """Per-example losses (B,), each weighing 1."""
+        return cls(losses, torch.ones_like(losses))
+
+    def losses(self) -> torch.Tensor:
+        """Each example's loss (B,): its sum over its weight (0 where it weighs nothing)."""
+        return self.sums / self.weights.clamp_min(torch.finfo(self.weights.dtype).tiny)
+
+    def totals(self, reduction: Reduction) -> tuple[torch.Tensor, torch.Tensor]:
+        """(numerator, denominator): summed over every process, their ratio is the loss."""
+        if reduction == "token":
+            return self.sums.sum(), self.weights.sum()
+        losses = self.losses()
+        return losses.sum(), losses.new_tensor(float(len(losses)))
+
+    def mean(self, reduction: Reduction) -> torch.Tensor:
+        """The loss of this batch alone."""
+        numerator, denominator = self.totals(reduction)
+        return numerator / denominator
 
 
 class Task:
-    data_views: ClassVar[dict[str, type[DataView]]]
+    targets: ClassVar[tuple[str, ...]]  # target kinds its head produces ("classes", "tokens")
     accepts: ClassVar[tuple[Form, ...]] = ("vector",)
     aux_losses: ClassVar[tuple[str, ...]] = ()  # names its head may emit
     decodes: ClassVar[bool] = False
+    reduction: ClassVar[Reduction] = "example"  # how the step reduces its LossTerms
     goals: ClassVar[dict[str, Literal["max", "min"]]] = {"loss": "min"}  # metric → better way
 
     @dataclass
     class Config:  # the head's settings; subclasses override
         pass
 
-    def __init__(self, name: str, index: int, modality: str, head_cfg: Any, data: TaskData) -> None:
+    def __init__(
+        self,
+        name: str,
+        index: int,
+        modality: str,
+        head_cfg: Any,
+        data: TaskData,
+        decoding: Decoding | None = None,
+    ) -> None:
         self.name, self.index, self.modality = name, index, modality
         self.head_cfg, self.data = head_cfg, data
+        self.decoding = decoding or Decoding()  # how ``predict`` decodes, when the kind decodes
 
     def build_head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
 
-    def loss(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-example training losses (B,)."""
+    def loss(self, output: Any, batch: dict[str, torch.Tensor]) -> LossTerms:
+        """The batch's training loss terms."""
         raise NotImplementedError
 
     def metric_sums(

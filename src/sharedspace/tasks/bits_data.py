@@ -14,8 +14,8 @@ from typing import ClassVar, Literal
 
 import torch
 
-from sharedspace.data import BIT_SOURCES
-from sharedspace.data.specs import BitsSpec
+from sharedspace.data import DATASETS
+from sharedspace.data.specs import BitsSpec, ClassesTarget
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.data import SPLITS, DataView, LabelledSplit, Sizes, TaskData
 
@@ -58,11 +58,13 @@ class BitStrings(DataView):
     """Bit strings and a 0/1 label from ``parity`` (and ``op`` with one ``bit``)."""
 
     kind = "bits"
+    target = "classes"
+    name = "bit_strings"
     Config = BitsConfig
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        draw = BIT_SOURCES.get(source)
+        draw = DATASETS.get(source).load
         counts = {"train": cfg.train_size, "validation": cfg.val_size, "test": cfg.test_size}
         splits = {}
         for i, split in enumerate(SPLITS):  # one stream per (seed, split): nested sizes
@@ -70,4 +72,4 @@ class BitStrings(DataView):
             splits[split] = LabelledSplit(strings, label(strings, cfg))
         for split in ("validation", "test"):
             splits[split] = splits[split].first(cfg.eval_size)
-        return TaskData(splits, BitsSpec(cfg.bits), classes=["0", "1"])
+        return TaskData(splits, BitsSpec(cfg.bits), ClassesTarget(("0", "1")))

@@ -4,7 +4,7 @@ from typing import Any
 
 from sharedspace.config import ExperimentConfig
 from sharedspace.tasks.base import TASKS, Task
-from sharedspace.tasks.data import source_kind
+from sharedspace.tasks.views import DATA_VIEWS
 
 
 def build_tasks(
@@ -16,9 +16,12 @@ def build_tasks(
     for index, (name, tcfg) in enumerate(cfg.tasks.items()):
         kind = TASKS.get(tcfg.kind)
         source = tcfg.data.name
-        view = kind.data_views[source_kind(source)]
+        view = DATA_VIEWS.pick(tcfg.kind, source, tcfg.data.config.view)
         state = (states or {}).get(name, {})
         key = f"tasks.{name}.data"
         data = view.prepare(source, tcfg.data.config, cfg.data_dir, cfg.seed, key, state)
-        tasks.append(kind(name, index, tcfg.modality, tcfg.head.config, data))
+        task = kind(name, index, tcfg.modality, tcfg.head.config, data, tcfg.decode)
+        if tcfg.reduction is not None:
+            task.reduction = tcfg.reduction
+        tasks.append(task)
     return tasks

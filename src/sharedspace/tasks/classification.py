@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from sharedspace.representation import PaddedSequence, Representation, masked_mean
-from sharedspace.tasks.base import TASKS, Task
+from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.bits_data import BitStrings
-from sharedspace.tasks.data import DataView
 from sharedspace.tasks.image_data import Images
 from sharedspace.tasks.text_data import Documents
+from sharedspace.tasks.views import DATA_VIEWS
 
 
 class LinearClassifier(nn.Linear):
@@ -27,19 +27,15 @@ class LinearClassifier(nn.Linear):
 
 @TASKS.register("classification")
 class Classification(Task):
-    data_views: ClassVar[dict[str, type[DataView]]] = {
-        "image": Images,
-        "text": Documents,
-        "bits": BitStrings,
-    }
+    targets = ("classes",)
     accepts = ("vector", "sequence")
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
 
     def build_head(self, in_dim: int) -> nn.Module:
-        return LinearClassifier(in_dim, len(self.data.classes))
+        return LinearClassifier(in_dim, len(self.data.target.classes))
 
     def loss(self, output, batch):
-        return F.cross_entropy(output, batch["y"], reduction="none")
+        return LossTerms.per_example(F.cross_entropy(output, batch["y"], reduction="none"))
 
     def metric_sums(self, output, batch, prediction=None):
         return {
@@ -52,3 +48,6 @@ class Classification(Task):
     def metrics(sums):
         """loss: mean cross-entropy (nats); accuracy: fraction correct, 0–1."""
         return {"loss": sums["nll"] / sums["count"], "accuracy": sums["correct"] / sums["count"]}
+
+
+DATA_VIEWS.add(Classification, Images, Documents, BitStrings)

@@ -1,9 +1,9 @@
 """A task's data: in-memory splits indexed one whole batch at a time, and the views that make them.
 
-A *data view* turns a dataset into what one kind of task reads: a task kind names a view per kind
-of input (``Classification.data_views = {"image": Images, "text": Documents}``), so a task kind is
-not tied to one input kind, and each view's ``Config`` lists exactly the data fields that make
-sense for it (an image field on a text task is an unknown key, not silently ignored).
+A *data view* turns a dataset of one data kind into what one kind of task reads, with an input
+spec and a target spec; views register per (task kind, data kind) in ``tasks.views``. Each view's
+``Config`` lists exactly the data fields that make sense for it (an image field on a text task is
+an unknown key, not silently ignored), and its ``target`` names the target kind it yields.
 
 A split's ``get(idx)`` returns a batch dict in one vectorised step — no per-sample Python in the
 training loop. Batch keys: ``x`` inputs, ``y`` targets, ``x_mask`` / ``y_mask`` (bool, True at
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from sharedspace.data import BIT_SOURCES, IMAGE_DATASETS, TEXT_CORPORA
+from sharedspace.data import DATASETS
 from sharedspace.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
@@ -49,8 +49,8 @@ class LabelledSplit:
 @dataclass
 class TaskData:
     splits: dict[str, Split]  # train / validation / test
-    spec: Any  # the modality cap's input description (ImageSpec, TextSpec)
-    classes: list[str] = field(default_factory=list)
+    spec: Any  # the input's description, read by the modality cap (ImageSpec, TextSpec, …)
+    target: Any  # the targets' description, read by the head (ClassesTarget, TokensTarget, …)
     state: dict[str, Any] = field(default_factory=dict)  # what must be saved to rebuild it
 
 
@@ -64,6 +64,7 @@ class Sizes:
 
     train_size: int | None = None  # training examples (images, windows, documents); None: all
     eval_size: int | None = None  # cap on validation/test examples (smoke runs); None: all
+    view: str | None = None  # which view of this data the task reads; None: the only one
 
     def __post_init__(self) -> None:
         for name in self.positive:
@@ -73,9 +74,13 @@ class Sizes:
 
 
 class DataView:
-    """Makes a task's splits from one kind of dataset (``kind``: "image" or "text")."""
+    """Makes a task's splits from one kind of dataset: ``kind`` is the data kind it reads (a
+    DATA_KINDS name), ``target`` the target kind it yields (a TARGET_KINDS name), ``name`` what
+    ``tasks.<t>.data.view`` calls it."""
 
     kind: ClassVar[str]
+    target: ClassVar[str]
+    name: ClassVar[str]
     Config: ClassVar[type] = Sizes
 
     @classmethod
@@ -87,23 +92,12 @@ class DataView:
         raise NotImplementedError
 
 
-SOURCES = {"image": IMAGE_DATASETS, "text": TEXT_CORPORA, "bits": BIT_SOURCES}  # kind → names
-
-
 def source_kind(source: str) -> str:
-    """The kind of input a dataset gives: "image", "text" or "bits" (ConfigError when unknown)."""
-    for kind, registry in SOURCES.items():
-        if source in registry:
-            return kind
-    known = ", ".join(name for registry in SOURCES.values() for name in registry)
-    raise ConfigError(f"unknown dataset {source!r}; known: {known}")
+    """The data kind of a dataset: "image", "text", "bits", … (ConfigError when unknown)."""
+    return DATASETS.get(source).kind
 
 
-@functools.lru_cache(maxsize=8)
-def load_images(source: str, data_dir: str | None):
-    return IMAGE_DATASETS.get(source)(Path(data_dir) if data_dir else None)
-
-
-@functools.lru_cache(maxsize=8)
-def load_corpus(source: str, data_dir: str | None):
-    return TEXT_CORPORA.get(source)(Path(data_dir) if data_dir else None)
+@functools.lru_cache(maxsize=16)  # 8 image datasets and 8 corpora, as before
+def load_dataset(source: str, data_dir: str | None) -> Any:
+    """A stored dataset's splits, loaded once per (source, data_dir)."""
+    return DATASETS.get(source).load(Path(data_dir) if data_dir else None)

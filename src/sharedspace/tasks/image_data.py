@@ -12,15 +12,15 @@ from typing import ClassVar
 
 import torch
 
-from sharedspace.data.specs import ImageSpec
+from sharedspace.data.specs import ClassesTarget, ImageSpec, PixelsTarget
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, load_images
+from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, load_dataset
 
 
 @functools.lru_cache(maxsize=8)
 def image_spec(source: str, data_dir: str | None) -> ImageSpec:
     """Per-channel mean/std (0–1 scale) of all the dataset's official training images."""
-    images = load_images(source, data_dir).train_images  # (N, C, H, W) uint8
+    images = load_dataset(source, data_dir).train_images  # (N, C, H, W) uint8
     _, c, h, w = images.shape
     total = torch.zeros(c, dtype=torch.float64)
     squares = torch.zeros(c, dtype=torch.float64)
@@ -45,7 +45,7 @@ def keep_classes(
 
 
 class Images(DataView):
-    """Images and their class labels (classification reads both, reconstruction the images).
+    """Images and their class labels.
 
     ``classes`` keeps a subset of the dataset's classes, relabelled in the order given — tasks on
     different subsets of one dataset (a 10-task benchmark of class subsets) still share its
@@ -54,6 +54,8 @@ class Images(DataView):
     """
 
     kind = "image"
+    target = "classes"
+    name = "images"
 
     @dataclass
     class Config(Sizes):
@@ -65,7 +67,7 @@ class Images(DataView):
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        ds = load_images(source, data_dir)
+        ds = load_dataset(source, data_dir)
         names = list(ds.classes)
         if cfg.superclass is not None:
             if cfg.classes is not None or cfg.superclass not in ds.superclasses:
@@ -107,4 +109,18 @@ class Images(DataView):
             ),
             "test": LabelledSplit(ds.test_images, ds.test_labels).first(cfg.eval_size),
         }
-        return TaskData(splits, image_spec(source, data_dir), classes=list(ds.classes))
+        target = ClassesTarget(tuple(ds.classes))
+        return TaskData(splits, image_spec(source, data_dir), target)
+
+
+class ImagePixels(Images):
+    """The same images (and splits) as ``Images``, each its own target: pixels on the 0–1 scale."""
+
+    target = "pixels"
+    name = "pixels"
+
+    @classmethod
+    def prepare(cls, source, cfg, data_dir, seed, key, state):
+        data = super().prepare(source, cfg, data_dir, seed, key, state)
+        s = data.spec
+        return replace(data, target=PixelsTarget((s.channels, s.height, s.width)))

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sharedspace.data.tokenizers import PAD_ID
-from sharedspace.tasks.base import TASKS, Task
-from sharedspace.tasks.data import DataView
+from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.text_data import NextTokenWindows
+from sharedspace.tasks.views import DATA_VIEWS
 
 
 class VocabularyHead(nn.Linear):
@@ -27,7 +27,7 @@ class VocabularyHead(nn.Linear):
 
 @TASKS.register("language_model")
 class LanguageModel(Task):
-    data_views: ClassVar[dict[str, type[DataView]]] = {"text": NextTokenWindows}
+    targets = ("token",)
     goals: ClassVar[dict[str, str]] = {
         "loss": "min",
         "perplexity": "min",
@@ -35,10 +35,12 @@ class LanguageModel(Task):
     }
 
     def build_head(self, in_dim: int) -> nn.Module:
-        return VocabularyHead(in_dim, self.data.spec.vocab_size)
+        return VocabularyHead(in_dim, self.data.target.vocab_size)
 
     def loss(self, output, batch):
-        return F.cross_entropy(output, batch["y"], ignore_index=PAD_ID, reduction="none")
+        y = batch["y"]
+        nll = F.cross_entropy(output, y, ignore_index=PAD_ID, reduction="none")
+        return LossTerms(nll, (y != PAD_ID).to(nll.dtype))  # a padded target weighs nothing
 
     def metric_sums(self, output, batch, prediction=None):
         y = batch["y"]
@@ -59,3 +61,6 @@ class LanguageModel(Task):
             "perplexity": math.exp(min(loss, 700.0)),
             "next_token_accuracy": sums["correct"] / sums["tokens"],
         }
+
+
+DATA_VIEWS.add(LanguageModel, NextTokenWindows)

@@ -1,14 +1,15 @@
 """Image reconstruction: a 2-layer MLP from the shared space to pixels, MSE on the 0–1 scale."""
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from sharedspace.tasks.base import TASKS, Task
-from sharedspace.tasks.data import DataView
-from sharedspace.tasks.image_data import Images
+from sharedspace.tasks.base import TASKS, LossTerms, Task
+from sharedspace.tasks.image_data import ImagePixels
+from sharedspace.tasks.views import DATA_VIEWS
 
 
 class PixelDecoder(nn.Sequential):
@@ -20,7 +21,7 @@ class PixelDecoder(nn.Sequential):
 
 @TASKS.register("reconstruction")
 class Reconstruction(Task):
-    data_views: ClassVar[dict[str, type[DataView]]] = {"image": Images}
+    targets = ("pixels",)
     goals: ClassVar[dict[str, str]] = {
         "loss": "min",
         "mse_pixel_01": "min",
@@ -34,13 +35,13 @@ class Reconstruction(Task):
         negative_slope: float = 0.01
 
     def build_head(self, in_dim: int) -> nn.Module:
-        s = self.data.spec
+        shape = self.data.target.shape  # (C, H, W)
         return PixelDecoder(
             nn.Linear(in_dim, self.head_cfg.hidden),
             nn.LeakyReLU(self.head_cfg.negative_slope),
-            nn.Linear(self.head_cfg.hidden, s.channels * s.height * s.width),
+            nn.Linear(self.head_cfg.hidden, math.prod(shape)),
             nn.Sigmoid(),
-            nn.Unflatten(1, (s.channels, s.height, s.width)),
+            nn.Unflatten(1, shape),
         )
 
     @staticmethod
@@ -48,7 +49,7 @@ class Reconstruction(Task):
         return (output - batch["x"].float() / 255).square()  # the input is the target
 
     def loss(self, output, batch):
-        return self._squared_error(output, batch).flatten(1).mean(1)
+        return LossTerms.per_example(self._squared_error(output, batch).flatten(1).mean(1))
 
     def metric_sums(self, output, batch, prediction=None):
         return {
@@ -69,3 +70,6 @@ class Reconstruction(Task):
             "mse_pixel_255": mse * 255**2,
             "sse_image_01": sums["sse"] / sums["images"],
         }
+
+
+DATA_VIEWS.add(Reconstruction, ImagePixels)

@@ -2,8 +2,11 @@
 (a sequence, or a vector as a one-step memory) and writes a token sequence.
 
 Training teacher-forces on ``batch["y"]``; evaluation also decodes greedily (``predict``), and
-exact match compares that decoded output with the target. Per-example loss = mean cross-entropy
-over the example's real target tokens (its ``<eos>`` included).
+exact match compares that decoded output with the target. An example's loss is the mean
+cross-entropy over its real target tokens (``<eos>`` included); the training loss is the mean of
+the examples' losses, or with ``reduction: token`` the mean over every target token of the
+global batch, as tensor2tensor and fairseq weigh them (a long target then weighs more; on the
+reversal task the two are level within the spread over seeds, README).
 """
 
 import math
@@ -15,15 +18,15 @@ from torch import nn
 
 from sharedspace.data.tokenizers import PAD_ID
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.base import TASKS, Task
-from sharedspace.tasks.data import DataView
+from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
 from sharedspace.tasks.text_data import ReversalPairs
+from sharedspace.tasks.views import DATA_VIEWS
 
 
 @TASKS.register("seq2seq")
 class SequenceToSequence(Task):
-    data_views: ClassVar[dict[str, type[DataView]]] = {"text": ReversalPairs}
+    targets = ("tokens",)
     accepts = ("vector", "sequence")
     decodes = True
     goals: ClassVar[dict[str, str]] = {
@@ -35,13 +38,13 @@ class SequenceToSequence(Task):
     Config = DecoderConfig
 
     def build_head(self, in_dim: int) -> nn.Module:
-        longest = self.data.splits["train"].targets.shape[1]
+        longest = self.data.target.max_len
         if longest > self.head_cfg.max_len:
             raise ConfigError(
                 f"tasks.{self.name}.head.max_len: {self.head_cfg.max_len}, but targets are up "
                 f"to {longest} tokens long (<eos> included)"
             )
-        return TransformerDecoderHead(self.head_cfg, in_dim, self.data.spec.vocab_size)
+        return TransformerDecoderHead(self.head_cfg, in_dim, self.data.target.vocab_size)
 
     @staticmethod
     def _token_nll(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -51,7 +54,7 @@ class SequenceToSequence(Task):
         )
 
     def loss(self, output, batch):
-        return self._token_nll(output, batch).sum(1) / batch["y_mask"].sum(1)
+        return LossTerms(self._token_nll(output, batch).sum(1), batch["y_mask"].sum(1).float())
 
     def metric_sums(self, output, batch, prediction=None):
         y, mask = batch["y"], batch["y_mask"]
@@ -82,3 +85,6 @@ class SequenceToSequence(Task):
         if "exact" in sums:
             values["exact_match"] = sums["exact"] / sums["count"]
         return values
+
+
+DATA_VIEWS.add(SequenceToSequence, ReversalPairs)

@@ -14,10 +14,10 @@ from typing import ClassVar
 import torch
 
 from sharedspace.data import TOKENIZERS, Tokenizer, encode_stream, tokenizer_from_state
-from sharedspace.data.specs import TextSpec
+from sharedspace.data.specs import ClassesTarget, TextSpec, TokensTarget, TokenTarget
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_corpus
+from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_dataset
 
 MAX_VOCAB = 1_000_000  # far above any corpus here; a BPE trainer asked for 10¹² aborts
 
@@ -38,7 +38,7 @@ class TextConfig(Sizes):
 
 @functools.lru_cache(maxsize=8)
 def _fitted(source: str, data_dir: str | None, kind: str, vocab_size: int) -> Tokenizer:
-    return TOKENIZERS.get(kind)(load_corpus(source, data_dir).train, vocab_size)
+    return TOKENIZERS.get(kind)(load_dataset(source, data_dir).train, vocab_size)
 
 
 def tokenizer_for(source: str, cfg: TextConfig, data_dir: str | None, state: dict) -> Tokenizer:
@@ -48,9 +48,14 @@ def tokenizer_for(source: str, cfg: TextConfig, data_dir: str | None, state: dic
     return _fitted(source, data_dir, cfg.tokenizer, cfg.vocab_size)
 
 
-def text_spec(tokenizer: Tokenizer, seq_len: int) -> TextSpec:
+def vocabulary(tokenizer: Tokenizer) -> str:
+    """A digest of the tokenizer: equal digests, equal meaning of every id."""
     state = json.dumps(tokenizer.state_dict(), sort_keys=True).encode()
-    return TextSpec(tokenizer.vocab_size, seq_len, hashlib.sha256(state).hexdigest()[:16])
+    return hashlib.sha256(state).hexdigest()[:16]
+
+
+def text_spec(tokenizer: Tokenizer, seq_len: int) -> TextSpec:
+    return TextSpec(tokenizer.vocab_size, seq_len, vocabulary(tokenizer))
 
 
 def padded(sequences: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,6 +98,8 @@ class NextTokenWindows(DataView):
     """The corpus as one token stream (each document ends in ``<eos>``) read through windows."""
 
     kind = "text"
+    target = "token"
+    name = "next_token_windows"
 
     @dataclass
     class Config(TextConfig):
@@ -102,7 +109,7 @@ class NextTokenWindows(DataView):
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        corpus = load_corpus(source, data_dir)
+        corpus = load_dataset(source, data_dir)
         tokenizer = tokenizer_for(source, cfg, data_dir, state)
         splits = {}
         for split in SPLITS:
@@ -116,7 +123,8 @@ class NextTokenWindows(DataView):
                     f"too few for seq_len {cfg.seq_len}"
                 )
         spec = text_spec(tokenizer, cfg.seq_len)
-        return TaskData(splits, spec, state={"tokenizer": tokenizer.state_dict()})
+        target = TokenTarget(tokenizer.vocab_size, spec.vocabulary)
+        return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})
 
 
 @dataclass
@@ -158,6 +166,8 @@ class Documents(DataView):
     e.g. a fortune and the file it is filed in (art, computers, food, love, …)."""
 
     kind = "text"
+    target = "classes"
+    name = "documents"
 
     @dataclass
     class Config(TextConfig):
@@ -166,7 +176,7 @@ class Documents(DataView):
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        corpus = load_corpus(source, data_dir)
+        corpus = load_dataset(source, data_dir)
         if not corpus.categories:
             raise ConfigError(f"{key}: {source} has no document categories to classify")
         present = sorted(set(corpus.categories["train"]))
@@ -191,8 +201,8 @@ class Documents(DataView):
             order = shuffled(len(pairs), seed + i)  # files are in category order: mix them
             data = PaddedTokens(ids[order], lengths[order], labels[order])
             splits[split] = data.first(cfg.train_size if split == "train" else cfg.eval_size)
-        spec = text_spec(tokenizer, cfg.seq_len)
-        return TaskData(splits, spec, classes=classes, state={"tokenizer": tokenizer.state_dict()})
+        spec, target = text_spec(tokenizer, cfg.seq_len), ClassesTarget(tuple(classes))
+        return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})
 
 
 class ReversalPairs(DataView):
@@ -201,6 +211,8 @@ class ReversalPairs(DataView):
     [min_len, seq_len], so inputs and outputs have unequal lengths and need their masks."""
 
     kind = "text"
+    target = "tokens"
+    name = "reversal_pairs"
 
     @dataclass
     class Config(TextConfig):
@@ -216,7 +228,7 @@ class ReversalPairs(DataView):
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
-        corpus = load_corpus(source, data_dir)
+        corpus = load_dataset(source, data_dir)
         tokenizer = tokenizer_for(source, cfg, data_dir, state)
         splits: dict[str, Split] = {}
         for i, split in enumerate(SPLITS):
@@ -229,4 +241,5 @@ class ReversalPairs(DataView):
             data = PaddedTokens(ids, lengths, targets, target_lengths)
             splits[split] = data.first(cfg.train_size if split == "train" else cfg.eval_size)
         spec = text_spec(tokenizer, cfg.seq_len)
-        return TaskData(splits, spec, state={"tokenizer": tokenizer.state_dict()})
+        target = TokensTarget(tokenizer.vocab_size, cfg.seq_len + 1, spec.vocabulary)
+        return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})

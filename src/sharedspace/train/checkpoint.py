@@ -119,11 +119,17 @@ TRAINER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
         f"an int from 0 to {MAX_STEP:,}",
         lambda v: type(v) is int and 0 <= v <= MAX_STEP,
     ),
+    "validations": ("an int, at least 0", lambda v: type(v) is int and 0 <= v <= MAX_STEP),
     "train_seconds": (
         "a finite number of seconds, at least 0",
         lambda v: type(v) in (int, float) and 0 <= v < math.inf,
     ),
     **dict.fromkeys(("model", "weighting"), ("a module's state dict", _module_state)),
+    "optimizers": (
+        'optimizer name → its state {"state": {...}, "param_groups": [{...}]}',
+        lambda v: isinstance(v, dict) and all(map(_optimizer, v.values())),
+    ),
+    # before named optimizers (train.optimizers): the one optimizer's state
     "optimizer": ('an optimizer state {"state": {...}, "param_groups": [{...}]}', _optimizer),
     "rng": ('{"torch": a uint8 tensor}', _rng),
     "streams": ("a list of dicts", lambda v: isinstance(v, list) and all(map(_is_dict, v))),

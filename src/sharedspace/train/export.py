@@ -114,8 +114,8 @@ class BestWeights:
         """Record ``values`` (one task's validation metrics at ``step``); True for a new best."""
         if self.spec is None or task != self.task:
             return False
-        value = values[self.metric]
-        if not math.isfinite(value):
+        value = values.get(self.metric)  # absent: a validation that did not decode
+        if value is None or not math.isfinite(value):
             return False
         if self.value is not None and self.sign * value <= self.sign * self.value:
             return False

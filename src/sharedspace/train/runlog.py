@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from sharedspace.collectives import Processes
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
-from sharedspace.train.distributed import Processes
 from sharedspace.untrusted import MiB, inside, open_regular
 
 STEP = "*"  # the task field of a record about the whole step

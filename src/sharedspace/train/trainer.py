@@ -1,14 +1,12 @@
-"""The multi-task training loop: the tasks a sampler picks, one batch each, one optimizer step.
+"""The training recipe: setup → restore → loop → finish, each a function over one ``Run``.
 
-setup (run folder, data, model, weighting, optimizer, sampler; restore a checkpoint) → train →
-final evaluation. One step::
+``setup`` builds the tasks (data), the model, the weighting, the optimizers, the sampler and the
+batch streams; ``restore`` puts a checkpoint's state back; ``loop`` runs the update rule
+(``train.step``, see ``train.step``) on the sampler's tasks with validation, checkpoints and logs;
+``finish`` evaluates on validation and test and writes the results. A second loop (discovery,
+a feature generator) reuses these parts rather than copying them.
 
-    sampler → tasks of the step → for each: its next batch → model(task, batch) → output, aux
-        → task.loss → per-example losses (B,) → model.feedback (parts that learn from the loss)
-    → weighting.backward(task losses, weighted aux losses, context) → gradients, averaged over
-      processes → optimizer step → log each raw loss, each weight, the total minimised
-
-Everything needed to continue — model, optimizer, weighting, sampler, batch streams, RNG state,
+Everything needed to continue — model, optimizers, weighting, sampler, batch streams, RNG states,
 step — is one checkpoint, so a killed run resumes where it stopped and gives the same weights as an
 uninterrupted one; resuming a finished run returns its stored results without training again.
 
@@ -18,107 +16,35 @@ be, session by session), ``metrics.jsonl`` + ``tensorboard/``, ``checkpoints/`` 
 ``best.safetensors`` (``train.keep_best``), ``results.json`` and ``results.md``.
 """
 
-import json
-import math
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
-from sharedspace.config import (
-    ExperimentConfig,
-    TrainConfig,
-    config_changes,
-    save_config,
-    to_dict,
-)
-from sharedspace.errors import CheckpointError, DataError, Interrupted, SharedSpaceError
-from sharedspace.files import atomic_write
+from sharedspace import collectives
+from sharedspace.config import ExperimentConfig, config_changes, save_config, to_dict
+from sharedspace.errors import CheckpointError, DataError, Interrupted
 from sharedspace.model import SharedSpaceModel, build_model
-from sharedspace.spaces.global_batch import Positions, replay, stream_positions
-from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import load_newest_good, save_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import BEST, FINAL, BestWeights, save_weights
-from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version, describe_code
+from sharedspace.train.optimizers import Optimizers
+from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version
+from sharedspace.train.results import stored_results, write_results
 from sharedspace.train.run_folder import run_folder
 from sharedspace.train.runlog import STEP, RunLog, RunningMeans
-from sharedspace.train.sampling import SAMPLERS, BatchStream, steps_per_epoch
-from sharedspace.train.schedule import lr_at
-from sharedspace.train.weighting import StepContext, build_weighting
-from sharedspace.untrusted import inside, read_json
+from sharedspace.train.sampling import SAMPLERS, BatchStream, TaskSampler, steps_per_epoch
+from sharedspace.train.signals import StopRequest
+from sharedspace.train.step import STEPS, Batches, StepResult, Training, TrainingDiverged
+from sharedspace.train.weighting import StepContext, Weighting, build_weighting
 
-
-class TrainingDiverged(SharedSpaceError):
-    """A loss became NaN or infinite and the config says to stop."""
-
-
-class StopRequest:
-    """SIGINT/SIGTERM set a flag the loop reads at the end of each step, instead of killing the
-    step halfway; a second signal acts as usual (Ctrl-C twice quits at once), except while a
-    checkpoint is being written (``saving``): the save completes first. It is atomic anyway,
-    but a quit mid-save would leave its temp file, print a traceback from deep in torch.save,
-    and lose the checkpoint the stop was waiting for. A no-op outside the main thread, where
-    Python cannot install handlers."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._previous = {}
-        self._saving = False
-        self._held: int | None = None  # a second signal that came during a save
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        if self.signal is None:
-            self.signal = signum
-            tqdm.write(f"{name}: stopping after this step and saving a checkpoint (again to "
-                       "quit at once)", file=sys.stderr)  # fmt: skip
-        elif self._saving:
-            self._held = signum
-            tqdm.write(f"{name}: finishing the checkpoint being written first", file=sys.stderr)
-        else:
-            self._quit(signum)
-
-    def _quit(self, signum: int) -> None:
-        """Act as the signal would have without us (KeyboardInterrupt for Ctrl-C)."""
-        self.__exit__()
-        signal.raise_signal(signum)
-
-    @contextmanager
-    def saving(self, stops: bool) -> Iterator[None]:
-        """Hold a second signal until the checkpoint written inside is complete; then quit,
-        unless the run ``stops`` after this save anyway (the stop's own save: it then ends as
-        a stop does, with the command that resumes and status 130)."""
-        self._saving = True
-        try:
-            yield
-        finally:
-            self._saving = False
-        if self._held is not None and not stops:
-            self._quit(self._held)
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-        self._previous = {}
+__all__ = ["TrainResult", "TrainingDiverged", "train"]
 
 
 @dataclass
@@ -139,110 +65,183 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# what every checkpoint of this trainer holds ("best" only since train.keep_best)
-CHECKPOINT_KEYS = ("step", "model", "weighting", "optimizer", "sampler", "streams", "rng",
-                   "config", "task_states", "train_seconds")  # fmt: skip
+# what every checkpoint of this trainer holds ("best" only since train.keep_best; "optimizers"
+# since train.optimizers, "optimizer" before)
+CHECKPOINT_KEYS = ("step", "model", "weighting", "sampler", "streams", "rng", "config",
+                   "task_states", "train_seconds")  # fmt: skip
 
 
-def build_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """One parameter group per ``lr_scale`` that a part sets on its parameters (cross-stitch
-    weights learn faster than the networks they mix, as in Misra et al.): the group keeps its
-    scale, and the schedule sets its lr to scale × the step's lr. Adam/AdamW use the fused
-    kernel: one pass over the weights instead of ~8 (on CPU too)."""
-    scales: dict[float, list[nn.Parameter]] = {}
-    for p in params:
-        scales.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
-    groups = [{"params": ps, "lr_scale": scale} for scale, ps in scales.items()]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=0.9)
-    adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The global RNG states a run draws from: the CPU's, and every GPU's on CUDA."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """The step's learning rate, times each group's ``lr_scale`` (1 in checkpoints before it)."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:  # a CPU run's checkpoint resumed on a GPU
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def stored_results(run_dir: Path, steps: int) -> dict | None:
-    """The results a finished run wrote, if it finished at ``steps``; None (the run is evaluated
-    again and the file rewritten) when ``results.json`` is missing, not a regular file in the run
-    folder, or not what ``write_results`` writes: numbers per split, task and metric, and the
-    run's ``steps`` and ``train_seconds``."""
-    path = Path(run_dir) / "results.json"
-    try:
-        results = read_json(path) if inside(path, run_dir) else None
-    except SharedSpaceError:
-        return None
-    run = results.get("run") if isinstance(results, dict) else None
-    done = run.get("steps") if isinstance(run, dict) else None
-    if isinstance(done, bool) or done != steps:
-        return None
-    seconds, values = run.get("train_seconds"), []
-    for split in ("validation", "test"):
-        tasks = results.get(split)
-        if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
-            return None
-        values += [value for metrics in tasks.values() for value in metrics.values()]
-    numbers = all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in [seconds, *values]
-    )
-    return results if numbers and 0 <= seconds < math.inf else None
+@dataclass
+class Run:
+    """What the loop works on, built by ``setup`` (and put back by ``restore``)."""
 
+    cfg: ExperimentConfig
+    run_dir: Path
+    device: torch.device
+    procs: collectives.Processes
+    tasks: list[Task]
+    model: SharedSpaceModel
+    weighting: Weighting
+    optimizers: Optimizers
+    sampler: TaskSampler
+    streams: list[BatchStream]
+    training: Training
+    epoch_steps: int
+    total: int
+    best: BestWeights
+    start: int = 0  # the step it starts (or resumes) from
+    seconds_before: float = 0.0  # training seconds of the sessions before this one
+    changes: dict[str, list] = field(default_factory=dict)  # config keys changed since the ckpt
+    validations: int = 0  # validations so far (every train.eval_decode_every-th decodes)
 
-def step_losses(
-    model: nn.Module,
-    tasks: list[Task],
-    batches: dict[int, dict[str, torch.Tensor]],
-    aux_weights: dict[str, float],
-) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, dict[str, torch.Tensor]]]:
-    """Forward every task of the step: (task name → mean loss, Σ weighted aux losses, task index
-    → its raw aux losses, from the forward and the loss feedback)."""
-    losses, raw_aux = {}, {}
-    extra = torch.zeros((), device=next(model.parameters()).device)
-    for i, batch in batches.items():
-        output, aux = model(i, batch)
-        per_example = tasks[i].loss(output, batch)  # (B,)
-        model.feedback(i, per_example.detach(), aux)
-        losses[tasks[i].name] = per_example.mean()
-        for name, value in aux.items():
-            extra = extra + aux_weights.get(name, 1.0) * value
-        raw_aux[i] = aux
-    return losses, extra, raw_aux
+    @property
+    def task_states(self) -> dict[str, dict]:
+        return {task.name: task.data.state for task in self.tasks}
 
-
-@torch.no_grad()
-def recompute_losses(
-    model: nn.Module,
-    tasks: list[Task],
-    batches: dict[int, dict[str, torch.Tensor]],
-    procs: distributed.Processes,
-    positions: Positions,
-) -> dict[str, torch.Tensor]:
-    """The step's task losses again, on the same batches and with the same draws (gates, routes:
-    ``positions`` are the streams' before the step) after the optimizer step, as global means —
-    for weightings that learn from how much a step lowered each loss."""
-    with replay(positions):
-        losses = {
-            tasks[i].name: tasks[i].loss(model(i, b)[0], b).mean() for i, b in batches.items()
+    def draw(self, indices: list[int]) -> Batches:
+        """The next training batch of each task in ``indices``, on the device."""
+        return {
+            i: {
+                k: v.to(self.device, non_blocking=True)
+                for k, v in self.tasks[i].data.splits["train"].get(next(self.streams[i])).items()
+            }
+            for i in indices
         }
-    means = distributed.mean(torch.stack(list(losses.values())), procs)
-    return dict(zip(losses, means, strict=True))
+
+    def state_dict(self, step: int, train_seconds: float, best: dict) -> dict[str, Any]:
+        """The checkpoint of ``step``."""
+        return {
+            "step": step,
+            "model": self.model.state_dict(),
+            "weighting": self.weighting.state_dict(),
+            "optimizers": self.optimizers.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "streams": [s.state_dict() for s in self.streams],
+            "rng": rng_state(self.device),
+            "config": to_dict(self.cfg),
+            "task_states": self.task_states,
+            "best": best,
+            "validations": self.validations,
+            "train_seconds": train_seconds,
+        }
 
 
-def probe_transfer(
-    model: nn.Module,
-    tasks: list[Task],
-    batches: dict[int, dict[str, torch.Tensor]],
-    ctx: StepContext,
-    lr: float,
-    log: RunLog,
-    step: int,
-) -> None:
+def setup(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    device: torch.device,
+    procs: collectives.Processes,
+    task_states: dict[str, dict] | None = None,
+) -> Run:
+    """Build every part of the run from its config, seeded by ``cfg.seed`` (``task_states`` from
+    a checkpoint restore the tokenizers exactly)."""
+    t = cfg.train
+    torch.manual_seed(cfg.seed)
+    tasks = build_tasks(cfg, task_states)
+    model = build_model(cfg, tasks).to(device)
+    weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
+    params = [*model.parameters(), *weighting.parameters()]
+    optimizers = Optimizers(t, model.param_groups(), params)
+    sizes = [len(task.data.splits["train"]) for task in tasks]
+    sampler = SAMPLERS.get(t.sampler.name)(t.sampler.config, sizes, cfg.seed)
+    streams = [
+        BatchStream(size, t.batch_size, cfg.seed + 1 + i, procs.rank, procs.world)
+        for i, size in enumerate(sizes)
+    ]
+    epoch_steps = steps_per_epoch(sizes, t.batch_size, sampler.k)
+    total = t.epochs * epoch_steps
+    if t.max_steps is not None:
+        total = min(total, t.max_steps)
+    ctx = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
+    run = Run(
+        cfg, run_dir, device, procs, tasks, model, weighting, optimizers, sampler, streams,
+        None, epoch_steps, total, BestWeights(t.keep_best, tasks),
+    )  # fmt: skip
+    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw)
+    return run
+
+
+def restore(run: Run, ckpt: dict[str, Any], latest: Path) -> None:
+    """Put the checkpoint ``latest`` back into ``run``, or say in one line why it does not fit."""
+    run.changes = config_changes(ckpt["config"], to_dict(run.cfg))
+    try:
+        run.model.load_state_dict(ckpt["model"])
+        run.weighting.load_state_dict(ckpt["weighting"])
+        run.optimizers.load_state_dict(ckpt.get("optimizers") or {"main": ckpt["optimizer"]})
+        run.sampler.load_state_dict(ckpt["sampler"])
+        for stream, state in zip(run.streams, ckpt["streams"], strict=True):
+            stream.load_state_dict(state)
+        set_rng_state(ckpt["rng"], run.device)
+        if "best" in ckpt:  # runs from before keep_best have none
+            run.best.load_state_dict(ckpt["best"])
+        run.validations = ckpt.get("validations", 0)
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+        # shapes, names, counts differ; or a planted state of the wrong types within
+        first = str(e).strip().splitlines()[0]
+        changed = ", ".join(run.changes) or "none"
+        raise CheckpointError(
+            f"{latest} does not fit this run's config ({type(e).__name__}: {first}); "
+            f"config keys changed since it was saved: {changed}. Resume with the config it "
+            "was trained with, or start afresh with --overwrite"
+        ) from None
+    run.start, run.seconds_before = ckpt["step"], ckpt["train_seconds"]
+    if run.start > run.total:
+        raise CheckpointError(
+            f"{latest}: saved at step {run.start:,}, past this run's {run.total:,} steps "
+            "(train.epochs, train.max_steps); resume with at least as many, or start "
+            "afresh with --overwrite"
+        )
+    if run.changes and run.procs.is_main:
+        print(f"warning: resuming {latest} with changed config keys: {', '.join(run.changes)}")
+
+
+def stored(run: Run) -> TrainResult | None:
+    """The stored results of a run that had finished (resumed at its last step), if any."""
+    finished = stored_results(run.run_dir, run.total) if run.start == run.total else None
+    if finished is None:
+        return None
+    if run.procs.is_main:
+        print(f"{run.run_dir}: finished at step {run.total}; its stored results, not re-evaluated")
+    metrics = {split: finished[split] for split in ("validation", "test")}
+    seconds = finished["run"]["train_seconds"]
+    code = {k: v for k, v in finished["run"].items() if k in CODE_KEYS}
+    return TrainResult(run.model, run.tasks, metrics, run.run_dir, run.total, 0.0, seconds, code)
+
+
+def validate(run: Run, log: RunLog, step: int) -> None:
+    """Evaluate every task on the validation split (decoding on every
+    ``train.eval_decode_every``-th); keep the best weights (``train.keep_best``)."""
+    t = run.cfg.train
+    decode = run.validations % t.eval_decode_every == 0
+    run.validations += 1
+    for task in run.tasks:
+        values = evaluate(run.model, task, "validation", t.eval_batch_size, run.device,
+                          run.procs, decode)  # fmt: skip
+        log.write(step, "validation", task.name, values)
+        if run.best.improves(step, task.name, values) and run.procs.is_main:
+            info = {"step": step, "metric": run.best.spec, "value": run.best.value}
+            save_weights(run.model, run.task_states, run.run_dir / BEST, **info)
+
+
+def probe_transfer(run: Run, batches: Batches, lr: float, log: RunLog, step: int) -> None:
     """Log how the step's tasks interact on the shared parameters before it is taken (recorded
     under the step's number, as its train records): one record per source task with each target's
     gradient cosine and TAG lookahead affinity at the step's learning rate."""
+    ctx, model, tasks = run.training.ctx, run.model, run.tasks
     shared = [p for p in ctx.shared if p.requires_grad]
     if not shared:
         return
@@ -258,72 +257,99 @@ def probe_transfer(
         log.write(step, "transfer", source, values)
 
 
-@dataclass
-class Step:
-    """What one optimizer step leaves for the bookkeeping."""
-
-    losses: dict[str, torch.Tensor]  # task → its mean loss on this process's slice
-    aux: dict[int, dict[str, torch.Tensor]]  # task index → its raw aux losses
-    weights: dict[str, torch.Tensor | float] | None  # task → weight; None: a skipped step
-    minimised: torch.Tensor | None  # the objective the weighting minimised
-    stopping: bool  # some process was asked to stop (SIGINT/SIGTERM)
-
-
-def take_step(
-    model: SharedSpaceModel,
-    tasks: list[Task],
-    batches: dict[int, dict[str, torch.Tensor]],
-    weighting: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    ctx: StepContext,
-    t: TrainConfig,
-    stop: StopRequest,
-) -> Step:
-    """Forward the step's tasks, let the weighting own the backward, step the optimizer; a
-    non-finite loss (global mean) stops the run or skips the step (``train.on_nonfinite``)."""
-    positions = stream_positions(model)
-    losses, extra, raw_aux = step_losses(model, tasks, batches, t.aux_loss_weights)
-    optimizer.zero_grad(set_to_none=True)
-    # one all-reduce: the global mean of every loss (finite on all ranks?) and of the stop
-    # flags, so every rank stops after the same step when any was signalled
-    flag = extra.new_tensor(float(stop.signal is not None))
-    means = distributed.mean(torch.stack([*losses.values(), extra, flag]).detach(), ctx.procs)
-    stopping, means = bool(means[-1] > 0), means[:-1]
-    if not torch.isfinite(means).all():
-        names = [*losses, None]  # None: the aux losses
-        bad = next(i for i, v in enumerate(means) if not torch.isfinite(v))
-        what = f"the loss of task {names[bad]!r}" if names[bad] else "an aux loss"
-        where = f"step {ctx.step}: {what} is {means[bad].item()}"
-        if t.on_nonfinite == "stop":
-            raise TrainingDiverged(f"{where} (train.on_nonfinite=stop; =skip skips such steps)")
-        tqdm.write(f"{where}; skipped")
-        return Step(losses, raw_aux, None, None, stopping)
-    ctx.global_losses = dict(zip(losses, means, strict=False))
-    ctx.recompute = lambda: recompute_losses(model, tasks, batches, ctx.procs, positions)
-    minimised, weights = weighting.backward(losses, extra, ctx)
-    optimizer.step()
-    weighting.after_step(ctx)
-    return Step(losses, raw_aux, weights, minimised, stopping)
+def record_step(run: Run, running: RunningMeans, taken: StepResult, lrs: dict[str, float]) -> None:
+    """Add a taken step to the running means: each task's raw loss, weight, aux losses (and
+    their weights) and critic loss; the step's total, every optimizer's rate and gradient norm."""
+    if taken.weights is None:
+        return
+    aux_weights = run.cfg.train.aux_loss_weights
+    for i, aux in taken.aux.items():
+        name = run.tasks[i].name
+        values = {"loss": taken.losses[name], "weight": taken.weights[name]}
+        values |= {f"{a}.weight": aux_weights.get(a, 1.0) for a in aux}
+        if name in taken.critic:
+            values["critic_loss"] = taken.critic[name]
+        running.add(name, values | aux)
+    suffix = {name: "" if name == "main" else f".{name}" for name in lrs}
+    totals = {"total": taken.minimised} | {f"lr{suffix[n]}": lr for n, lr in lrs.items()}
+    totals |= {f"grad_norm{suffix[n]}": norm for n, norm in taken.norms.items()}
+    running.add(STEP, totals)
 
 
-def write_results(
-    run_dir: Path, metrics: dict[str, dict[str, dict[str, float]]], run: dict[str, object]
-) -> None:
-    """``results.json`` (to reload) and ``results.md``/``.csv``: one row per task and metric, its
-    validation and test values, under a line that says what produced them."""
-    results = json.dumps({**metrics, "run": run}, indent=2).encode()
-    atomic_write(run_dir / "results.json", lambda f: f.write(results))
-    rows = [
-        {"Task": task, "Metric": metric, "Validation": value, "Test": metrics["test"][task][metric]}
-        for task, values in metrics["validation"].items()
-        for metric, value in values.items()
-    ]
-    note = (
-        f"{run_dir.name}: {run['steps']} steps, seed {run['seed']}, "
-        f"{run['train_seconds'] / 60:.3g} train minutes on {run['processes']} process(es); "
-        f"{describe_code(run)}"
-    )
-    write_table(rows, ["Task", "Metric", "Validation", "Test"], run_dir / "results", True, note)
+def loop(run: Run, log: RunLog, stop: StopRequest, session: dict, started: float) -> None:
+    """Train from ``run.start`` to ``run.total``: the sampler's tasks, their batches, one step
+    of the update rule; logs, validation and checkpoints on their schedules. A stop request ends
+    it after the step, with a checkpoint (``Interrupted``)."""
+    t, procs = run.cfg.train, run.procs
+    step_rule = STEPS.get(t.step.name)(t.step.config, run.training)
+    running = RunningMeans()
+    # a progress bar on a terminal; in a log file (stderr not a TTY) a plain line per log record
+    show = t.progress and procs.is_main
+    bar = tqdm(range(run.start, run.total), initial=run.start, total=run.total,
+               disable=not show or not sys.stderr.isatty())  # fmt: skip
+
+    def checkpoint(step: int, stops: bool) -> Path | None:
+        with stop.saving(stops=stops):
+            if not procs.is_main:
+                return None
+            seconds = run.seconds_before + time.perf_counter() - started
+            state = run.state_dict(step, seconds, run.best.state_dict())
+            return save_checkpoint(state, run.run_dir / "checkpoints", step, t.keep_checkpoints)
+
+    run.model.train()
+    for step in bar:
+        batches = run.draw(run.sampler())
+        lrs = run.optimizers.set_lrs(step, run.total)
+        if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
+            probe_transfer(run, batches, lrs["main"], log, step + 1)
+        run.training.ctx.step = step
+        taken = step_rule(batches, stop.signal is not None)
+        record_step(run, running, taken, lrs)
+        done = session["to_step"] = step + 1
+        if done % t.log_every == 0 or done == run.total:
+            means = running.flush(done, log, procs)
+            shown = {k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP}
+            bar.set_postfix(shown)
+            if show and bar.disable:
+                rate = (done - run.start) / (time.perf_counter() - started)
+                text = "  ".join(f"{k} {v}" for k, v in shown.items())
+                print(f"step {done}/{run.total}  {text}  ({rate:.1f} steps/s)", file=sys.stderr)
+        stop_here = taken.stopping and done < run.total  # a stop at the last step finishes
+        saved = None
+        evaluates = done % (t.eval_every or run.total) == 0
+        if done % run.epoch_steps == 0 or done == run.total or evaluates:
+            validate(run, log, done)
+            saved = checkpoint(done, stop_here)
+        elif done % t.checkpoint_every == 0 or stop_here:
+            saved = checkpoint(done, stop_here)
+        if stop_here:
+            bar.close()
+            log.close()
+            where = f"{run.run_dir}: stopped at step {done} of {run.total}"
+            raise Interrupted(f"{where}; saved {saved}")
+    bar.close()
+
+
+def finish(run: Run, log: RunLog, session: dict, train_seconds: float) -> dict:
+    """Evaluate on validation and test (the test split is only ever read here); write the final
+    weights and the results. Returns split → task → metric → value."""
+    t, procs = run.cfg.train, run.procs
+    metrics = {
+        split: {
+            task.name: evaluate(run.model, task, split, t.eval_batch_size, run.device, procs)
+            for task in run.tasks
+        }
+        for split in ("validation", "test")
+    }
+    for task in run.tasks:
+        log.write(run.total, "test", task.name, metrics["test"][task.name])
+    log.close()
+    session["test"] = metrics["test"]
+    if procs.is_main:
+        save_weights(run.model, run.task_states, run.run_dir / FINAL, step=run.total)
+        info = {"steps": run.total, "train_seconds": train_seconds, "processes": procs.world}
+        write_results(run.run_dir, metrics, info | {"seed": run.cfg.seed, **code_version()})
+    return metrics
 
 
 def train(
@@ -335,9 +361,7 @@ def train(
 ) -> TrainResult:
     """Train ``cfg`` in ``out_dir/name``; ``origin`` (the config file and overrides as typed)
     goes into the run record."""
-    # --- setup: processes, run folder, data, model, weighting, optimizer, schedule state
-    t = cfg.train
-    device = pick_device(t.device)
+    device = pick_device(cfg.train.device)
     procs = distributed.setup(device)
     if device.type == "cuda" and procs.world > 1:  # one GPU per process
         device = torch.device("cuda", procs.local_rank)
@@ -353,195 +377,40 @@ def _train(
     cfg: ExperimentConfig,
     run_dir: Path,
     device: torch.device,
-    procs: distributed.Processes,
+    procs: collectives.Processes,
     resume: bool,
     origin: Origin | None,
 ) -> TrainResult:
-    t = cfg.train
-    ckpt_dir = run_dir / "checkpoints"
-    latest, ckpt = (load_newest_good(ckpt_dir) if resume else None) or (None, None)
-    missing = [key for key in CHECKPOINT_KEYS if ckpt is not None and key not in ckpt]
-    if missing:
-        raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
-    torch.manual_seed(cfg.seed)
+    latest, ckpt = (load_newest_good(run_dir / "checkpoints") if resume else None) or (None, None)
+    if ckpt is not None:
+        missing = [key for key in CHECKPOINT_KEYS if key not in ckpt]
+        if "optimizers" not in ckpt and "optimizer" not in ckpt:
+            missing.append("optimizers")
+        if missing:
+            raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
     try:
-        tasks = build_tasks(cfg, ckpt["task_states"] if ckpt else None)
+        run = setup(cfg, run_dir, device, procs, ckpt["task_states"] if ckpt else None)
     except DataError as e:  # a checkpoint's tokenizer state: say which checkpoint
         raise (CheckpointError(f"{latest}: {e}") if ckpt else e) from None
-    model = build_model(cfg, tasks).to(device)
-    weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
-    params = [*model.parameters(), *weighting.parameters()]
-    optimizer = build_optimizer(t, params)
-    sizes = [len(task.data.splits["train"]) for task in tasks]
-    sampler = SAMPLERS.get(t.sampler.name)(t.sampler.config, sizes, cfg.seed)
-    streams = [
-        BatchStream(size, t.batch_size, cfg.seed + 1 + i, procs.rank, procs.world)
-        for i, size in enumerate(sizes)
-    ]
-    epoch_steps = steps_per_epoch(sizes, t.batch_size, sampler.k)
-    total = t.epochs * epoch_steps
-    if t.max_steps is not None:
-        total = min(total, t.max_steps)
-    start, seconds_before, changes = 0, 0.0, {}
-    best = BestWeights(t.keep_best, tasks)
     if ckpt:
-        changes = config_changes(ckpt["config"], to_dict(cfg))
-        try:
-            model.load_state_dict(ckpt["model"])
-            weighting.load_state_dict(ckpt["weighting"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            sampler.load_state_dict(ckpt["sampler"])
-            for stream, state in zip(streams, ckpt["streams"], strict=True):
-                stream.load_state_dict(state)
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            if "best" in ckpt:  # runs from before keep_best have none
-                best.load_state_dict(ckpt["best"])
-        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
-            # shapes, names, counts differ; or a planted state of the wrong types within
-            first = str(e).strip().splitlines()[0]
-            changed = ", ".join(changes) or "none"
-            raise CheckpointError(
-                f"{latest} does not fit this run's config ({type(e).__name__}: {first}); "
-                f"config keys changed since it was saved: {changed}. Resume with the config it "
-                "was trained with, or start afresh with --overwrite"
-            ) from None
-        start, seconds_before = ckpt["step"], ckpt["train_seconds"]
-        if start > total:
-            raise CheckpointError(
-                f"{latest}: saved at step {start:,}, past this run's {total:,} steps "
-                "(train.epochs, train.max_steps); resume with at least as many, or start "
-                "afresh with --overwrite"
-            )
-        if changes and procs.is_main:
-            print(f"warning: resuming {latest} with changed config keys: {', '.join(changes)}")
-        finished = stored_results(run_dir, total) if start == total else None
+        restore(run, ckpt, latest)
+        finished = stored(run)
         if finished is not None:
-            if procs.is_main:
-                print(f"{run_dir}: finished at step {total}; its stored results, not re-evaluated")
-            metrics = {split: finished[split] for split in ("validation", "test")}
-            seconds = finished["run"]["train_seconds"]
-            code = {k: v for k, v in finished["run"].items() if k in CODE_KEYS}
-            return TrainResult(model, tasks, metrics, run_dir, total, 0.0, seconds, code)
-    distributed.broadcast_state(model, procs)
-    distributed.broadcast_state(weighting, procs)
+            return finished
+    collectives.broadcast_state(run.model, procs)
+    collectives.broadcast_state(run.weighting, procs)
     if procs.is_main:
         save_config(cfg, run_dir / "config.yaml")
     record = RunRecord(run_dir, enabled=procs.is_main)
-    log = RunLog(run_dir, enabled=procs.is_main, resume_step=start)
-    context = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
-    task_states = {task.name: task.data.state for task in tasks}
-
-    def checkpoint(step: int) -> Path | None:
-        if procs.is_main:
-            state = {
-                "step": step,
-                "model": model.state_dict(),
-                "weighting": weighting.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "sampler": sampler.state_dict(),
-                "streams": [s.state_dict() for s in streams],
-                "rng": {"torch": torch.get_rng_state()},
-                "config": to_dict(cfg),
-                "task_states": task_states,
-                "best": best.state_dict(),
-                "train_seconds": seconds_before + time.perf_counter() - loop_started,
-            }
-            return save_checkpoint(state, ckpt_dir, step, keep=t.keep_checkpoints)
-        return None
-
-    def validate(step: int) -> None:
-        for task in tasks:
-            values = evaluate(model, task, "validation", t.eval_batch_size, device, procs)
-            log.write(step, "validation", task.name, values)
-            if best.improves(step, task.name, values) and procs.is_main:
-                info = {"step": step, "metric": best.spec, "value": best.value}
-                save_weights(model, task_states, run_dir / BEST, **info)
-
-    # --- train: the sampler's tasks, each its next batch, one weighted backward, one step
-    running = RunningMeans()
-    # a progress bar on a terminal; in a log file (stderr not a TTY) a plain line per log record
-    show = t.progress and procs.is_main
-    bar = tqdm(
-        range(start, total), initial=start, total=total, disable=not show or not sys.stderr.isatty()
-    )
-    model.train()
-    loop_started = time.perf_counter()
-    with record.session(origin, start, procs.world, str(device), changes) as session:
+    log = RunLog(run_dir, enabled=procs.is_main, resume_step=run.start)
+    started = time.perf_counter()
+    with record.session(origin, run.start, procs.world, str(device), run.changes) as session:
         with StopRequest() as stop:
-            for step in bar:
-                batches = {
-                    i: {
-                        k: v.to(device, non_blocking=True)
-                        for k, v in tasks[i].data.splits["train"].get(next(streams[i])).items()
-                    }
-                    for i in sampler()
-                }
-                lr = lr_at(step, t, total)
-                set_lr(optimizer, lr)
-                if t.transfer_every and step % t.transfer_every == 0 and len(batches) > 1:
-                    probe_transfer(model, tasks, batches, context, lr, log, step + 1)
-                context.step = step
-                taken = take_step(model, tasks, batches, weighting, optimizer, context, t, stop)
-
-                # bookkeeping: running means, periodic logs, validation, checkpoints
-                if taken.weights is not None:
-                    for i, aux in taken.aux.items():
-                        name = tasks[i].name
-                        aux_weight = {f"{a}.weight": t.aux_loss_weights.get(a, 1.0) for a in aux}
-                        values = {"loss": taken.losses[name], "weight": taken.weights[name]}
-                        running.add(name, values | aux | aux_weight)
-                    running.add(STEP, {"total": taken.minimised, "lr": lr})
-                done = session["to_step"] = step + 1
-                if done % t.log_every == 0 or done == total:
-                    means = running.flush(done, log, procs)
-                    shown = {k: f"{v['loss']:.3g}" for k, v in means.items() if k != STEP}
-                    bar.set_postfix(shown)
-                    if show and bar.disable:
-                        rate = (done - start) / (time.perf_counter() - loop_started)
-                        text = "  ".join(f"{k} {v}" for k, v in shown.items())
-                        print(f"step {done}/{total}  {text}  ({rate:.1f} steps/s)", file=sys.stderr)
-                stop_here = taken.stopping and done < total  # a stop at the last step finishes
-                saved = None
-                if done % epoch_steps == 0 or done == total or done % (t.eval_every or total) == 0:
-                    validate(done)
-                    with stop.saving(stops=stop_here):
-                        saved = checkpoint(done)
-                elif done % t.checkpoint_every == 0 or stop_here:
-                    with stop.saving(stops=stop_here):
-                        saved = checkpoint(done)
-                if stop_here:
-                    bar.close()
-                    log.close()
-                    raise Interrupted(
-                        f"{run_dir}: stopped at step {done} of {total}; saved {saved}"
-                    )
-        bar.close()
-        loop_seconds = time.perf_counter() - loop_started
-        train_seconds = seconds_before + loop_seconds
-
-        # --- final evaluation on validation and test (the test split is only ever read here)
-        metrics = {
-            split: {
-                task.name: evaluate(model, task, split, t.eval_batch_size, device, procs)
-                for task in tasks
-            }
-            for split in ("validation", "test")
-        }
-        for task in tasks:
-            log.write(total, "test", task.name, metrics["test"][task.name])
-        log.close()
-        session["test"] = metrics["test"]
-        if procs.is_main:
-            save_weights(model, task_states, run_dir / FINAL, step=total)
-            run = {"steps": total, "train_seconds": train_seconds, "processes": procs.world}
-            write_results(run_dir, metrics, run | {"seed": cfg.seed, **code_version()})
+            loop(run, log, stop, session, started)
+        loop_seconds = time.perf_counter() - started
+        train_seconds = run.seconds_before + loop_seconds
+        metrics = finish(run, log, session, train_seconds)
+    code = code_version() if procs.is_main else {}
     return TrainResult(
-        model,
-        tasks,
-        metrics,
-        run_dir,
-        total,
-        loop_seconds,
-        train_seconds,
-        code_version() if procs.is_main else {},
+        run.model, run.tasks, metrics, run_dir, run.total, loop_seconds, train_seconds, code
     )

@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from sharedspace.spaces.global_batch import replay, stream_positions
+from sharedspace import collectives
+from sharedspace.collectives import Processes
 from sharedspace.tasks import Task
-from sharedspace.train import distributed
-from sharedspace.train.distributed import Processes
 from sharedspace.train.weighting.base import task_jacobian
 
 SEED = 0  # the seed of every probe forward (dropout masks, noisy gates)
@@ -60,13 +58,14 @@ def _seeded(device: torch.device) -> Iterator[None]:
         yield
 
 
-def _losses(
+def _totals(
     model: nn.Module, task: Task, i: int, batch: dict[str, torch.Tensor], device: torch.device
 ) -> torch.Tensor:
-    """Per-example losses (B,) of task i, from a forward on the seeded RNG."""
+    """(2,): task i's loss as (numerator, denominator) by its reduction (``LossTerms.totals``),
+    from a forward on the seeded RNG."""
     with _seeded(device):
         output, _ = model(i, batch)
-        return task.loss(output, batch)
+        return torch.stack(task.loss(output, batch).totals(task.reduction))
 
 
 def task_gradients(
@@ -76,13 +75,14 @@ def task_gradients(
     shared: list[nn.Parameter],
     procs: Processes,
 ) -> torch.Tensor:
-    """The Jacobian (T, n): row r is ∇ of task sorted(batches)[r]'s mean loss on the flattened
+    """The Jacobian (T, n): row r is ∇ of task sorted(batches)[r]'s loss on the flattened
     ``shared`` (zeros where the task does not use a parameter), averaged over processes."""
     device = shared[0].device
     with _probing(model):
-        losses = [_losses(model, tasks[i], i, batches[i], device).mean() for i in sorted(batches)]
+        totals = [_totals(model, tasks[i], i, batches[i], device) for i in sorted(batches)]
+        losses = [numerator / denominator for numerator, denominator in totals]
         jacobian, _, _ = task_jacobian(losses, shared, [])  # (T, n)
-    return distributed.mean(jacobian, procs)
+    return collectives.mean(jacobian, procs)
 
 
 def gradient_cosine(jacobian: torch.Tensor) -> torch.Tensor:
@@ -106,7 +106,7 @@ def lookahead_affinity(
 
     jacobian: (T, n) from ``task_gradients`` (process-averaged, so every rank steps the same way).
     Only the shared parameters move; L_j is the mean loss of task j on this step's batch under
-    ``no_grad``, over all processes (sums and counts all-reduced: the global batch's mean), in the
+    ``no_grad``, over all processes (loss totals all-reduced: the global batch's loss), in the
     mode (train/eval) the model is in. Assumes positive losses, as TAG does.
     """
     order = sorted(batches)
@@ -118,26 +118,25 @@ def lookahead_affinity(
     device = shared[0].device
     originals = [p.detach().clone() for p in shared]
 
-    positions = stream_positions(model)
+    positions = model.stream_positions()
 
-    def losses() -> list[torch.Tensor]:  # T × per-example losses (B_j,), the same draws each time
-        with replay(positions):
-            return [_losses(model, tasks[i], i, batches[i], device).double() for i in order]
+    def totals() -> torch.Tensor:  # (2, T): numerators, denominators; the same draws each time
+        with model.replay(positions):
+            return torch.stack(
+                [_totals(model, tasks[i], i, batches[i], device).double() for i in order], 1
+            )
 
     with torch.no_grad(), _probing(model):
-        start = losses()
-        sums = [torch.stack([e.sum() for e in start])]  # before, then after a step on each task
+        start = totals()
+        sums = [start[0]]  # before, then after a step on each task
         try:
             for row in jacobian:
                 for p, original, step in zip(shared, originals, row.split(sizes), strict=True):
                     p.copy_(original).sub_(step.view_as(p), alpha=lr)
-                sums.append(torch.stack([e.sum() for e in losses()]))
+                sums.append(totals()[0])
         finally:
             for p, original in zip(shared, originals, strict=True):
                 p.copy_(original)
-        counts = torch.tensor([e.numel() for e in start], dtype=torch.float64, device=device)
-        packed = torch.stack([*sums, counts])  # (T + 2, T)
-        if procs.world > 1:
-            dist.all_reduce(packed)
+        packed = collectives.total(torch.stack([*sums, start[1]]), procs)  # (T + 2, T)
     means = packed[:-1] / packed[-1]  # (T + 1, T)
     return 1 - means[1:] / means[0]

@@ -23,9 +23,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from sharedspace import collectives
+from sharedspace.collectives import SINGLE, Processes, average_gradients
 from sharedspace.registry import Registry
-from sharedspace.train import distributed
-from sharedspace.train.distributed import SINGLE, Processes, average_gradients
 
 WEIGHTINGS: Registry[type["Weighting"]] = Registry("loss weighting")
 
@@ -61,6 +61,9 @@ class Weighting(nn.Module):
 
     # True: the method needs every task in every step (a sampler such as ``all``)
     needs_every_task: ClassVar[bool] = False
+    # True: it weighs the tasks of a step against each other, so one task a step leaves it
+    # nothing to do (``validate`` refuses a sampler that trains one task per step)
+    balances_tasks: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()  # modules it imports lazily (solvers)
     install_extra: ClassVar[str] = ""  # our install extra that provides them
 
@@ -145,6 +148,7 @@ class GradientWeighting(Weighting):
     gradients (weighted too when ``weights_specific``) plus the aux losses' gradients."""
 
     weights_specific: ClassVar[bool] = False
+    balances_tasks = True
 
     def combine(self, jacobian: torch.Tensor, losses: Losses, ctx: StepContext) -> torch.Tensor:
         """(T, n) process-averaged task gradients (rows in ``losses`` order; ``losses``: detached
@@ -158,7 +162,7 @@ class GradientWeighting(Weighting):
         specific = [p for p in ctx.parameters if p.requires_grad and id(p) not in shared_ids]
         jacobian, used, specific_grads = task_jacobian(list(losses.values()), shared, specific)
         # one all-reduce: the T·n gradients and which parameters they reach (on any rank)
-        packed = distributed.mean(torch.cat([jacobian.reshape(-1), used]), ctx.procs)
+        packed = collectives.mean(torch.cat([jacobian.reshape(-1), used]), ctx.procs)
         jacobian, used = packed[: jacobian.numel()].view_as(jacobian), packed[jacobian.numel() :]
         global_losses = {n: ctx.loss_of(n, losses) for n in names}
         weights = self.combine(jacobian, global_losses, ctx).to(jacobian.dtype)

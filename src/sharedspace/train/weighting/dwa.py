@@ -18,6 +18,8 @@ from sharedspace.train.weighting.base import WEIGHTINGS, LossWeighting
 
 @WEIGHTINGS.register("dwa")
 class DynamicWeightAverage(LossWeighting):
+    balances_tasks = True
+
     @dataclass
     class Config:
         temperature: float = 2.0  # τ; the paper's value

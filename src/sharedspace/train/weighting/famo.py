@@ -21,6 +21,8 @@ _EPS = 1e-8
 
 @WEIGHTINGS.register("famo")
 class FAMO(LossWeighting):
+    balances_tasks = True
+
     @dataclass
     class Config:
         lr: float = 0.025  # the logits' Adam step size

@@ -13,6 +13,8 @@ from sharedspace.train.weighting.base import WEIGHTINGS, LossWeighting
 
 @WEIGHTINGS.register("rlw")
 class RandomLossWeighting(LossWeighting):
+    balances_tasks = True
+
     def __init__(self, cfg, task_names: list[str], seed: int = 0) -> None:
         super().__init__(cfg, task_names)
         self.generator = torch.Generator().manual_seed(seed)
