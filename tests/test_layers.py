@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sharedspace"
 LAYERS = [
     {"errors"},
-    {"untrusted", "files"},
+    {"untrusted", "files", "layout"},
     {"tables"},
     {"decoding", "parts", "collectives"},
     {"registry", "config", "representation", "plugins"},

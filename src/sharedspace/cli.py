@@ -17,6 +17,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from sharedspace import layout
 from sharedspace.errors import Interrupted, SharedSpaceError
 
 
@@ -115,7 +116,7 @@ def _discover(args: argparse.Namespace) -> None:
 
     cfg = from_dict(DiscoverConfig, read_config(args.config, args.overrides))
     run_dir = discover(cfg, resume=args.resume, overwrite=args.overwrite)
-    print((run_dir / "results.md").read_text())
+    print((run_dir / layout.RESULTS_MD).read_text())
     print(f"run folder: {run_dir} (results.md, trace.png, task_*.png)")
 
 

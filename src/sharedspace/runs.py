@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sharedspace import layout
 from sharedspace.analysis.embedding import pca_figure
 from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
@@ -70,11 +71,11 @@ def load_run(run_dir: Path, weights: str | Path = "final") -> Run:
     last step), ``best`` (``train.keep_best``), ``latest`` (the newest resume checkpoint, e.g.
     of a run stopped early) or a path to a ``.safetensors`` or checkpoint file."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    if not (run_dir / layout.CONFIG).is_file():
         raise SharedSpaceError(f"{run_dir}: not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / layout.CONFIG)
     if weights == "latest":
-        path = latest_checkpoint(run_dir / "checkpoints")
+        path = latest_checkpoint(run_dir / layout.CHECKPOINTS)
         if path is None:
             raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
     else:
@@ -146,7 +147,7 @@ def evaluate_run(
 def finished(run_dir: Path) -> bool:
     """Whether the run's newest checkpoint is the step its results were computed at (False for
     a run stopped early by a signal, or never finished)."""
-    latest = latest_checkpoint(Path(run_dir) / "checkpoints")
+    latest = latest_checkpoint(Path(run_dir) / layout.CHECKPOINTS)
     return latest is not None and stored_results(Path(run_dir), checkpoint_step(latest)) is not None
 
 

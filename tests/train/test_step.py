@@ -122,3 +122,42 @@ def test_a_config_chooses_a_tasks_reduction(tiny_data_dir, tmp_path):
         tiny_data_dir, tmp_path, tasks=("classification", "next_word"), overrides=token
     )
     assert [t.reduction for t in build_tasks(cfg)] == ["example", "token"]
+
+
+def test_a_new_update_rule_is_one_class(tiny_data_dir, tmp_path, monkeypatch):
+    """The README's "what a new part touches": a rule registered in a test file validates (its
+    own checks included), trains and is listed, with no edit elsewhere. This one takes several
+    updates on each step's batches."""
+    from dataclasses import dataclass
+
+    from sharedspace.catalog import describe
+    from sharedspace.config import number
+    from sharedspace.errors import ConfigError
+    from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
+    from sharedspace.train.step import STEPS, DefaultStep
+    from sharedspace.train.trainer import train
+
+    class Repeat(DefaultStep):
+        """The default step ``times`` times on the same batches."""
+
+        @dataclass
+        class Config:
+            times: int = number(2, gt=0)
+
+        @classmethod
+        def problems(cls, cfg, train, kinds):
+            return [] if cfg.times <= 10 else ["train.step.times: at most 10"]
+
+        def __call__(self, batches, stop_requested):
+            for _ in range(self.cfg.times - 1):
+                super().__call__(batches, stop_requested)
+            return super().__call__(batches, stop_requested)
+
+    monkeypatch.setitem(STEPS._entries, "repeat", Repeat)
+    with pytest.raises(ConfigError, match=r"train\.step\.times: at most 10"):
+        tiny_config(tiny_data_dir, tmp_path, overrides=["train.step={name: repeat, times: 11}"])
+    cfg = tiny_config(tiny_data_dir, tmp_path, max_steps=4, overrides=["train.step.name=repeat"])
+    result = train(cfg)
+    state = load_checkpoint(latest_checkpoint(result.run_dir / "checkpoints"))
+    counts = {int(s["step"]) for s in state["optimizers"]["main"]["state"].values()}
+    assert counts == {8} and "repeat: The default step" in describe("steps")

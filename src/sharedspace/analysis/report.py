@@ -36,6 +36,7 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sharedspace import layout
 from sharedspace.config import CONFIG_LIMIT, parse_yaml, yaml_problem
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
@@ -130,8 +131,8 @@ def write_report(paths: list[Path], out: Path) -> Path:
 
 
 def _is_run(folder: Path) -> bool:
-    logs = _regular(folder / "metrics.jsonl") or _regular(folder / "results.json")
-    return _regular(folder / "config.yaml") and logs
+    logs = _regular(folder / layout.METRICS) or _regular(folder / layout.RESULTS_JSON)
+    return _regular(folder / layout.CONFIG) and logs
 
 
 def _regular(path: Path) -> bool:
@@ -166,17 +167,17 @@ def _experiment_folders(paths: list[Path], runs: list[Path]) -> list[Path]:
 
 
 def _read_run(path: Path, name: str) -> _Run:
-    text = _read(path / "config.yaml", CONFIG_LIMIT)
+    text = _read(path / layout.CONFIG, CONFIG_LIMIT)
     try:
         config = parse_yaml(text.decode("utf-8", errors="replace")) if text is not None else {}
     except yaml.YAMLError as error:
         message = f"{path / 'config.yaml'}: not valid YAML: {yaml_problem(error)}"
         raise SharedSpaceError(message) from None
-    log = path / "metrics.jsonl"
+    log = path / layout.METRICS
     records = read_records(log) if _regular(log) else []
-    results, record = _read_json(path / "results.json"), _read_json(path / "run.json")
-    read = {"config.yaml": text is not None, "metrics.jsonl": _regular(log)}
-    read |= {"results.json": results is not None, "run.json": record is not None}
+    results, record = _read_json(path / layout.RESULTS_JSON), _read_json(path / layout.RECORD)
+    read = {layout.CONFIG: text is not None, layout.METRICS: _regular(log)}
+    read |= {layout.RESULTS_JSON: results is not None, layout.RECORD: record is not None}
     unread = [file for file, done in read.items() if not done and os.path.lexists(path / file)]
     return _Run(path, name, _mapping(config), records, results or {}, record or {}, unread)
 
@@ -202,7 +203,7 @@ def _results(run: _Run) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
             for split in SPLITS
             for task, metrics in _mapping(run.results.get(split)).items()
         }
-        return table, "results.json"
+        return table, layout.RESULTS_JSON
     latest = {}
     for record in run.records:
         if record.get("split") in SPLITS:

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sharedspace import layout
 from sharedspace.errors import SharedSpaceError
 from sharedspace.train.runlog import read_records
 
@@ -44,7 +45,7 @@ def read_transfer(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
     Tasks are in order of first appearance (as source or target); [s, i, j] is source i's value for
     target j at ``steps[s]``, NaN where that step logged no such pair.
     """
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / layout.METRICS
     if not path.exists():
         raise SharedSpaceError(f"{path}: no such file (is {run_dir} a run folder?)")
     records = [_checked(r, path) for r in read_records(path) if r.get("split") == SPLIT]

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sharedspace import layout
 from sharedspace.config import config_changes, to_dict
 from sharedspace.discovery.features import FeatureConfig
 from sharedspace.discovery.figures import draw_task, draw_trace
@@ -51,7 +52,7 @@ from sharedspace.files import atomic_write
 from sharedspace.train.run_folder import run_folder
 from sharedspace.untrusted import JSON_LIMIT, inside, loads_json, read_bytes
 
-STATE = Path("checkpoints") / "search.json"
+STATE = Path(layout.CHECKPOINTS) / "search.json"
 RESCORE_SEED = 1000  # the re-scoring networks' seeds: cfg.seed + 1000, + 1001
 # A resumed stage's best, scored again with the same seeds, gives the same numbers on one machine
 # (bit for bit, whatever the thread count); the margin allows another CPU's rounding.
@@ -366,7 +367,7 @@ def _write_results(
             f"{rescored[i][cfg.objective]:.3f} |"
         )
     text = ("\n".join(rows) + "\n").encode()
-    atomic_write(run_dir / "results.md", lambda f: f.write(text))
+    atomic_write(run_dir / layout.RESULTS_MD, lambda f: f.write(text))
     names = [f"{s.optimizer} (task {s.task + 1})" for s in plan]
     draw_trace(run_dir / "trace.png", names, [[r[cfg.objective] for r in t] for t in traces])
     for t in range(cfg.tasks):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sharedspace import layout
 from sharedspace.analysis.gates import gates_figure
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
@@ -149,7 +150,7 @@ def reproduce_architectures(
     rows, series = size_rows(results, chosen, study)
     columns = ["Architecture", *size_columns(study)]
     note = table_note(run.budget, list(configs.values()), list(results.values()))
-    md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
+    md, _ = write_table(rows, columns, folder / layout.RESULTS, overwrite=True, note=note)
     title = f"Fashion-MNIST, 10 tasks: {len(study.seeds)} seed(s), ±std"
     path = folder / "accuracy_vs_size.png"
     metric_vs_size_figure({title: series}, path, "mean test accuracy over the 10 tasks")

@@ -19,6 +19,7 @@ difference from single-task seed by seed (the same seed draws the same strings),
 
 from pathlib import Path
 
+from sharedspace import layout
 from sharedspace.analysis.scaling import metric_vs_size_figure
 from sharedspace.config import CONFIGS
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
@@ -97,7 +98,7 @@ def reproduce_parity(
         paired += [{"Tasks": label} | row for row in pairs]
     columns = ["Tasks", "Architecture", *size_columns(study)]
     note = table_note(run.budget, list(configs.values()), list(results.values()))
-    md, _ = write_table(rows, columns, folder / "results", overwrite=True, note=note)
+    md, _ = write_table(rows, columns, folder / layout.RESULTS, overwrite=True, note=note)
     columns = ["Tasks", "Architecture", *paired_columns(study)]
     paired_note = f"{note}; test accuracy minus single-task's, seed by seed"
     write_table(paired, columns, folder / "paired", overwrite=True, note=paired_note)

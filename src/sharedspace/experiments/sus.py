@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sharedspace import layout
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.overrides import apply_to_each
@@ -124,7 +125,7 @@ def reproduce_sus(
         draw_run_figures(result.run_dir, result.model, result.tasks, SETTINGS[setting])
         rows.append(table_row(setting, result))
         results.append(result)
-    stem = Path(run.out_dir) / f"sus-{run.budget}" / "results"
+    stem = Path(run.out_dir) / f"sus-{run.budget}" / layout.RESULTS
     columns = ["Configuration", *COLUMNS, "Steps", "Train minutes"]
     note = table_note(run.budget, list(configs.values()), results)
     md, _ = write_table(rows, columns, stem, overwrite=True, note=note)

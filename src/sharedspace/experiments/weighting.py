@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sharedspace import layout
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
@@ -147,7 +148,7 @@ def reproduce_weighting(
         columns += [column, f"{column} std"]
     columns += ["Δm%", "Δm% std", "Every task ≥ single"]
     note = table_note(run.budget, list(configs.values()), results)
-    md, _ = write_table(rows, columns, study / "results", overwrite=True, note=note)
+    md, _ = write_table(rows, columns, study / layout.RESULTS, overwrite=True, note=note)
     return md
 
 

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 import sharedspace
+from sharedspace import layout
 from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.untrusted import inside, read_json
 
-RECORD = "run.json"
+RECORD = layout.RECORD
 
 
 @dataclass

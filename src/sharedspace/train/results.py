@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+from sharedspace import layout
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.tables import write_table
@@ -16,7 +17,7 @@ def stored_results(run_dir: Path, steps: int) -> dict | None:
     again and the file rewritten) when ``results.json`` is missing, not a regular file in the run
     folder, or not what ``write_results`` writes: numbers per split, task and metric, and the
     run's ``steps`` and ``train_seconds``."""
-    path = Path(run_dir) / "results.json"
+    path = Path(run_dir) / layout.RESULTS_JSON
     try:
         results = read_json(path) if inside(path, run_dir) else None
     except SharedSpaceError:
@@ -43,7 +44,7 @@ def write_results(
     """``results.json`` (to reload) and ``results.md``/``.csv``: one row per task and metric, its
     validation and test values, under a line that says what produced them."""
     results = json.dumps({**metrics, "run": run}, indent=2).encode()
-    atomic_write(run_dir / "results.json", lambda f: f.write(results))
+    atomic_write(run_dir / layout.RESULTS_JSON, lambda f: f.write(results))
     rows = [
         {"Task": task, "Metric": metric, "Validation": value, "Test": metrics["test"][task][metric]}
         for task, values in metrics["validation"].items()
@@ -54,4 +55,6 @@ def write_results(
         f"{run['train_seconds'] / 60:.3g} train minutes on {run['processes']} process(es); "
         f"{describe_code(run)}"
     )
-    write_table(rows, ["Task", "Metric", "Validation", "Test"], run_dir / "results", True, note)
+    write_table(
+        rows, ["Task", "Metric", "Validation", "Test"], run_dir / layout.RESULTS, True, note
+    )

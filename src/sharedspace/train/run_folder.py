@@ -15,19 +15,20 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sharedspace import layout
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import remove_interrupted_writes
 from sharedspace.train.checkpoint import latest_checkpoint
 
-MARKER = ".sharedspace-run"
+MARKER = layout.MARKER
 
 
 def holds_run(run_dir: Path) -> bool:
-    return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
+    return (run_dir / layout.METRICS).exists() or (run_dir / layout.CHECKPOINTS).exists()
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return latest_checkpoint(run_dir / "checkpoints") is not None
+    return latest_checkpoint(run_dir / layout.CHECKPOINTS) is not None
 
 
 @contextlib.contextmanager
@@ -96,7 +97,7 @@ def _locked_and_checked(
                     shutil.rmtree(child)
                 else:  # a file, or a link (removed, never followed)
                     child.unlink()
-        for directory in (run_dir, run_dir / "checkpoints"):  # no one writes there but us
+        for directory in (run_dir, run_dir / layout.CHECKPOINTS):  # no one writes there but us
             for path in remove_interrupted_writes(directory):
                 print(f"removed {path}, left by an interrupted save")
         yield run_dir

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from sharedspace import layout
 from sharedspace.collectives import Processes
 from sharedspace.errors import SharedSpaceError
 from sharedspace.files import atomic_write
@@ -32,14 +33,15 @@ class RunLog:
         self.enabled = enabled
         if not enabled:
             return
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / layout.METRICS
         if resume_step and self.path.exists():
             kept = [r for r in read_records(self.path) if _step(r) <= resume_step]
             text = "".join(json.dumps(r) + "\n" for r in kept).encode()
             atomic_write(self.path, lambda f: f.write(text))  # a kill now loses no record
         self.file = self.path.open("a")
         self.tb = SummaryWriter(
-            str(Path(run_dir) / "tensorboard"), purge_step=resume_step + 1 if resume_step else None
+            str(Path(run_dir) / layout.TENSORBOARD),
+            purge_step=resume_step + 1 if resume_step else None,
         )
 
     def write(self, step: int, split: str, task: str, values: dict[str, float]) -> None:

@@ -10,10 +10,7 @@ Everything needed to continue — model, optimizers, weighting, sampler, batch s
 step — is one checkpoint, so a killed run resumes where it stopped and gives the same weights as an
 uninterrupted one; resuming a finished run returns its stored results without training again.
 
-The run folder it leaves: ``config.yaml`` (resolved, every default), ``run.json`` (how it came to
-be, session by session), ``metrics.jsonl`` + ``tensorboard/``, ``checkpoints/`` (the latest
-``train.keep_checkpoints`` to resume from), ``model.safetensors`` (final weights) and
-``best.safetensors`` (``train.keep_best``), ``results.json`` and ``results.md``.
+The run folder it leaves is drawn, and each name in it spelt, in ``sharedspace.layout``.
 """
 
 import sys
@@ -25,7 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from sharedspace import collectives
+from sharedspace import collectives, layout
 from sharedspace.config import ExperimentConfig, config_changes, save_config, to_dict
 from sharedspace.errors import CheckpointError, DataError, Interrupted
 from sharedspace.model import SharedSpaceModel, build_model
@@ -294,7 +291,9 @@ def loop(run: Run, log: RunLog, stop: StopRequest, session: dict, started: float
                 return None
             seconds = run.seconds_before + time.perf_counter() - started
             state = run.state_dict(step, seconds, run.best.state_dict())
-            return save_checkpoint(state, run.run_dir / "checkpoints", step, t.keep_checkpoints)
+            return save_checkpoint(
+                state, run.run_dir / layout.CHECKPOINTS, step, t.keep_checkpoints
+            )
 
     run.model.train()
     for step in bar:
@@ -381,7 +380,10 @@ def _train(
     resume: bool,
     origin: Origin | None,
 ) -> TrainResult:
-    latest, ckpt = (load_newest_good(run_dir / "checkpoints") if resume else None) or (None, None)
+    latest, ckpt = (load_newest_good(run_dir / layout.CHECKPOINTS) if resume else None) or (
+        None,
+        None,
+    )
     if ckpt is not None:
         missing = [key for key in CHECKPOINT_KEYS if key not in ckpt]
         if "optimizers" not in ckpt and "optimizer" not in ckpt:
@@ -400,7 +402,7 @@ def _train(
     collectives.broadcast_state(run.model, procs)
     collectives.broadcast_state(run.weighting, procs)
     if procs.is_main:
-        save_config(cfg, run_dir / "config.yaml")
+        save_config(cfg, run_dir / layout.CONFIG)
     record = RunRecord(run_dir, enabled=procs.is_main)
     log = RunLog(run_dir, enabled=procs.is_main, resume_step=run.start)
     started = time.perf_counter()
