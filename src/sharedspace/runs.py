@@ -29,7 +29,7 @@ from sharedspace.tasks import Task, build_tasks
 from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
-from sharedspace.train.export import BEST, FINAL, load_weights
+from sharedspace.train.export import load_weights
 from sharedspace.train.trainer import stored_results
 
 
@@ -79,7 +79,7 @@ def load_run(run_dir: Path, weights: str | Path = "final") -> Run:
         if path is None:
             raise CheckpointError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
     else:
-        named = {"final": run_dir / FINAL, "best": run_dir / BEST}
+        named = {"final": run_dir / layout.FINAL, "best": run_dir / layout.BEST}
         path = named.get(str(weights), Path(weights))
         if weights in named and not path.is_file():
             hint = (

@@ -23,7 +23,7 @@ from sharedspace.discovery.discover import _load_state as load_state
 from sharedspace.discovery.images import draw_images
 from sharedspace.discovery.search import Search
 from sharedspace.errors import Interrupted, SharedSpaceError
-from sharedspace.train.run_folder import MARKER
+from sharedspace.layout import MARKER
 from sharedspace.untrusted import JSON_LIMIT
 from tests.data.data_formats import write_cifar10
 from tests.guards import guarded

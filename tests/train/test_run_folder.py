@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from sharedspace.errors import SharedSpaceError
+from sharedspace.layout import MARKER
 from sharedspace.train.checkpoint import save_checkpoint
-from sharedspace.train.run_folder import MARKER, run_folder
+from sharedspace.train.run_folder import run_folder
 
 
 def enter(*args, **kwargs) -> None:

@@ -22,14 +22,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from sharedspace import layout
 from sharedspace.errors import CheckpointError
 from sharedspace.files import atomic_write
 from sharedspace.tasks import Task
 from sharedspace.untrusted import loads_json, open_regular
 
 FORMAT = "sharedspace.weights"
-FINAL, BEST = layout.FINAL, layout.BEST
 # the header holds tensor names and shapes and the tokenizers (a 1M-token BPE takes 40-85 MB):
 # the safetensors library's own limit, checked before it reads anything
 HEADER_LIMIT = 100_000_000

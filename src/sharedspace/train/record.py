@@ -29,8 +29,6 @@ from sharedspace.errors import Interrupted, SharedSpaceError
 from sharedspace.files import atomic_write
 from sharedspace.untrusted import inside, read_json
 
-RECORD = layout.RECORD
-
 
 @dataclass
 class Origin:
@@ -128,7 +126,7 @@ class RunRecord:
     """``run.json`` of one run folder; only the main process writes it."""
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
-        self.path = Path(run_dir) / RECORD
+        self.path = Path(run_dir) / layout.RECORD
         self.enabled = enabled
         self.sessions: list[dict[str, Any]] = []
         if enabled and (self.path.exists() or self.path.is_symlink()):

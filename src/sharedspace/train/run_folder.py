@@ -20,8 +20,6 @@ from sharedspace.errors import SharedSpaceError
 from sharedspace.files import remove_interrupted_writes
 from sharedspace.train.checkpoint import latest_checkpoint
 
-MARKER = layout.MARKER
-
 
 def holds_run(run_dir: Path) -> bool:
     return (run_dir / layout.METRICS).exists() or (run_dir / layout.CHECKPOINTS).exists()
@@ -66,8 +64,8 @@ def run_folder(
     except BaseException:
         # a run that failed before writing anything (missing data, a model that cannot be
         # built) leaves no empty, marked folder behind for the next run to trip over
-        if created and _marked(run_dir) and [p.name for p in run_dir.iterdir()] == [MARKER]:
-            (run_dir / MARKER).unlink()
+        if created and _marked(run_dir) and [p.name for p in run_dir.iterdir()] == [layout.MARKER]:
+            (run_dir / layout.MARKER).unlink()
             if new:
                 run_dir.rmdir()
         raise
@@ -87,11 +85,11 @@ def _locked_and_checked(
             _check_reuse(run_dir, resume, overwrite, resumable, locked=True)
         except SharedSpaceError:
             if created:
-                (run_dir / MARKER).unlink(missing_ok=True)
+                (run_dir / layout.MARKER).unlink(missing_ok=True)
             raise
         if holds_run(run_dir) and overwrite and not resume:
             for child in run_dir.iterdir():  # all but the marker, whose lock we hold
-                if child.name == MARKER:
+                if child.name == layout.MARKER:
                     continue
                 if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child)
@@ -115,12 +113,12 @@ def _check_reuse(
     of it, not proof that sharedspace made the folder)."""
     if not run_dir.exists():
         return
-    others = [p for p in run_dir.iterdir() if p.name != MARKER]
+    others = [p for p in run_dir.iterdir() if p.name != layout.MARKER]
     if not locked and not _marked(run_dir) and others:
         raise SharedSpaceError(
-            f"{run_dir} holds files and is not a run folder (no {MARKER}): sharedspace never "
-            "writes into, resumes or overwrites a folder it did not make; choose another name=… "
-            "or out_dir=…, or delete the folder yourself if it is to go"
+            f"{run_dir} holds files and is not a run folder (no {layout.MARKER}): sharedspace "
+            "never writes into, resumes or overwrites a folder it did not make; choose another "
+            "name=… or out_dir=…, or delete the folder yourself if it is to go"
         )
     running = holds_run(run_dir)
     if running and not (resume or overwrite):
@@ -141,7 +139,7 @@ def _check_reuse(
 
 
 def _marked(run_dir: Path) -> bool:
-    return (run_dir / MARKER).is_file() and not (run_dir / MARKER).is_symlink()
+    return (run_dir / layout.MARKER).is_file() and not (run_dir / layout.MARKER).is_symlink()
 
 
 def _first_link(run_dir: Path) -> Path | None:
@@ -158,9 +156,9 @@ def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock (creating its marker) for the ``with`` block; a
     SharedSpaceError names the process that holds it already."""
     try:  # O_NOFOLLOW: a marker planted as a link must not truncate what it points at
-        fd = os.open(run_dir / MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(run_dir / layout.MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as e:
-        message = f"{run_dir / MARKER}: cannot open the run's lock ({e.strerror})"
+        message = f"{run_dir / layout.MARKER}: cannot open the run's lock ({e.strerror})"
         raise SharedSpaceError(message) from None
     try:
         try:

@@ -30,7 +30,7 @@ from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import load_newest_good, save_checkpoint
 from sharedspace.train.evaluation import evaluate
-from sharedspace.train.export import BEST, FINAL, BestWeights, save_weights
+from sharedspace.train.export import BestWeights, save_weights
 from sharedspace.train.optimizers import Optimizers
 from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version
 from sharedspace.train.results import stored_results, write_results
@@ -231,7 +231,7 @@ def validate(run: Run, log: RunLog, step: int) -> None:
         log.write(step, "validation", task.name, values)
         if run.best.improves(step, task.name, values) and run.procs.is_main:
             info = {"step": step, "metric": run.best.spec, "value": run.best.value}
-            save_weights(run.model, run.task_states, run.run_dir / BEST, **info)
+            save_weights(run.model, run.task_states, run.run_dir / layout.BEST, **info)
 
 
 def probe_transfer(run: Run, batches: Batches, lr: float, log: RunLog, step: int) -> None:
@@ -345,7 +345,7 @@ def finish(run: Run, log: RunLog, session: dict, train_seconds: float) -> dict:
     log.close()
     session["test"] = metrics["test"]
     if procs.is_main:
-        save_weights(run.model, run.task_states, run.run_dir / FINAL, step=run.total)
+        save_weights(run.model, run.task_states, run.run_dir / layout.FINAL, step=run.total)
         info = {"steps": run.total, "train_seconds": train_seconds, "processes": procs.world}
         write_results(run.run_dir, metrics, info | {"seed": run.cfg.seed, **code_version()})
     return metrics
