@@ -152,7 +152,7 @@ def decoding_rates(
     rows = []
     with torch.inference_mode():
         z, _ = model.embed(task.index, batch)
-        head = model.heads[task.index]
+        head = model.heads[str(task.index)]
         for label, decoding in settings.items():
             rates, outputs = [], []
             for cached in (True, False):

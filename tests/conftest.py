@@ -1,9 +1,10 @@
-"""Shared fixtures: the tiny datasets every end-to-end test trains on."""
+"""Shared fixtures: the tiny datasets every end-to-end test trains on, and one thread."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.tiny import write_categories, write_fortunes, write_learnable_images
 
@@ -24,3 +25,13 @@ def tiny_category_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("categories")
     write_categories(root / "fortunes", np.random.default_rng(1))
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Spared oversubscription when other work shares the cores; results do not depend on
+    the core count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

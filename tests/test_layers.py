@@ -15,7 +15,7 @@ LAYERS = [
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"data"},
-    {"modalities", "spaces"},
+    {"modalities", "spaces", "outputs"},
     {"tasks"},
     {"model"},
     {"train"},

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sharedspace.config import Component, from_dict
-from sharedspace.model import SharedSpaceModel
+from sharedspace.model import SharedSpaceModel, TaskPath
 from sharedspace.parts import ParamGroup, collect
 from sharedspace.spaces import BLOCKS, SPACES, build_space
 from sharedspace.spaces.blocks import MLP
@@ -47,8 +47,8 @@ class TwoMoELayers(nn.Module):
 
 
 def model_with(space: nn.Module, tasks: int = 2) -> SharedSpaceModel:
-    heads = [Head(space.out_dim, 3) for _ in range(tasks)]
-    return SharedSpaceModel({"v": Cap()}, space, heads, ["v"] * tasks)
+    heads = {task: Head(space.out_dim, 3) for task in range(tasks)}
+    return SharedSpaceModel({"v": Cap()}, space, heads, [TaskPath("v")] * tasks)
 
 
 def space(name: str, in_dim: int = 4, num_tasks: int = 2, **params) -> nn.Module:
@@ -69,7 +69,7 @@ def test_two_moe_layers_in_one_body_emit_one_summed_loss_per_name():
     first = collect([body.first])
     z = body.second(h)
     second = collect([body.second])
-    assert torch.equal(output, twin.heads[0](z, batch))
+    assert torch.equal(output, twin.heads["0"](z, batch))
     assert aux.keys() == {"moe_importance", "moe_load"}
     for name in aux:
         assert torch.equal(aux[name], first[name] + second[name])
@@ -110,16 +110,21 @@ def test_parameter_groups_merge_by_name_and_refuse_two_learning_rates():
 
     agreeing = model_with(space("routing", policy_lr_scale=10))
     agreeing.caps["v"].fast = Fast(10.0)
-    agreeing.heads[0].fast = Fast(10.0)
-    agreeing = SharedSpaceModel(agreeing.caps, agreeing.space, list(agreeing.heads), ["v", "v"])
+    agreeing.heads["0"].fast = Fast(10.0)
+    paths = [TaskPath("v")] * 2
+    agreeing = SharedSpaceModel(
+        agreeing.caps, agreeing.space, dict(enumerate(agreeing.heads.values())), paths
+    )
     groups = agreeing.param_groups()
     assert groups.keys() == {"fast", "routing_policy"}
-    assert groups["fast"].params == [agreeing.caps["v"].fast.w, agreeing.heads[0].fast.w]
+    assert groups["fast"].params == [agreeing.caps["v"].fast.w, agreeing.heads["0"].fast.w]
     assert groups["fast"].lr_scale == 10 and groups["routing_policy"].lr_scale == 10
     assert groups["routing_policy"].params == list(agreeing.space.logits)
 
-    agreeing.heads[1].fast = Fast(3.0)
-    clashing = SharedSpaceModel(agreeing.caps, agreeing.space, list(agreeing.heads), ["v", "v"])
+    agreeing.heads["1"].fast = Fast(3.0)
+    clashing = SharedSpaceModel(
+        agreeing.caps, agreeing.space, dict(enumerate(agreeing.heads.values())), paths
+    )
     with pytest.raises(
         ValueError,
         match=r"parameter group 'fast': caps.v.fast asks lr_scale 10.0, heads.1.fast asks 3.0",

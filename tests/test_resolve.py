@@ -231,3 +231,60 @@ def test_a_bpe_vocabulary_below_its_specials_and_byte_alphabet_is_an_error(vocab
     else:
         expected = f"tasks.lm.data.vocab_size: bpe needs at least 259 ids, got {vocab_size}"
         assert expected in problems(raw)
+
+
+SEQ = {"kind": "seq2seq", "modality": "text", "data": {**TEXT, "seq_len": 8}}
+DECODER = {"name": "decoder", "embed_dim": 16, "heads": 2, "max_len": 12}
+SHARED = {
+    "modalities": {"text": "text_encoder", "image": "image_cnn"},
+    "space": DECODER,
+    "outputs": {"text": "language", "labels": "categorical"},
+}
+
+
+def test_tasks_sharing_output_nets_on_a_decoding_space_resolve():
+    tasks = {
+        "rev": {**SEQ, "output": "text"},
+        "cls": {"kind": "classification", "modality": "image", "data": IMAGE, "output": "labels"},
+        "own": SEQ,  # a task's own decoder head beside them
+    }
+    cfg = load_config(data=config(tasks, model=SHARED))
+    assert cfg.tasks["rev"].output == "text" and cfg.model.outputs["text"].name == "language"
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "message"),
+    [
+        ({**SEQ, "output": "words"}, SHARED, "tasks.t.output: 'words' is not in model.outputs"),
+        (
+            {**SEQ, "output": "labels"},
+            SHARED,
+            "tasks.t.output: output net categorical (model.outputs.labels) writes classes "
+            "targets; the reversal_pairs view gives tokens",
+        ),
+        (
+            {**SEQ, "output": "text", "head": {"layers": 1}},
+            SHARED,
+            "tasks.t.head: the task's output comes from output net language",
+        ),
+        (
+            {**SEQ, "output": "text"},
+            {**SHARED, "space": "sus"},
+            "tasks.t.output: a seq2seq task with a shared output net decodes through the space, "
+            "but SUSSpace does not decode",
+        ),
+        (
+            {"kind": "language_model", "modality": "text", "data": TEXT, "output": "text"},
+            {**SHARED, "modalities": {"text": "text_encoder"}},
+            "tasks.t: the space gives this task sequences; output net Language for a "
+            "language_model task reads vector",
+        ),
+        (
+            {**SEQ, "output": "text"},
+            {**SHARED, "outputs": {"text": "speech"}},
+            "model.outputs.text.name: unknown output net 'speech'",
+        ),
+    ],
+)
+def test_an_output_net_that_cannot_serve_its_task_is_an_error(task, model, message):
+    assert message in problems(config({"t": task}, model=model))

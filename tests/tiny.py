@@ -67,6 +67,16 @@ TASKS = {
     "reconstruction": {"kind": "reconstruction", "modality": "image", "data": IMAGE_DATA},
     "next_word": {"kind": "language_model", "modality": "text", "data": TEXT_DATA},
 }
+# tiny_config overrides for the shared output side: a seq2seq task through a decoding space
+# and a language output net, and classification through a categorical output net
+SHARED_OUTPUTS = (
+    "tasks.classification.output=labels",
+    "+tasks.reverse={kind: seq2seq, modality: text, output: text, data: {source: fortunes, "
+    "seq_len: 6, min_len: 2, vocab_size: 32}}",
+    "~model.space",
+    "model.space={name: decoder, embed_dim: 16, heads: 2, layers: 1, ff_dim: 32, max_len: 8}",
+    "model.outputs={labels: categorical, text: language}",
+)
 SMALL_MODEL = {
     "width": 64,
     "modalities": {

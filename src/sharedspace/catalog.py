@@ -14,6 +14,7 @@ from sharedspace.data import DATA_KINDS, DATASETS, DOWNLOADS, TOKENIZERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
 from sharedspace.modalities import MODALITIES
+from sharedspace.outputs import OUTPUTS
 from sharedspace.plugins import load_entry_points
 from sharedspace.registry import Registry
 from sharedspace.spaces import BLOCKS, SPACES
@@ -30,6 +31,7 @@ SECTIONS: dict[str, tuple[Registry, str]] = {
     "caps": (MODALITIES, "model.modalities.<key>.name"),
     "spaces": (SPACES, "model.space.name"),
     "blocks": (BLOCKS, "model.space.expert.name (a mixture's experts)"),
+    "outputs": (OUTPUTS, "model.outputs.<key>.name; tasks.<name>.output: <key>"),
     "tasks": (TASKS, "tasks.<name>.kind; settings under tasks.<name>.head"),
     "samplers": (SAMPLERS, "train.sampler.name"),
     "weightings": (WEIGHTINGS, "train.weighting.name"),

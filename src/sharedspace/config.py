@@ -123,6 +123,9 @@ class TaskConfig:
     # reads from that kind of data (see `sharedspace list` and tasks/data.py)
     data: Component = component(name_key="source")
     head: Component = component("", name_key=None)  # params of the task kind's head Config
+    # key of model.outputs whose net writes this task's output (shared by every task naming it);
+    # None: the task kind's own head (``head``)
+    output: str | None = None
     # how a task that decodes predicts (greedy, or beam search with a length penalty)
     decode: Decoding = field(default_factory=Decoding)
     # how the step reduces the task's loss over the global batch: "example" (the mean of the
@@ -142,6 +145,8 @@ class ModelConfig:
         metadata={"name_key": "name"},
     )
     space: Component = component("sus")  # a SPACES entry
+    # output key -> {name: <OUTPUTS entry>, ...params}: one net per key, shared by its tasks
+    outputs: dict[str, Component] = field(default_factory=dict, metadata={"name_key": "name"})
 
 
 @dataclass

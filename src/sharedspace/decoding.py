@@ -23,6 +23,8 @@ Original code after Wu et al. 2016, "Google's neural machine translation system"
 searches of fairseq and tensor2tensor.
 """
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,6 +50,13 @@ class Decoding:
         if self.max_len is not None and not (isinstance(self.max_len, int) and self.max_len >= 1):
             raise ConfigError(f"max_len: expected a whole number ≥ 1 or null, got {self.max_len!r}")
 
+    def within(self, limit: int) -> "Decoding":
+        """These settings for a decoder that writes at most ``limit`` tokens: ``max_len`` None
+        becomes ``limit``; a larger one fails now, not only when some row runs that long."""
+        if self.max_len is not None and self.max_len > limit:
+            raise ConfigError(f"max_len: {self.max_len} exceeds the decoder's max_len {limit}")
+        return dataclasses.replace(self, max_len=limit if self.max_len is None else self.max_len)
+
     def penalty(self, length: int) -> float:
         """GNMT's length penalty: a hypothesis scores sum(log p) / penalty(its length)."""
         return ((5 + length) / 6) ** self.length_penalty
@@ -61,6 +70,27 @@ class IncrementalDecoder(Protocol):
 
     def reorder(self, state: Any, rows: torch.Tensor) -> Any:
         """The state whose row i is row ``rows[i]`` of ``state`` (rows: (N',) long)."""
+
+
+class TokenSteps:
+    """An ``IncrementalDecoder`` on tokens around one on embedded inputs (a decoder stack's
+    ``step(x (N, E), state) -> (h (N, E), state)`` and ``reorder``): ``embed`` maps the fed
+    tokens (N,) to inputs (N, E), ``logits`` the states (N, E) to next-token logits (N, V)."""
+
+    def __init__(
+        self,
+        embed: Callable[[torch.Tensor], torch.Tensor],
+        steps: Any,
+        logits: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
+        self.embed, self.steps, self.logits = embed, steps, logits
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        h, state = self.steps.step(self.embed(tokens), state)  # (N, E)
+        return self.logits(h).log_softmax(-1), state
+
+    def reorder(self, state: Any, rows: torch.Tensor) -> Any:
+        return self.steps.reorder(state, rows)
 
 
 def search(

@@ -1,11 +1,16 @@
-"""SharedSpaceModel: modality caps → shared space → task caps, assembled per task.
+"""SharedSpaceModel: modality caps → shared space → output nets or task heads, assembled per task.
 
 ``model(task, batch)`` runs the cap of the task's modality on the batch's inputs and padding mask
-(task-blind), the shared space (told the task index) and the task's head on the space's output and
-the whole batch (so a head can teacher-force), and returns the head's output and the named
-auxiliary losses that any module of the three emitted during that forward (``parts.emit``).
-``feedback(task, losses)`` hands the per-example losses of that batch to every part that learns
-from the loss.
+(task-blind), the shared space (told the task index), then what writes the task's output: its
+own head, on the space's output and the whole batch (so a head can teacher-force), or the output
+net it shares with every task of its output key (``model.outputs``), told the task. A task whose
+output is a token sequence and whose space decodes takes a third path: the output net embeds the
+targets shifted right behind the task's start token, the space reads them with the input and
+returns one state per target position, and the output net turns the states into logits — one
+decoder and one language net serve every such task, told apart by their start tokens
+(MultiModel's target-space embedding). The model returns the output and the named auxiliary
+losses that any module emitted during that forward (``parts.emit``). ``feedback(task, losses)``
+hands the per-example losses of that batch to every part that learns from the loss.
 
 The loss-feedback hook: a submodule (cap, space, head, or any module inside them) that defines
 ``loss_feedback(task: int, losses: Tensor (B,)) -> dict[str, Tensor]`` is called after each
@@ -19,14 +24,17 @@ parameters, each found once here and read by the trainer through ``param_groups(
 """
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from sharedspace.config import ExperimentConfig
-from sharedspace.decoding import Decoding
+from sharedspace.data.tokenizers import EOS_ID, PAD_ID
+from sharedspace.decoding import Decoding, search
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import build_modality_cap
+from sharedspace.outputs import build_output
 from sharedspace.parts import (
     AuxLosses,
     ParamGroup,
@@ -41,19 +49,32 @@ from sharedspace.spaces.global_batch import Positions, replay, stream_positions
 from sharedspace.tasks import Task
 
 
+@dataclass(frozen=True)
+class TaskPath:
+    """How the model runs one task: the cap that reads its input (a ``caps`` key), the output
+    net that writes its output (an ``outputs`` key; None: the task's own head), and whether the
+    space decodes for it (reads its shifted targets: token sequences out of a decoding space)."""
+
+    modality: str
+    output: str | None = None
+    decodes: bool = False
+
+
 class SharedSpaceModel(nn.Module):
     def __init__(
         self,
         caps: dict[str, nn.Module],
         space: nn.Module,
-        heads: list[nn.Module],
-        task_modalities: list[str],
+        heads: dict[int, nn.Module],
+        paths: list[TaskPath],
+        outputs: dict[str, nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.caps = nn.ModuleDict(caps)
         self.space = space
-        self.heads = nn.ModuleList(heads)
-        self.task_modalities = task_modalities  # task index → key of its modality cap
+        self.heads = nn.ModuleDict({str(task): head for task, head in heads.items()})
+        self.outputs = nn.ModuleDict(outputs or {})
+        self.paths = paths  # task index → how it runs
         parts = [(name, m) for name, m in self.named_modules() if m is not self]
         self._learns_from_loss = [m for _, m in parts if hasattr(m, "loss_feedback")]
         self._emitters = emitters(self)
@@ -62,28 +83,46 @@ class SharedSpaceModel(nn.Module):
         # weights saved before per-task parameters were split into rows still load
         self.register_load_state_dict_pre_hook(split_stacked_rows)
 
-    def _embed(self, task: int, batch: dict[str, torch.Tensor]) -> Representation:
-        collect(self._emitters)  # drop what a call outside the model (a probe, a test) left
-        h = self.caps[self.task_modalities[task]](batch["x"], batch.get("x_mask"))
-        return self.space(h, task)
+    def _read(self, task: int, batch: dict[str, torch.Tensor]) -> Representation:
+        """The task's cap on the batch's inputs, after dropping what a call outside the model
+        (a probe, a test) left emitted."""
+        collect(self._emitters)
+        return self.caps[self.paths[task].modality](batch["x"], batch.get("x_mask"))
 
     def embed(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[Representation, AuxLosses]:
         """A batch's inputs → the space's output ((B, D) or a PaddedSequence) and aux losses."""
-        z = self._embed(task, batch)
+        z = self.space(self._read(task, batch), task)
         return z, collect(self._emitters)
 
     def forward(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[object, AuxLosses]:
-        output = self.heads[task](self._embed(task, batch), batch)
+        h, path = self._read(task, batch), self.paths[task]
+        if path.output is None:
+            output = self.heads[str(task)](self.space(h, task), batch)
+        else:
+            net = self.outputs[path.output]
+            if path.decodes:  # states (B, L, D), one per target position
+                z = self.space(h, task, net.shifted(batch["y"], batch["y_mask"], task))
+            else:
+                z = self.space(h, task)
+            output = net(z, task)
         return output, collect(self._emitters)
 
     @torch.inference_mode()
     def predict(
         self, task: int, batch: dict[str, torch.Tensor], decoding: Decoding | None = None
     ) -> torch.Tensor:
-        """The prediction path of a decoding head: output tokens (B, L), by ``decoding``
-        (greedy when None; beam search with a length penalty)."""
-        z, _ = self.embed(task, batch)
-        return self.heads[task].predict(z, decoding)
+        """Output tokens (B, L) of a task that decodes, by ``decoding`` (greedy when None; beam
+        search with a length penalty): its own head's prediction path, or the decoding space
+        fed one token at a time through the task's output net, from the task's start token."""
+        decoding, path = decoding or Decoding(), self.paths[task]
+        if not path.decodes:
+            z, _ = self.embed(task, batch)
+            return self.heads[str(task)].predict(z, decoding)
+        net = self.outputs[path.output]
+        steps, state = self.space.decoder(self._read(task, batch), task)
+        start = torch.full((len(batch["x"]),), net.start_id, device=batch["x"].device)
+        limited = decoding.within(self.space.max_len)
+        return search(net.token_steps(steps, task), state, start, limited, EOS_ID, PAD_ID)
 
     def feedback(self, task: int, losses: torch.Tensor, aux: AuxLosses | None = None) -> AuxLosses:
         """Per-example losses (B,) of the last ``forward(task, …)`` → the parts' aux losses,
@@ -124,13 +163,18 @@ class SharedSpaceModel(nn.Module):
         return found
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters that more than one task trains: the space's, and those of caps that serve
-        several tasks, less any a part declares task-specific — where gradient-level weighting
-        methods combine the tasks' gradients."""
-        shared_caps = {key for key in self.caps if self.task_modalities.count(key) > 1}
-        caps = [p for key in sorted(shared_caps) for p in self.caps[key].parameters()]
+        """Parameters that more than one task trains: the space's, and those of caps and output
+        nets that serve several tasks, less any a part declares task-specific — where
+        gradient-level weighting methods combine the tasks' gradients."""
+        caps = self._serving_several(self.caps, [path.modality for path in self.paths])
+        outputs = self._serving_several(self.outputs, [path.output for path in self.paths])
         own = {id(p) for params in self.task_parameters().values() for p in params}
-        return [p for p in (*caps, *self.space.parameters()) if id(p) not in own]
+        return [p for p in (*caps, *self.space.parameters(), *outputs) if id(p) not in own]
+
+    @staticmethod
+    def _serving_several(parts: nn.ModuleDict, keys: list[str | None]) -> list[nn.Parameter]:
+        """The parameters of the parts whose key more than one task names, in key order."""
+        return [p for key in sorted(parts) if keys.count(key) > 1 for p in parts[key].parameters()]
 
     def stream_positions(self) -> Positions:
         """Where every per-row random stream (gates, routes, noise) stands now, for ``replay``."""
@@ -143,15 +187,10 @@ class SharedSpaceModel(nn.Module):
 
 
 def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
-    """One cap per modality that some task uses, its input described by those tasks' data."""
-    specs: dict[str, object] = {}
-    for task in tasks:
-        seen = specs.setdefault(task.modality, task.data.spec)
-        if seen != task.data.spec:
-            raise ConfigError(
-                f"tasks.{task.name}.modality: its data ({task.data.spec}) differs from another "
-                f"task's data on modality {task.modality!r} ({seen}); one cap reads one input form"
-            )
+    """One cap per modality that some task uses, built from those tasks' input spec; one
+    output net per output key that some task names, built from those tasks' target spec; a
+    head for every task that names none."""
+    specs = _one_spec_each(tasks, "modality", lambda task: task.data.spec, "one cap reads")
     caps = {
         key: build_modality_cap(
             cfg.model.modalities[key], cfg.model.width, spec, f"model.modalities.{key}"
@@ -159,5 +198,40 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
         for key, spec in specs.items()
     }
     space = build_space(cfg.model.space, cfg.model.width, len(tasks))
-    heads = [task.build_head(space.out_dim) for task in tasks]
-    return SharedSpaceModel(caps, space, heads, [t.modality for t in tasks])
+    targets = _one_spec_each(
+        tasks, "output", lambda task: task.data.target, "one output net writes"
+    )
+    outputs = {
+        key: build_output(
+            cfg.model.outputs[key], space.out_dim, target, len(tasks), f"model.outputs.{key}"
+        )
+        for key, target in targets.items()
+    }
+    paths = []
+    for task in tasks:
+        decodes = task.output is not None and task.decodes
+        if decodes and task.data.target.max_len > space.max_len:
+            raise ConfigError(
+                f"model.space.max_len: {space.max_len}, but task {task.name}'s targets are up "
+                f"to {task.data.target.max_len} tokens long (<eos> included)"
+            )
+        paths.append(TaskPath(task.modality, task.output, decodes))
+    heads = {task.index: task.build_head(space.out_dim) for task in tasks if task.output is None}
+    return SharedSpaceModel(caps, space, heads, paths, outputs)
+
+
+def _one_spec_each(tasks: list[Task], attribute: str, spec_of, reads: str) -> dict[str, object]:
+    """Key (a task's ``modality`` or ``output``) → the spec its tasks share; tasks whose specs
+    differ cannot share one part (ConfigError naming the second task's key)."""
+    specs: dict[str, object] = {}
+    for task in tasks:
+        key = getattr(task, attribute)
+        if key is None:
+            continue
+        seen = specs.setdefault(key, spec_of(task))
+        if seen != spec_of(task):
+            raise ConfigError(
+                f"tasks.{task.name}.{attribute}: its data ({spec_of(task)}) differs from another "
+                f"task's data on {attribute} {key!r} ({seen}); {reads} one form"
+            )
+    return specs

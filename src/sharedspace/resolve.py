@@ -29,6 +29,7 @@ from sharedspace.data import TOKENIZERS
 from sharedspace.data.tokenizers import TOKENIZER_CLASSES
 from sharedspace.errors import ConfigError, short, short_key
 from sharedspace.modalities import MODALITIES
+from sharedspace.outputs import OUTPUTS
 from sharedspace.overrides import read_config
 from sharedspace.plugins import import_parts, load_entry_points, resolve_imports
 from sharedspace.registry import Registry
@@ -120,6 +121,10 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         for key, section in cfg.model.modalities.items()
     }
     space = check(resolve_component, SPACES, cfg.model.space, "model.space")
+    outputs = {
+        key: check(resolve_component, OUTPUTS, section, f"model.outputs.{short_key(key)}")
+        for key, section in cfg.model.outputs.items()
+    }
     sampler = check(resolve_component, SAMPLERS, cfg.train.sampler, "train.sampler")
     if sampler is not None:  # its own checks (k ≤ tasks, temperature > 0) need only the count
         sampler = check(sampler, cfg.train.sampler.config, [1] * max(1, len(cfg.tasks)), 0)
@@ -170,6 +175,10 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"{key}.data: the {view.name} view gives {view.target} targets; a {task.kind} "
                 f"head produces {' or '.join(kind.targets)}"
             )
+        writer = None  # the output net of the task, when it names one
+        if task.output is not None:
+            writer = outputs.get(task.output)
+            errors += _output(key, task, kind, view, writer, cfg.model, space)
         task.data.config = check(from_dict, view.Config, task.data.params, f"{key}.data")
         tokenizer = getattr(task.data.config, "tokenizer", None)
         if tokenizer is not None and check(TOKENIZERS.get, tokenizer) is not None:
@@ -178,7 +187,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         if cap is not None:
             where = f"model.modalities.{short_key(task.modality)}"
             declared |= dict.fromkeys(cap.aux_losses, where)
-            errors += _joins(key, task, cap, data_kind, space, kind)
+            errors += _joins(key, task, cap, data_kind, space, kind, writer)
     for name, part in declared.items():
         if name in RESERVED or not AUX_NAME.match(name):
             errors.append(
@@ -266,8 +275,45 @@ def _unquoted(error: ConfigError, name: str) -> str:
     return str(error).replace(repr(name), short(name))
 
 
-def _joins(key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any) -> list[str]:
-    """Does the cap read the task's data, the space the cap's output, the head the space's?"""
+def _output(
+    key: str, task: Any, kind: Any, view: Any, net: Any, model: Any, space: Any
+) -> list[str]:
+    """A task that names an output net: the key is in ``model.outputs``, the net writes the
+    targets the task's data gives, the task sets no head of its own, and a task that decodes
+    has a space and a net that decode for it."""
+    where = f"{key}.output"
+    if task.output not in model.outputs:
+        known = ", ".join(map(short_key, model.outputs)) or "none"
+        return [f"{where}: {short(task.output)} is not in model.outputs ({known})"]
+    if net is None:  # its section has its own error
+        return []
+    errors = []
+    section = (
+        f"output net {model.outputs[task.output].name} (model.outputs.{short_key(task.output)})"
+    )
+    if view.target not in net.target_kinds:
+        writes = " or ".join(net.target_kinds)
+        errors.append(
+            f"{where}: {section} writes {writes} targets; the {view.name} view gives {view.target}"
+        )
+    if task.head.config is not None and task.head.config != kind.Config():  # saved: defaults
+        errors.append(f"{key}.head: the task's output comes from {section}; it has no head to set")
+    if kind.decodes and not getattr(net, "decodes", False):
+        errors.append(f"{where}: a {task.kind} task decodes, but {section} does not")
+    if kind.decodes and space is not None and not getattr(space, "decodes", False):
+        errors.append(
+            f"{where}: a {task.kind} task with a shared output net decodes through the space, "
+            f"but {space.__name__} does not decode (use a decoding space such as "
+            "model.space=decoder, or leave output unset for the task's own decoder head)"
+        )
+    return errors
+
+
+def _joins(
+    key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any, net: Any = None
+) -> list[str]:
+    """Does the cap read the task's data, the space the cap's output, and the head (or the
+    output net, ``net``) the space's?"""
     where = f"{key}.modality: cap {cap.__name__} (model.modalities.{short_key(task.modality)})"
     if cap.modality_kind != data_kind:
         name = short(task.data.name)
@@ -278,9 +324,15 @@ def _joins(key: str, task: Any, cap: Any, data_kind: str, space: Any, kind: Any)
         takes = " or ".join(space.forms)
         return [f"{where} gives {cap.produces}s; the space {space.__name__} takes {takes}"]
     out = space.forms[cap.produces]
-    if out not in kind.accepts:
-        reads = " or ".join(kind.accepts)
-        return [f"{key}: the space gives this task {out}s; a {task.kind} head reads {reads}"]
+    if net is not None and kind.decodes:  # the net reads the decoder's states, a sequence
+        return []
+    reader, accepts = f"a {task.kind} head", kind.accepts
+    if net is not None:  # what the net reads and the task kind's output can come from
+        reader = f"output net {net.__name__} for a {task.kind} task"
+        accepts = tuple(form for form in net.accepts if form in kind.accepts)
+    if out not in accepts:
+        reads = " or ".join(accepts) or "neither"
+        return [f"{key}: the space gives this task {out}s; {reader} reads {reads}"]
     return []
 
 

@@ -1,6 +1,7 @@
 """Every registered space keeps the contract: each form it declares maps to the declared form,
 gradients reach the input and every parameter, it emits only aux losses it declares, and its
-per-task parameters stay untouched while their task is not stepped."""
+per-task parameters stay untouched while their task is not stepped. A space that decodes also
+maps embedded targets to one state per target position, and gradients reach the targets."""
 
 import pytest
 import torch
@@ -29,6 +30,25 @@ def representation(form: str) -> tuple[torch.Tensor, object]:
     return values, values
 
 
+def embedded_targets(dim: int) -> PaddedSequence:
+    """What an output net gives a decoding space: embedded, shifted targets (6, 5, dim) of real
+    lengths 5, 1, 3, 5, 2, 4 (target padding after EOS)."""
+    values = torch.randn(6, 5, dim, requires_grad=True)
+    return PaddedSequence(values, torch.arange(5) < torch.tensor([5, 1, 3, 5, 2, 4])[:, None])
+
+
+def decoded_loss(space, h, targets: PaddedSequence) -> torch.Tensor:
+    """A decoding space called with targets, as seq2seq tasks call it: one state per target
+    position, (6, 5, out_dim), with the targets' mask. Returns a random projection of the states
+    (a plain sum after a final LayerNorm would have no gradient) plus its aux losses."""
+    states = space(h, 0, targets)
+    aux = collect(space.modules())
+    assert form_of(states) == "sequence" and states.mask is targets.mask
+    assert states.values.shape == (6, 5, space.out_dim) and set(aux) <= set(space.aux_losses)
+    projected = (states.values * torch.randn(states.values.shape)).sum()
+    return projected + sum(aux.values(), torch.zeros(()))
+
+
 @pytest.mark.parametrize("name", list(SPACES))
 @pytest.mark.parametrize("form", FORMS)
 def test_space_contract(name, form):
@@ -45,6 +65,12 @@ def test_space_contract(name, form):
         values = z.values if isinstance(z, PaddedSequence) else z
         assert values.shape[0] == 6 and values.shape[-1] == space.out_dim
         total = total + values.sum() + sum(aux.values(), torch.zeros(()))
+    if getattr(space, "decodes", False):
+        targets = embedded_targets(space.out_dim)
+        decoded = decoded_loss(space, h, targets)
+        reached = torch.autograd.grad(decoded, [leaf, targets.values], retain_graph=True)
+        assert all(g.abs().sum() > 0 for g in reached), f"{name}: decoding is cut off"
+        total = total + decoded
     total.backward()
     assert leaf.grad is not None and leaf.grad.abs().sum() > 0
     # a sparse space computes only the experts its rows chose: the others get no gradient

@@ -10,12 +10,7 @@ from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.decoding import Decoding, beam_search
 from sharedspace.errors import ConfigError
 from sharedspace.representation import PaddedSequence
-from sharedspace.tasks.decoder import (
-    CachedSteps,
-    DecoderConfig,
-    RecomputedSteps,
-    TransformerDecoderHead,
-)
+from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
 
 VOCAB = 23  # the three specials, then 20 words
 IN_DIM = 12
@@ -94,16 +89,6 @@ def test_predict_agrees_with_teacher_forcing_on_its_own_output(head):
     assert torch.equal(logits.argmax(-1)[before_eos], tokens[before_eos])
 
 
-@pytest.fixture
-def one_thread():
-    """As fast for ops this small, spared oversubscription when other work shares the cores
-    (2 threads there ran 10–30× slower), and a result that does not depend on the core count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def memory_of(form: str, g: torch.Generator, rows: int = 3):
     return torch.randn(rows, IN_DIM, generator=g) if form == "vector" else sequence_memory(g)
 
@@ -117,8 +102,7 @@ def test_cached_steps_equal_full_recomputation(head, one_thread, form):
     fed[:, 0] = EOS_ID  # the start symbol
     with torch.no_grad():
         expected = head.decode(*head.memory(z), fed).log_softmax(-1)  # (B, L, V)
-        cached, recomputed = CachedSteps(head), RecomputedSteps(head)
-        state, prefix = cached.start(z), recomputed.start(z)
+        (cached, state), (recomputed, prefix) = head.steps(z), head.steps(z, cached=False)
         for t in range(TINY.max_len):
             got, state = cached.step(fed[:, t], state)
             again, prefix = recomputed.step(fed[:, t], prefix)
@@ -144,10 +128,10 @@ def test_beam_one_through_the_head_is_its_greedy_prediction(head, one_thread):
     z = torch.randn(16, IN_DIM, generator=g)
     with torch.no_grad():
         head.out.bias[EOS_ID] = 1.0
-        steps = CachedSteps(head)
+        steps, state = head.steps(z)
         start = torch.full((16,), EOS_ID)
         settings = Decoding(beam_size=1, max_len=TINY.max_len)
-        beam = beam_search(steps, steps.start(z), start, settings, EOS_ID, PAD_ID)
+        beam = beam_search(steps, state, start, settings, EOS_ID, PAD_ID)
         assert torch.equal(beam, head.predict(z))
 
 
@@ -169,6 +153,19 @@ def test_a_row_decodes_the_same_alone_as_in_a_batch(head, one_thread, beam_size)
 def test_max_len_beyond_the_heads_is_refused(head):
     with pytest.raises(ConfigError, match="max_len: 9 exceeds"):
         head.predict(torch.zeros(1, IN_DIM), Decoding(max_len=9))
+
+
+def test_a_state_dict_saved_before_the_stack_was_shared_loads(head):
+    """Heads saved before the decoder stack moved to ``spaces.transformer`` kept its positions
+    and layers at ``positions.*`` and ``layers.*``: they load into ``stack.*``, also nested."""
+    renamed = {k.removeprefix("stack."): v for k, v in head.state_dict().items()}
+    assert any(k.startswith("positions.") for k in renamed)
+    assert any(k.startswith("layers.layers.1.") for k in renamed)
+    assert not any(k.startswith("stack.") for k in renamed)
+    fresh = nn.ModuleList([TransformerDecoderHead(TINY, IN_DIM, VOCAB)])
+    fresh.load_state_dict({f"0.{k}": v.clone() for k, v in renamed.items()})  # strict
+    for (name, p), q in zip(head.named_parameters(), fresh[0].parameters(), strict=True):
+        assert torch.equal(p, q), name
 
 
 class ReversalEncoder(nn.Module):

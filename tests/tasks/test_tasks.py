@@ -102,7 +102,7 @@ def test_tasks_on_class_subsets_of_one_dataset_share_its_image_cap(tiny_data_dir
     first, later = build_tasks(cfg)
     assert first.data.spec == later.data.spec and first.data.target.classes == tuple(names[:3])
     model = build_model(cfg, [first, later])
-    assert list(model.caps) == ["image"] and model.heads[1].out_features == 2
+    assert list(model.caps) == ["image"] and model.heads["1"].out_features == 2
     full = DATASETS.get("fashion_mnist").load(tiny_data_dir)
     for task, kept in ((first, [0, 1, 2]), (later, [7, 4])):
         test = task.data.splits["test"]

@@ -16,7 +16,7 @@ import torch
 
 from sharedspace.config import save_config
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
-from tests.tiny import tiny_config
+from tests.tiny import SHARED_OUTPUTS, tiny_config
 
 ALL = ("classification", "reconstruction", "next_word")
 
@@ -62,11 +62,12 @@ def final_state(run_dir):
 
 
 def assert_same_weights(two: dict, one: dict) -> None:
-    """Model weights of 2 and of 1 process agree, except the attention's key bias: its gradient
-    is zero in exact arithmetic (softmax ignores a shift), so Adam normalises float noise there
-    and it drifts ~1e-4 apart; the query and value biases beside it must agree."""
+    """Model weights of 2 and of 1 process agree, except the attentions' key bias (self- and
+    cross-attention): its gradient is zero in exact arithmetic (softmax ignores a shift), so
+    Adam normalises float noise there and it drifts ~1e-4 apart; the query and value biases
+    beside it must agree."""
     for name, value in one.items():
-        if name.endswith("self_attn.in_proj_bias"):
+        if name.endswith("attn.in_proj_bias"):
             q, _, v = value.chunk(3)
             q2, _, v2 = two[name].chunk(3)
             value, other = torch.cat([q, v]), torch.cat([q2, v2])
@@ -150,6 +151,30 @@ def test_spaces_that_sample_per_row_match_one_process(tiny_data_dir, tmp_path, s
     section = f"model.space={section}"
     runs = one_and_two_processes(tiny_data_dir, tmp_path, ["train.sampler=all", section])
     one, two = train_losses(runs[1]), train_losses(runs[2])
+    assert [r[:2] for r in one] == [r[:2] for r in two]
+    assert [r[2] for r in two] == pytest.approx([r[2] for r in one], rel=1e-4, abs=1e-5)
+    assert_same_weights(*(final_state(runs[n])["model"] for n in (2, 1)))
+
+
+@pytest.mark.slow
+def test_shared_output_nets_on_a_decoding_space_match_one_process(tiny_data_dir, tmp_path):
+    """A seq2seq task through the decoding space and the language net (start tokens are task
+    parameters), and a classification task through a categorical net on the same space. The
+    text cap gives a sequence: over a one-position memory the cross-attention's query and key
+    would get a zero gradient in exact arithmetic, and Adam would amplify the float noise."""
+    text = "model.modalities.text={name: text_encoder, layers: 1}"
+    overrides = [*SHARED_OUTPUTS, text, "train.sampler=all"]
+    runs = {}
+    for nproc in (1, 2):
+        cfg = tiny_config(
+            tiny_data_dir, tmp_path, tasks=("classification",), max_steps=10, log_every=1,
+            overrides=[f"name=ddp{nproc}", *overrides],
+        )  # fmt: skip
+        save_config(cfg, tmp_path / f"ddp{nproc}.yaml")
+        cli_train(tmp_path / f"ddp{nproc}.yaml", f"--nproc={nproc}")
+        runs[nproc] = tmp_path / f"ddp{nproc}"
+    one, two = train_losses(runs[1]), train_losses(runs[2])
+    assert {r[1] for r in one} == {"classification", "reverse"}
     assert [r[:2] for r in one] == [r[:2] for r in two]
     assert [r[2] for r in two] == pytest.approx([r[2] for r in one], rel=1e-4, abs=1e-5)
     assert_same_weights(*(final_state(runs[n])["model"] for n in (2, 1)))

@@ -15,7 +15,7 @@ import torch
 
 from sharedspace.config import save_config
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
-from tests.tiny import tiny_config
+from tests.tiny import SHARED_OUTPUTS, tiny_config
 
 STEPS = 120
 
@@ -34,8 +34,14 @@ def last_step(run_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
-    [(), ("train.sampler=all", "train.epochs=6", "train.weighting=nash_mtl")],
-    ids=["one_task_per_step", "nash_mtl"],  # the latter: a gradient-level method with state
+    [
+        (),
+        ("train.sampler=all", "train.epochs=6", "train.weighting=nash_mtl"),
+        (*SHARED_OUTPUTS, "train.epochs=6"),
+    ],
+    # nash_mtl: a gradient-level method with state; shared_outputs: a decoding space and
+    # output nets with per-task start tokens
+    ids=["one_task_per_step", "nash_mtl", "shared_outputs"],
 )
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(
     tiny_data_dir, tmp_path, overrides

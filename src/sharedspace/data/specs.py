@@ -10,7 +10,8 @@ registry-wide tests run over a new kind without a table.
 
 *Target kinds* (``TARGET_KINDS``: classes, token, tokens, pixels) name what a task's ``y`` is, so
 image → text, audio → text and text → text in another tokenizer are all describable, and an output
-is sized from the target, not from the input.
+is sized from the target, not from the input. Every target spec class has ``toy()`` (a small spec),
+from which the registry-wide output-net tests build each net.
 """
 
 from dataclasses import dataclass
@@ -101,6 +102,10 @@ class ClassesTarget:
     classes: tuple[str, ...]
     kind: str = "classes"
 
+    @classmethod
+    def toy(cls) -> "ClassesTarget":
+        return cls(("cat", "dog", "bird", "fish", "frog"))
+
 
 @TARGET_KINDS.register("token")
 @dataclass(frozen=True)
@@ -111,6 +116,10 @@ class TokenTarget:
     vocab_size: int
     vocabulary: str = ""
     kind: str = "token"
+
+    @classmethod
+    def toy(cls) -> "TokenTarget":
+        return cls(vocab_size=50)
 
 
 @TARGET_KINDS.register("tokens")
@@ -125,6 +134,10 @@ class TokensTarget:
     vocabulary: str = ""
     kind: str = "tokens"
 
+    @classmethod
+    def toy(cls) -> "TokensTarget":
+        return cls(vocab_size=50, max_len=6)
+
 
 @TARGET_KINDS.register("pixels")
 @dataclass(frozen=True)
@@ -133,3 +146,7 @@ class PixelsTarget:
 
     shape: tuple[int, ...]
     kind: str = "pixels"
+
+    @classmethod
+    def toy(cls) -> "PixelsTarget":
+        return cls((3, 8, 8))

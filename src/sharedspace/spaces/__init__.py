@@ -12,11 +12,21 @@ computes only the experts each row is routed to, so an expert that no row chose 
 in that step; every other space's parameters all get one from every task together. A space may
 declare ``param_groups()`` and ``task_parameters()`` (see ``parts``): per-task gates are kept as
 ``ParameterRows``, so a task not in the step leaves its own parameters untouched.
+
+A space that ``decodes`` (class attribute, default False) is an autoregressive decoder over the
+cap's output as memory: it is also called as ``space(h, task, targets)`` with ``targets`` the
+embedded, shifted targets a task's output net gives it, a PaddedSequence of (B, L, out_dim), and
+returns one state per target position, a PaddedSequence of (B, L, out_dim) with the targets'
+mask, position t reading targets[:, :t + 1] only. For prediction, ``space.decoder(h, task,
+cached=True)`` → ``(steps, state)`` decodes incrementally on embeddings, up to ``max_len``
+positions: ``steps.step(x (N, out_dim), state) -> (states (N, out_dim), state)`` and
+``steps.reorder(state, rows)``.
 """
 
 from sharedspace.spaces import (  # noqa: F401  (registers the entries)
     blocks,
     cross_stitch,
+    decoder,
     mixture,
     mmoe,
     moe,

@@ -6,10 +6,12 @@ Contract (checked for every kind by the registry-wide tests):
   (``data.specs.TARGET_KINDS``) its head can produce, which ``validate`` checks against the
   view's before any data loads. A head reads its output size from ``data.target``.
 - ``accepts``: the representation forms its head reads from the space ("vector", "sequence").
-- ``build_head(in_dim)`` → a module called as ``head(z, batch)``; the whole batch reaches it, so
-  a sequence head can teacher-force on ``batch["y"]``. A head returns only its output; it, or a
-  module inside it, emits aux losses with ``parts.emit``, and the kind's ``aux_losses`` lists
-  every name its head may emit.
+- ``build_head(in_dim)`` → the task's own head, a module called as ``head(z, batch)``; the whole
+  batch reaches it, so a sequence head can teacher-force on ``batch["y"]``. A task that names an
+  ``output`` (a key of ``model.outputs``) has no head: the output net of that key, shared by every
+  task naming it, writes its output in the form its own head would (``sharedspace.outputs``). A
+  head returns only its output; it, or a module inside it, emits aux losses with ``parts.emit``,
+  and the kind's ``aux_losses`` lists every name its head may emit.
 - ``loss(output, batch)`` → ``LossTerms``: per-example loss sums and weights (B,), which the
   training step reduces once, over every process, by the kind's ``reduction``: "example" (the
   mean of the examples' losses sum/weight) or "token" (Σ sums / Σ weights over the global batch,
@@ -18,8 +20,9 @@ Contract (checked for every kind by the registry-wide tests):
   ``SharedSpaceModel.feedback``.
 - ``critic_loss(output, batch)`` → ``LossTerms`` (optional): what a critic inside the head
   minimises under ``train.step=adversarial``, while ``loss`` is what the rest minimises.
-- ``decodes``: the head also has ``predict(z, decoding) → tokens``, the prediction path
-  evaluation uses, by the task's ``decoding`` settings (``tasks.<t>.decode``).
+- ``decodes``: the kind's output is a token sequence with a prediction path (its head's
+  ``predict(z, decoding) → tokens``, or a decoding space with the task's output net), which
+  evaluation uses by the task's ``decoding`` settings (``tasks.<t>.decode``).
 - Metrics are kept as sums over a whole split (``metric_sums``) and turned into numbers once
   (``metrics``), so nothing is an average of per-batch averages and DDP simply all-reduces sums.
 - ``goals``: for every metric the kind reports, whether higher ("max") or lower ("min") is
@@ -90,8 +93,9 @@ class Task:
         head_cfg: Any,
         data: TaskData,
         decoding: Decoding | None = None,
+        output: str | None = None,
     ) -> None:
-        self.name, self.index, self.modality = name, index, modality
+        self.name, self.index, self.modality, self.output = name, index, modality, output
         self.head_cfg, self.data = head_cfg, data
         self.decoding = decoding or Decoding()  # how ``predict`` decodes, when the kind decodes
 

@@ -20,7 +20,7 @@ def build_tasks(
         state = (states or {}).get(name, {})
         key = f"tasks.{name}.data"
         data = view.prepare(source, tcfg.data.config, cfg.data_dir, cfg.seed, key, state)
-        task = kind(name, index, tcfg.modality, tcfg.head.config, data, tcfg.decode)
+        task = kind(name, index, tcfg.modality, tcfg.head.config, data, tcfg.decode, tcfg.output)
         if tcfg.reduction is not None:
             task.reduction = tcfg.reduction
         tasks.append(task)

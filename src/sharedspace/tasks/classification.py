@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharedspace.representation import PaddedSequence, Representation, masked_mean
+from sharedspace.outputs.categorical import Categorical
+from sharedspace.representation import Representation
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.bits_data import BitStrings
 from sharedspace.tasks.image_data import Images
@@ -18,11 +19,11 @@ from sharedspace.tasks.text_data import Documents
 from sharedspace.tasks.views import DATA_VIEWS
 
 
-class LinearClassifier(nn.Linear):
-    """(B, D) or a PaddedSequence (B, T, D) → logits (B, classes)."""
+class LinearClassifier(Categorical):
+    """A task's own categorical head: (B, D) or a PaddedSequence (B, T, D) → logits (B, classes)."""
 
     def forward(self, z: Representation, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return super().forward(masked_mean(z) if isinstance(z, PaddedSequence) else z)
+        return super().forward(z, 0)
 
 
 @TASKS.register("classification")
@@ -32,7 +33,7 @@ class Classification(Task):
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
 
     def build_head(self, in_dim: int) -> nn.Module:
-        return LinearClassifier(in_dim, len(self.data.target.classes))
+        return LinearClassifier(Categorical.Config(), in_dim, self.data.target, 1)
 
     def loss(self, output, batch):
         return LossTerms.per_example(F.cross_entropy(output, batch["y"], reduction="none"))

@@ -1,22 +1,21 @@
 """Image reconstruction: a 2-layer MLP from the shared space to pixels, MSE on the 0–1 scale."""
 
-import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from sharedspace.outputs.pixels import Pixels
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.image_data import ImagePixels
 from sharedspace.tasks.views import DATA_VIEWS
 
 
-class PixelDecoder(nn.Sequential):
-    """(B, in_dim) → (B, C, H, W) in [0, 1]."""
+class PixelDecoder(Pixels):
+    """A task's own pixels head: (B, in_dim) → (B, C, H, W) in [0, 1]."""
 
     def forward(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return super().forward(z)
+        return super().forward(z, 0)
 
 
 @TASKS.register("reconstruction")
@@ -29,20 +28,10 @@ class Reconstruction(Task):
         "sse_image_01": "min",
     }
 
-    @dataclass
-    class Config:
-        hidden: int = 1024
-        negative_slope: float = 0.01
+    Config = Pixels.Config  # the head's settings
 
     def build_head(self, in_dim: int) -> nn.Module:
-        shape = self.data.target.shape  # (C, H, W)
-        return PixelDecoder(
-            nn.Linear(in_dim, self.head_cfg.hidden),
-            nn.LeakyReLU(self.head_cfg.negative_slope),
-            nn.Linear(self.head_cfg.hidden, math.prod(shape)),
-            nn.Sigmoid(),
-            nn.Unflatten(1, shape),
-        )
+        return PixelDecoder(self.head_cfg, in_dim, self.data.target, 1)
 
     @staticmethod
     def _squared_error(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:

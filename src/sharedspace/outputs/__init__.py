@@ -1,0 +1,31 @@
+"""Output nets: map the shared space to what a task's loss reads, shared by every task whose
+targets are of one output modality (language, categorical, pixels) — the output side of caps.
+
+Contract (checked for every entry by one registry-wide test): an output-net class has a
+``Config`` dataclass, ``target_kinds`` (the ``data.specs.TARGET_KINDS`` it can produce),
+``accepts`` (the representation forms of z it reads), the ``aux_losses`` it may emit (with
+``parts.emit``), is built as ``cls(cfg, in_dim, target, num_tasks)`` with ``target`` the tasks'
+target spec, and is called as ``net(z, task)`` with ``task`` the task's index. It returns, by
+target kind: classes → logits (B, C); token → logits (B, V) from a vector z; tokens → logits
+(B, L, V) from a PaddedSequence of states (B, L, D); pixels → images (B, C, H, W) in [0, 1].
+
+A net with ``decodes = True`` also feeds a space that decodes: ``start_id`` (an id no real token
+has), ``embed(tokens, task)``, ``shifted(y, y_mask, task)`` (the embedded targets shifted right
+behind the task's start token, for teacher forcing) and ``token_steps(steps, task)`` (a
+``decoding.IncrementalDecoder`` over the space's incremental steps). Per-task parameters (start
+tokens) are ``parts.ParameterRows`` declared by ``task_parameters()``.
+"""
+
+from sharedspace.outputs.base import OUTPUTS, OutputNet, build_output
+from sharedspace.outputs.categorical import Categorical
+from sharedspace.outputs.language import Language
+from sharedspace.outputs.pixels import Pixels
+
+__all__ = [
+    "OUTPUTS",
+    "Categorical",
+    "Language",
+    "OutputNet",
+    "Pixels",
+    "build_output",
+]
