@@ -20,6 +20,7 @@ from sharedspace.tasks.text_data import PaddedTokens, padded, text_spec, vocabul
 from sharedspace.tasks.views import DATA_VIEWS
 from sharedspace.train.trainer import train
 from tests.data.registry_checks import check_prepared, check_view, isolate
+from tests.tiny import tiny_config
 
 ENGLISH = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 GERMAN = ["null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht", "neun"]
@@ -279,3 +280,24 @@ def test_tasks_that_share_an_output_net_share_its_vocabulary_and_fit_the_decoder
     with pytest.raises(ConfigError, match=r"model\.space\.max_len: 4, but task translate's"):
         train(load_config(data=raw, overrides=["model.space.max_len=4"]))
     assert not (tmp_path / "clash").exists()  # nothing written
+
+
+def test_a_next_word_task_and_a_seq2seq_task_share_one_language_net(tiny_data_dir, tmp_path):
+    """One tokenizer, two target kinds (the next token; a token sequence): the language net
+    reads only the vocabulary, so both tasks write through it."""
+    overrides = [
+        "tasks.next_word.output=text",
+        "+tasks.reverse={kind: seq2seq, modality: text, output: text, data: {source: fortunes, "
+        "seq_len: 6, min_len: 2, vocab_size: 32}}",
+        "~model.space",
+        "model.space={name: decoder, embed_dim: 16, heads: 2, layers: 1, ff_dim: 32, max_len: 8}",
+        "model.outputs={text: language}",
+    ]
+    cfg = tiny_config(
+        tiny_data_dir, tmp_path, tasks=("next_word",), overrides=overrides, max_steps=4,
+        sampler="all",
+    )  # fmt: skip
+    model = train(cfg).model
+    assert list(model.outputs) == ["text"] and not model.heads
+    shared = {id(p) for p in model.shared_parameters()}
+    assert id(model.outputs["text"].tokens.weight) in shared  # both tasks train the embedding

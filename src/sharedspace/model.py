@@ -23,6 +23,7 @@ parameters, each found once here and read by the trainer through ``param_groups(
 ``task_parameters()`` and ``shared_parameters()``.
 """
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.decoding import Decoding, search
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import build_modality_cap
-from sharedspace.outputs import build_output
+from sharedspace.outputs import OUTPUTS, build_output
 from sharedspace.parts import (
     AuxLosses,
     ParamGroup,
@@ -188,9 +189,10 @@ class SharedSpaceModel(nn.Module):
 
 def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
     """One cap per modality that some task uses, built from those tasks' input spec; one
-    output net per output key that some task names, built from those tasks' target spec; a
-    head for every task that names none."""
-    specs = _one_spec_each(tasks, "modality", lambda task: task.data.spec, "one cap reads")
+    output net per output key that some task names, built from those tasks' target spec (of
+    which it may read less: a language net, the vocabulary); a head for every task that names
+    none."""
+    specs = _one_spec_each(tasks, "modality", lambda task: task.data.spec)
     caps = {
         key: build_modality_cap(
             cfg.model.modalities[key], cfg.model.width, spec, f"model.modalities.{key}"
@@ -198,13 +200,15 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
         for key, spec in specs.items()
     }
     space = build_space(cfg.model.space, cfg.model.width, len(tasks))
+    sections = cfg.model.outputs
     targets = _one_spec_each(
-        tasks, "output", lambda task: task.data.target, "one output net writes"
+        tasks,
+        "output",
+        lambda task: task.data.target,
+        lambda key, target: OUTPUTS.get(sections[key].name).reads(target),
     )
     outputs = {
-        key: build_output(
-            cfg.model.outputs[key], space.out_dim, target, len(tasks), f"model.outputs.{key}"
-        )
+        key: build_output(sections[key], space.out_dim, target, len(tasks), f"model.outputs.{key}")
         for key, target in targets.items()
     }
     paths = []
@@ -220,18 +224,24 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
     return SharedSpaceModel(caps, space, heads, paths, outputs)
 
 
-def _one_spec_each(tasks: list[Task], attribute: str, spec_of, reads: str) -> dict[str, object]:
-    """Key (a task's ``modality`` or ``output``) → the spec its tasks share; tasks whose specs
-    differ cannot share one part (ConfigError naming the second task's key)."""
+def _one_spec_each(
+    tasks: list[Task],
+    attribute: str,
+    spec_of: Callable[[Task], object],
+    reads: Callable[[str, object], object] = lambda key, spec: spec,
+) -> dict[str, object]:
+    """Key (a task's ``modality`` or ``output``) → the spec of its first task. The part of that
+    key reads ``reads(key, spec)`` of it, and its other tasks must give the same (ConfigError
+    naming the first task that differs)."""
     specs: dict[str, object] = {}
     for task in tasks:
         key = getattr(task, attribute)
         if key is None:
             continue
         seen = specs.setdefault(key, spec_of(task))
-        if seen != spec_of(task):
+        if reads(key, seen) != reads(key, spec_of(task)):
             raise ConfigError(
                 f"tasks.{task.name}.{attribute}: its data ({spec_of(task)}) differs from another "
-                f"task's data on {attribute} {key!r} ({seen}); {reads} one form"
+                f"task's data on {attribute} {key!r} ({seen}); the part they share reads one form"
             )
     return specs

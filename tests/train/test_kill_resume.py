@@ -37,10 +37,10 @@ def last_step(run_dir):
     [
         (),
         ("train.sampler=all", "train.epochs=6", "train.weighting=nash_mtl"),
-        (*SHARED_OUTPUTS, "train.epochs=6"),
+        (*SHARED_OUTPUTS, "tasks.next_word.output=text", "train.epochs=6"),
     ],
     # nash_mtl: a gradient-level method with state; shared_outputs: a decoding space and
-    # output nets with per-task start tokens
+    # output nets with per-task start tokens, one language net for next-word and seq2seq
     ids=["one_task_per_step", "nash_mtl", "shared_outputs"],
 )
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(

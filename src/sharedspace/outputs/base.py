@@ -20,6 +20,12 @@ class OutputNet:
     aux_losses: ClassVar[tuple[str, ...]] = ()  # names it may emit with ``parts.emit``
     decodes: ClassVar[bool] = False  # embeds targets for a decoding space and steps a search
 
+    @classmethod
+    def reads(cls, target: Any) -> Any:
+        """What of a target spec the net is built from: the tasks that share one net must give
+        equal values (the whole spec, unless a net says it reads less)."""
+        return target
+
 
 def build_output(
     section: Component, in_dim: int, target: Any, num_tasks: int, key: str

@@ -53,6 +53,12 @@ class Language(OutputNet, nn.Module):
         self.starts = ParameterRows(torch.randn(num_tasks, in_dim) * in_dim**-0.5)  # (T, D)
         self.out = None if cfg.tied else nn.Linear(in_dim, target.vocab_size)
 
+    @classmethod
+    def reads(cls, target: TokensTarget | TokenTarget) -> tuple[int, str]:
+        """The vocabulary alone: a next-token task and a sequence task of one tokenizer share
+        the net."""
+        return target.vocab_size, target.vocabulary
+
     def forward(self, z: Representation, task: int) -> torch.Tensor:
         states = z.values if isinstance(z, PaddedSequence) else z  # (…, D)
         if self.out is None:

@@ -1,0 +1,123 @@
+"""MultiModel's convolutional sequence blocks (Kaiser et al., 2017, "One Model To Learn Them All").
+
+Written from the paper and tensor2tensor's paper-era code (commit 3d9c62f2:
+``slicenet.multi_conv_res``, ``common_layers.conv_block_internal``, ``conv_internal``'s "LEFT"
+padding, ``get_timing_signal``).
+
+Shape notation: B batch, T positions, D channels. Sequences are ``PaddedSequence`` (values
+(B, T, D), mask (B, T) bool, True at real positions). Every convolution zeroes the positions behind
+the mask first, so padding never reaches a real position, whatever values it holds and however much
+of it there is. Causal convolutions pad on the left only, so position t sees positions ≤ t.
+
+Differences from tensor2tensor, on purpose: its ``slicenet1`` hyperparameters use *sub-separable*
+convolutions (``separability=-2``: channels split into groups, each convolved separately), a
+SliceNet refinement; we use the paper's plain depthwise-separable convolution. tensor2tensor skips
+masking when left-padding; we mask always (padding then cannot leak whichever side it is on).
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from sharedspace.errors import ConfigError
+from sharedspace.representation import PaddedSequence
+
+# tensor2tensor's slicenet1 (inherited by multimodel1p8): kernel_scheme "3.7.15.31" with
+# dilation_scheme "1.1.1.1" — growing kernels give each block a 53-position receptive field
+# (2+6+14+30+1) without dilation gaps; the first two steps see local context, the last two wide.
+KERNEL_SIZES = (3, 7, 15, 31)
+DILATIONS = (1, 1, 1, 1)
+
+
+def zero_padding(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) values with the positions where ``mask`` (B, T) is False set to zero."""
+    return values * mask.unsqueeze(-1).to(values.dtype)
+
+
+class SeparableConv1d(nn.Module):
+    """Depthwise convolution over positions (one filter per channel), then a pointwise D×D map.
+
+    (B, T, D), (B, T) → (B, T, D). Output length equals input length: "SAME" padding splits
+    (k-1)·dilation zeros around the sequence; ``causal`` puts them all on the left, so output t
+    depends on inputs ≤ t only. No biases: a LayerNorm always follows (tensor2tensor's
+    ``use_bias=norm is None``).
+    """
+
+    def __init__(self, dim: int, kernel_size: int, dilation: int = 1, causal: bool = False) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, dilation=dilation, groups=dim, bias=False)
+        self.pointwise = nn.Linear(dim, dim, bias=False)
+        total = (kernel_size - 1) * dilation
+        self.padding = (total, 0) if causal else (total // 2, total - total // 2)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = zero_padding(values, mask).transpose(1, 2)  # (B, D, T)
+        x = self.depthwise(nn.functional.pad(x, self.padding))  # (B, D, T)
+        return self.pointwise(x.transpose(1, 2))  # (B, T, D)
+
+
+class ConvStep(nn.Module):
+    """The paper's ConvStep: LayerNorm(SepConv(ReLU(x))), (B, T, D), (B, T) → (B, T, D)."""
+
+    def __init__(self, dim: int, kernel_size: int, dilation: int = 1, causal: bool = False) -> None:
+        super().__init__()
+        self.conv = SeparableConv1d(dim, kernel_size, dilation, causal)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)  # tensor2tensor's layer_norm epsilon
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(torch.relu(values), mask))
+
+
+class ConvBlock(nn.Module):
+    """Four conv steps, two residual connections: PaddedSequence (B, T, D) → same shape and mask.
+
+    h = x + step2(step1(x)); out = h + step4(step3(h)) — tensor2tensor's ``multi_conv_res`` layer
+    (``x += block2(x + y) + y`` with ``y = block1(x)``). Positions behind the mask are zero in the
+    output (as ``multi_conv_res``'s ``x *= mask``), so what padding held never flows on.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        causal: bool = False,
+        kernel_sizes: tuple[int, ...] = KERNEL_SIZES,
+        dilations: tuple[int, ...] = DILATIONS,
+    ) -> None:
+        super().__init__()
+        if len(kernel_sizes) != 4 or len(dilations) != 4:
+            raise ConfigError(
+                f"conv block kernel_sizes {list(kernel_sizes)} / dilations {list(dilations)}: "
+                "expected four of each (one per conv step)"
+            )
+        self.steps = nn.ModuleList(
+            ConvStep(dim, k, d, causal) for k, d in zip(kernel_sizes, dilations, strict=True)
+        )
+
+    def forward(self, seq: PaddedSequence) -> PaddedSequence:
+        x, mask = seq.values, seq.mask
+        h = x + self.steps[1](self.steps[0](x, mask), mask)
+        out = h + self.steps[3](self.steps[2](h, mask), mask)
+        return PaddedSequence(zero_padding(out, mask), mask)
+
+
+def timing_signal(
+    length: int,
+    dim: int,
+    min_timescale: float = 1.0,
+    max_timescale: float = 1.0e4,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Vaswani et al.'s (2017) sinusoidal position signal in tensor2tensor's layout: (length, dim).
+
+    With n = dim // 2 timescales s_i = min·(max/min)^(i/(n-1)): column i is sin(p/s_i) and column
+    n+i is cos(p/s_i) at position p; an odd ``dim`` gets a last column of zeros. Added to a
+    sequence's values, it lets convolutions and attention tell absolute and relative positions
+    apart.
+    """
+    n = dim // 2
+    increment = math.log(max_timescale / min_timescale) / max(n - 1, 1)
+    inv_timescales = torch.exp(torch.arange(n, device=device) * -increment) / min_timescale  # (n,)
+    scaled = torch.arange(length, device=device).unsqueeze(1) * inv_timescales  # (length, n)
+    signal = torch.cat([scaled.sin(), scaled.cos()], dim=1)  # (length, 2n)
+    return nn.functional.pad(signal, (0, dim - 2 * n))
