@@ -298,7 +298,7 @@ def _output(
         )
     if task.head.config is not None and task.head.config != kind.Config():  # saved: defaults
         errors.append(f"{key}.head: the task's output comes from {section}; it has no head to set")
-    if kind.decodes and not getattr(net, "decodes", False):
+    if kind.decodes and not net.decodes:
         errors.append(f"{where}: a {task.kind} task decodes, but {section} does not")
     if kind.decodes and space is not None and not getattr(space, "decodes", False):
         errors.append(
