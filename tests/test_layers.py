@@ -14,6 +14,7 @@ LAYERS = [
     {"decoding", "parts", "collectives"},
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
+    {"layers"},
     {"data"},
     {"modalities", "spaces", "outputs"},
     {"tasks"},

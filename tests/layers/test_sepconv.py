@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sharedspace.errors import ConfigError
+from sharedspace.layers.sepconv import ConvBlock, ConvStep, SeparableConv1d, timing_signal
 from sharedspace.representation import PaddedSequence
-from sharedspace.spaces.sepconv import ConvBlock, ConvStep, SeparableConv1d, timing_signal
 
 DIM = 8
 KINDS = ("sepconv", "step", "block")

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from sharedspace.errors import ConfigError
+from sharedspace.layers.attention import AttentionBlock
+from sharedspace.layers.sepconv import timing_signal
 from sharedspace.representation import PaddedSequence
-from sharedspace.spaces.attention_block import AttentionBlock
-from sharedspace.spaces.sepconv import timing_signal
 
 DIM, HEADS = 8, 2
 

@@ -39,8 +39,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sharedspace.errors import ConfigError
+from sharedspace.layers.sepconv import ConvStep, timing_signal, zero_padding
 from sharedspace.representation import PaddedSequence
-from sharedspace.spaces.sepconv import ConvStep, timing_signal, zero_padding
 
 # tensor2tensor's ``slicenet.attention`` conv steps before attending: (kernel size, dilation).
 TIMING_STEPS = ((5, 1), (5, 4))
