@@ -6,7 +6,14 @@ and every tokenizer in ``TOKENIZERS``.
 """
 
 from sharedspace.data import bits, cifar, fashion_mnist, text  # noqa: F401  (register the loaders)
-from sharedspace.data.datasets import DATASETS, Dataset, ImageSplits, TextSplits, dataset
+from sharedspace.data.datasets import (
+    DATASETS,
+    Dataset,
+    ImageSplits,
+    ParallelSplits,
+    TextSplits,
+    dataset,
+)
 from sharedspace.data.download import DOWNLOADS, download
 from sharedspace.data.specs import DATA_KINDS, TARGET_KINDS
 from sharedspace.data.tokenizers import TOKENIZERS, Tokenizer, encode_stream, tokenizer_from_state
@@ -19,6 +26,7 @@ __all__ = [
     "TOKENIZERS",
     "Dataset",
     "ImageSplits",
+    "ParallelSplits",
     "TextSplits",
     "Tokenizer",
     "dataset",

@@ -80,6 +80,22 @@ class TextSplits:
     categories: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass
+class ParallelSplits:
+    """Aligned texts (translations, sentences and their parse trees) as rows per split.
+
+    A row maps each *side* it has (a language code such as "en", "de", or a name such as
+    "words", "tree") to its text; a row may lack some sides (an English message translated into
+    German but not French), so a task reading sides (a, b) uses the rows that have both.
+    ``sides`` lists every side the dataset has, in a fixed order.
+    """
+
+    train: list[dict[str, str]]
+    validation: list[dict[str, str]]
+    test: list[dict[str, str]]
+    sides: tuple[str, ...]
+
+
 def split_by_index(docs: list[str], categories: list[str] | None = None) -> TextSplits:
     """Split a corpus with no official split, the same way on every machine and every run.
 
