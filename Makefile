@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BUDGET ?= default
 ARGS ?=
 
-.PHONY: run test lint bench data clean-venv
+.PHONY: run test lint bench data data-multimodel clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,22 @@ data:
 		echo "Missing default data: run 'sudo apt-get install dataset-fashion-mnist fortunes'"; \
 		echo "or pass ARGS='--data-dir DIR' with fashion-mnist/ and fortunes/ inside."; \
 	fi
+
+# MultiModel's problems (README, MultiModel): Debian's captioned pictures (installed when run as
+# root), then the gettext catalogs and the Turkish treebank, fetched into the default data folder
+# (downloaded and unpacked, never installed).
+MULTIMODEL_DEBS := tuxpaint-stamps-default librsvg2-bin fonts-noto-color-emoji unicode-data
+DATA_DIR ?= $(HOME)/.cache/sharedspace/data
+data-multimodel: $(VENV)/.installed data
+	@if [ -d /usr/share/tuxpaint/stamps ] && command -v rsvg-convert >/dev/null \
+		&& [ -f /usr/share/unicode/emoji/emoji-test.txt ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MULTIMODEL_DEBS) >/dev/null; \
+	else \
+		echo "Missing captioned pictures: run 'sudo apt-get install $(MULTIMODEL_DEBS)'"; \
+	fi
+	$(VENV)/bin/sharedspace data download gettext --data-dir $(DATA_DIR)
+	$(VENV)/bin/sharedspace data download turkish_treebank --data-dir $(DATA_DIR)
 
 run: $(VENV)/.installed data
 	$(VENV)/bin/sharedspace reproduce sus --budget $(BUDGET) --resume $(ARGS)

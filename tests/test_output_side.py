@@ -132,7 +132,7 @@ class Captions(DataView):
 
     kind = "image"
     target = "tokens"
-    name = "captions"
+    name = "toy_captions"  # the real view is "captions" (tasks/caption_data.py)
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
@@ -243,7 +243,7 @@ def test_captioning_shaped_toy_trains_through_the_contract(toys, tmp_path):
                 "kind": "seq2seq",
                 "modality": "image",
                 "output": "text",
-                "data": {"source": "quadrants", "view": "captions"},
+                "data": {"source": "quadrants", "view": "toy_captions"},
             }
         },
         "model": decoder_model({"image": "pixels"}),
@@ -259,7 +259,7 @@ def test_tasks_that_share_an_output_net_share_its_vocabulary_and_fit_the_decoder
         "translate": {"kind": "seq2seq", "modality": "text", "output": "text",
                       "data": {"source": "numbers", "view": "translations"}},
         "caption": {"kind": "seq2seq", "modality": "image", "output": "text",
-                    "data": {"source": "quadrants", "view": "captions"}},
+                    "data": {"source": "quadrants", "view": "toy_captions"}},
     }  # fmt: skip
     raw = {
         "name": "clash",

@@ -77,6 +77,14 @@ SHARED_OUTPUTS = (
     "model.space={name: decoder, embed_dim: 16, heads: 2, layers: 1, ff_dim: 32, max_len: 8}",
     "model.outputs={labels: categorical, text: language}",
 )
+# the same tasks with MultiModel's body as the decoding space: every block kind, small
+MULTIMODEL_OUTPUTS = tuple(
+    "model.space={name: multimodel, width: 16, heads: 2, encoder_blocks: 2, mixer_blocks: 1, "
+    "decoder_blocks: 2, experts: 4, expert_width: 16, max_len: 8}"
+    if override.startswith("model.space=")
+    else override
+    for override in SHARED_OUTPUTS
+)
 SMALL_MODEL = {
     "width": 64,
     "modalities": {

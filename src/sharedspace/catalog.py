@@ -11,6 +11,7 @@ from typing import Any
 
 from sharedspace.config import Component, field_default, type_name
 from sharedspace.data import DATA_KINDS, DATASETS, DOWNLOADS, TOKENIZERS
+from sharedspace.data.download import FETCHERS
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import EXPERIMENTS
 from sharedspace.modalities import MODALITIES
@@ -67,7 +68,7 @@ def _summary(entry: Any, width: int = 100) -> str:
 
 def _entry(name: str, entry: Any) -> list[str]:
     """An entry's line (its summary) and its settings."""
-    note = " [sharedspace data download]" if name in DOWNLOADS else ""
+    note = " [sharedspace data download]" if name in DOWNLOADS or name in FETCHERS else ""
     lines = [f"  {name}{note}: {_summary(entry)}"]
     config = getattr(entry, "Config", None)
     if config is not None:

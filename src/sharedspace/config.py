@@ -131,6 +131,11 @@ class TaskConfig:
     # how the step reduces the task's loss over the global batch: "example" (the mean of the
     # examples' losses) or "token" (every target token weighs alike); None: its kind's default
     reduction: Literal["example", "token"] | None = None
+    # ε of the training loss's label smoothing (Szegedy et al. 2016; tensor2tensor and the
+    # MultiModel paper: 0.1): the target distribution is 1 − ε on the label plus ε spread evenly
+    # over every class; for the kinds whose loss is a cross-entropy over classes or tokens.
+    # Metrics (loss, perplexity) are always the plain cross-entropy.
+    label_smoothing: float = number(0.0, ge=0, le=1)
 
 
 @dataclass

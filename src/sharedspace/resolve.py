@@ -164,6 +164,11 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         task.head.name = task.kind
         check(resolve_component, TASKS, task.head, f"{key}.head")
         declared |= dict.fromkeys(kind.aux_losses, f"{key} head")
+        if task.label_smoothing and not kind.smooths_labels:
+            errors.append(
+                f"{key}.label_smoothing: a {task.kind} task's loss is no cross-entropy over "
+                "classes or tokens; leave it 0"
+            )
         data_kind = check(_lookup_source, task.data.name, f"{key}.data.source")
         if data_kind is None:
             continue

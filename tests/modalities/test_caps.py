@@ -43,8 +43,8 @@ def test_cap_contract(name):
     assert form_of(out) == cap.produces and cap.out_dim == 40
     values = out.values if isinstance(out, PaddedSequence) else out
     assert values.shape[0] == 5 and values.shape[-1] == 40
-    if isinstance(out, PaddedSequence):
-        assert torch.equal(out.mask, mask)
+    if isinstance(out, PaddedSequence):  # from unpadded input (mask None) every position is real
+        assert torch.equal(out.mask, mask if mask is not None else torch.ones_like(out.mask))
         values = values * out.mask.unsqueeze(-1)
     values.square().sum().backward()
     missing = [n for n, p in cap.named_parameters() if p.grad is None or not p.grad.abs().sum()]

@@ -57,7 +57,8 @@ def test_a_spaces_expert_is_configured_checked_and_saved_like_a_part():
     cfg = load_config(data=raw, overrides=["model.space.expert.widths=[32,16]"])
     assert cfg.model.space.config.expert.config.widths == [32, 16]
     saved = to_dict(cfg)["model"]["space"]
-    assert saved["expert"] == {"name": "mlp", "widths": [32, 16], "negative_slope": 0.0}
+    expert = {"name": "mlp", "widths": [32, 16], "negative_slope": 0.0, "linear_output": False}
+    assert saved["expert"] == expert
     with pytest.raises(ConfigError, match=r"model.space.expert.name: unknown block 'mpl'.*'mlp'"):
         load_config(data=raw, overrides=["model.space.expert.name=mpl"])
     with pytest.raises(ConfigError, match=r"model.space.expert.widht: unknown key .*'widths'"):

@@ -50,7 +50,7 @@ class FixedDraws(nn.Module):
         super().__init__()
         self.eps = eps
 
-    def forward(self, kind: str, rows: int, *shape: int) -> torch.Tensor:
+    def forward(self, kind: str, rows: int, *shape: int, uneven: bool = False) -> torch.Tensor:
         assert kind == "normal" and (rows, *shape) == tuple(self.eps.shape)
         return self.eps
 

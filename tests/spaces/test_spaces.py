@@ -15,7 +15,8 @@ from sharedspace.spaces import SPACES, build_space
 
 
 def build(name: str, in_dim: int = 64, num_tasks: int = 3, **params):
-    section = Component(name, params)
+    """Space ``name`` with its ``toy`` settings (if it has any) under ``params``."""
+    section = Component(name, {**getattr(SPACES.get(name), "toy", {}), **params})
     resolve_component(SPACES, section, "model.space")
     return build_space(section, in_dim, num_tasks)
 

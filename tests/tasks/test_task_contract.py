@@ -6,8 +6,11 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 from sharedspace.config import from_dict
+from sharedspace.data import ParallelSplits
+from sharedspace.data.captions import CaptionedImages
 from sharedspace.parts import collect
 from sharedspace.representation import PaddedSequence
 from sharedspace.tasks import TASKS
@@ -22,13 +25,25 @@ FIELDS = {
     "image": {"train_size": 64, "val_size": 16, "eval_size": 16},
     "text": {"vocab_size": 64},
     "bits": {"train_size": 64, "val_size": 16, "test_size": 16, "parity": [0, 1]},
+    ParallelSplits: {"tokenizer": "word", "vocab_size": 64},  # views of aligned texts
+    CaptionedImages: {"vocab_size": 64},  # views of images with captions
 }
 
 
 @pytest.fixture(scope="module")
-def sources(tiny_data_dir, tiny_category_dir):
-    """kind of data → (source, data_dir): the category fixture for text, as it has categories."""
+def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
+    """kind of data (or the splits type a view reads) → (source, data_dir): the category fixture
+    for text, as it has categories; a file of translation pairs for views of aligned texts; a
+    folder of captioned images for views of those."""
+    pairs = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
+    pairs.write_text("en\tde\n" + "".join(f"message {i}\tNachricht {i}\n" for i in range(200)))
+    pictures = tmp_path_factory.mktemp("captioned")
+    for i in range(60):
+        Image.new("RGB", (8, 8), (4 * i, 255 - 4 * i, 0)).save(pictures / f"{i}.png")
+    (pictures / "captions.tsv").write_text("".join(f"{i}.png\tcolour {i}\n" for i in range(60)))
     return {
+        ParallelSplits: ("translation_pairs", pairs),
+        CaptionedImages: ("captioned_images", pictures),
         "image": ("fashion_mnist", tiny_data_dir),
         "text": ("fortunes", tiny_category_dir),
         "bits": ("random_bits", None),
@@ -39,10 +54,10 @@ def sources(tiny_data_dir, tiny_category_dir):
 def test_task_contract(name, kind, view, form, sources):
     cls = TASKS.get(name)
     view = DATA_VIEWS.of(name)[kind][view]
-    source, data_dir = sources[kind]
+    source, data_dir = sources.get(view.reads, sources[kind])
     data = view.prepare(
         source,
-        from_dict(view.Config, FIELDS[kind]),
+        from_dict(view.Config, FIELDS.get(view.reads, FIELDS[kind])),
         data_dir and str(data_dir),
         0,
         "tasks.t.data",

@@ -16,7 +16,7 @@ import torch
 
 from sharedspace.config import save_config
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
-from tests.tiny import SHARED_OUTPUTS, tiny_config
+from tests.tiny import MULTIMODEL_OUTPUTS, SHARED_OUTPUTS, tiny_config
 
 ALL = ("classification", "reconstruction", "next_word")
 
@@ -67,10 +67,12 @@ def assert_same_weights(two: dict, one: dict) -> None:
     Adam normalises float noise there and it drifts ~1e-4 apart; the query and value biases
     beside it must agree."""
     for name, value in one.items():
-        if name.endswith("attn.in_proj_bias"):
+        if name.endswith("attn.in_proj_bias"):  # torch's attention: query, key, value
             q, _, v = value.chunk(3)
             q2, _, v2 = two[name].chunk(3)
             value, other = torch.cat([q, v]), torch.cat([q2, v2])
+        elif name.endswith("attention.key_value.bias"):  # layers.attention's: key, value
+            value, other = value.chunk(2)[1], two[name].chunk(2)[1]
         else:
             other = two[name]
         label = lambda m, name=name: f"{name}: {m}"  # noqa: E731
@@ -157,13 +159,17 @@ def test_spaces_that_sample_per_row_match_one_process(tiny_data_dir, tmp_path, s
 
 
 @pytest.mark.slow
-def test_shared_output_nets_on_a_decoding_space_match_one_process(tiny_data_dir, tmp_path):
-    """A seq2seq task through the decoding space and the language net (start tokens are task
+@pytest.mark.parametrize(
+    "outputs", [SHARED_OUTPUTS, MULTIMODEL_OUTPUTS], ids=["decoder", "multimodel"]
+)
+def test_shared_output_nets_on_a_decoding_space_match_one_process(tiny_data_dir, tmp_path, outputs):
+    """A seq2seq task through the decoding space (the transformer decoder, or MultiModel's body
+    whose MoE blocks draw gate noise per token) and the language net (start tokens are task
     parameters), and a classification task through a categorical net on the same space. The
     text cap gives a sequence: over a one-position memory the cross-attention's query and key
     would get a zero gradient in exact arithmetic, and Adam would amplify the float noise."""
     text = "model.modalities.text={name: text_encoder, layers: 1}"
-    overrides = [*SHARED_OUTPUTS, text, "train.sampler=all"]
+    overrides = [*outputs, text, "train.sampler=all"]
     runs = {}
     for nproc in (1, 2):
         cfg = tiny_config(

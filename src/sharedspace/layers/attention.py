@@ -34,6 +34,8 @@ a -1e9 bias; a query with no visible key (a padded position before any real one)
 key instead of none, so softmax never divides by zero: its output is finite and zeroed afterwards.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -70,13 +72,28 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, queries: torch.Tensor, memory: torch.Tensor, allowed: torch.Tensor
     ) -> torch.Tensor:
-        allowed = allowed | ~allowed.any(-1, keepdim=True)  # a row with no key sees all: no NaN
+        return self.attend(queries, *self.keys_values(memory), allowed)
+
+    def keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """memory (B, S, D) → its keys and values, heads split: (B, H, S, D/H) each (what a
+        decoder caches)."""
         keys, values = self.key_value(memory).chunk(2, dim=-1)  # (B, S, D) each
+        return self.split(keys), self.split(values)
+
+    def attend(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        allowed: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """queries (B, T, D) read keys and values (B, H, S, D/H) where ``allowed`` (B, T, S)
+        (None: every key) → (B, T, D)."""
+        if allowed is not None:
+            allowed = allowed | ~allowed.any(-1, keepdim=True)  # no key at all: see all, no NaN
+            allowed = allowed.unsqueeze(1)  # (B, 1, T, S), broadcast over heads
         heard = F.scaled_dot_product_attention(
-            self.split(self.query(queries)),
-            self.split(keys),
-            self.split(values),
-            attn_mask=allowed.unsqueeze(1),  # (B, 1, T, S), broadcast over heads
+            self.split(self.query(queries)), keys, values, attn_mask=allowed
         )  # (B, H, T, D/H)
         return self.out(heard.transpose(1, 2).flatten(2))
 
@@ -118,3 +135,61 @@ class AttentionBlock(nn.Module):
             source_allowed = source.mask.unsqueeze(1).expand(-1, length, -1)  # (B, T, S)
             a = a + self.source_attention(a, source.values, source_allowed)
         return PaddedSequence(zero_padding(self.norm(x + a), mask), mask)
+
+    def start(self, x: torch.Tensor, source: PaddedSequence | None) -> "AttentionState":
+        """The state of a causal block before its first position, for rows like x (N, D)
+        reading ``source`` (N, S, D): its keys and values are computed once, here."""
+        if not self.causal:
+            raise ValueError("only a causal attention block decodes one position at a time")
+        heads, dim = self.self_attention.heads, x.shape[1]
+        empty = x.new_zeros(x.shape[0], heads, 0, dim // heads)  # (N, H, 0, D/H)
+        state = AttentionState(0, [step.start(x) for step in self.steps], empty, empty)
+        if source is not None:
+            state.source_keys, state.source_values = self.source_attention.keys_values(
+                source.values
+            )
+            state.source_allowed = source.mask.unsqueeze(1)  # (N, 1, S)
+        return state
+
+    def step(
+        self, x: torch.Tensor, state: "AttentionState"
+    ) -> tuple[torch.Tensor, "AttentionState"]:
+        """The next target position x (N, D) → its output (N, D), equal to ``forward``'s last
+        position on the whole prefix, and the new state (the old one is not changed)."""
+        t, dim = state.position, x.shape[1]
+        h = x + timing_signal(t + 1, dim, device=x.device)[t].to(x.dtype)  # (N, D)
+        pasts = []
+        for conv, past in zip(self.steps, state.pasts, strict=True):
+            h, past = conv.step(h, past)
+            pasts.append(past)
+        keys, values = self.self_attention.keys_values(h[:, None])  # (N, H, 1, D/H) each
+        keys, values = torch.cat([state.keys, keys], 2), torch.cat([state.values, values], 2)
+        a = h + self.self_attention.attend(h[:, None], keys, values, None)[:, 0]
+        if state.source_keys is not None:
+            heard = self.source_attention.attend(
+                a[:, None], state.source_keys, state.source_values, state.source_allowed
+            )
+            a = a + heard[:, 0]
+        out = self.norm(x + a)
+        return out, AttentionState(
+            t + 1,
+            pasts,
+            keys,
+            values,
+            state.source_keys,
+            state.source_values,
+            state.source_allowed,
+        )
+
+
+@dataclass
+class AttentionState:
+    """A causal attention block's decoding state; every tensor has one row per decoded row."""
+
+    position: int  # target positions fed so far
+    pasts: list[torch.Tensor]  # the conv steps' last inputs, (N, W, D) each
+    keys: torch.Tensor  # self-attention keys of the positions so far (N, H, t, D/H)
+    values: torch.Tensor
+    source_keys: torch.Tensor | None = None  # (N, H, S, D/H), computed once
+    source_values: torch.Tensor | None = None
+    source_allowed: torch.Tensor | None = None  # (N, 1, S) bool, True at real source positions

@@ -56,6 +56,23 @@ class SeparableConv1d(nn.Module):
         x = self.depthwise(nn.functional.pad(x, self.padding))  # (B, D, T)
         return self.pointwise(x.transpose(1, 2))  # (B, T, D)
 
+    def start(self, x: torch.Tensor) -> torch.Tensor:
+        """The empty past of a causal convolution for rows like x (N, D): (N, W, D) zeros,
+        W = (k-1)·dilation, the zeros ``forward`` pads on the left."""
+        if self.padding[1]:
+            raise ValueError("only a causal convolution decodes one position at a time")
+        return x.new_zeros(x.shape[0], self.padding[0], x.shape[1])
+
+    def step(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next position x (N, D) after the W inputs ``past`` (N, W, D) → its output (N, D)
+        (``forward``'s last position on the whole prefix) and the new past."""
+        seen = torch.cat([past, x[:, None]], 1)  # (N, W + 1, D): one output position
+        conv = self.depthwise
+        out = nn.functional.conv1d(
+            seen.transpose(1, 2), conv.weight, dilation=conv.dilation, groups=conv.groups
+        )  # (N, D, 1)
+        return self.pointwise(out[..., 0]), seen[:, 1:]
+
 
 class ConvStep(nn.Module):
     """The paper's ConvStep: LayerNorm(SepConv(ReLU(x))), (B, T, D), (B, T) → (B, T, D)."""
@@ -67,6 +84,14 @@ class ConvStep(nn.Module):
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(torch.relu(values), mask))
+
+    def start(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv.start(x)
+
+    def step(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Causal steps: (N, D), past (N, W, D) → (N, D), the new past (see SeparableConv1d)."""
+        out, past = self.conv.step(torch.relu(x), past)
+        return self.norm(out), past
 
 
 class ConvBlock(nn.Module):
@@ -99,6 +124,22 @@ class ConvBlock(nn.Module):
         h = x + self.steps[1](self.steps[0](x, mask), mask)
         out = h + self.steps[3](self.steps[2](h, mask), mask)
         return PaddedSequence(zero_padding(out, mask), mask)
+
+    def start(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The empty pasts of a causal block's four steps, for rows like x (N, D)."""
+        return [step.start(x) for step in self.steps]
+
+    def step(
+        self, x: torch.Tensor, pasts: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """A causal block on the next position x (N, D) → (N, D), the steps' new pasts; equal to
+        ``forward``'s last position on the whole prefix."""
+        y, p0 = self.steps[0].step(x, pasts[0])
+        y, p1 = self.steps[1].step(y, pasts[1])
+        h = x + y
+        y, p2 = self.steps[2].step(h, pasts[2])
+        y, p3 = self.steps[3].step(y, pasts[3])
+        return h + y, [p0, p1, p2, p3]
 
 
 def timing_signal(

@@ -2,15 +2,19 @@
 
 from sharedspace.modalities.base import MODALITIES, build_modality_cap
 from sharedspace.modalities.bits import Bits
+from sharedspace.modalities.embedding import TextEmbedding
 from sharedspace.modalities.image import ImageCNN
 from sharedspace.modalities.pixels import Pixels
 from sharedspace.modalities.text import TextEncoder, TextTransformer
+from sharedspace.modalities.xception import ImageXception
 
 __all__ = [
     "MODALITIES",
     "Bits",
     "ImageCNN",
+    "ImageXception",
     "Pixels",
+    "TextEmbedding",
     "TextEncoder",
     "TextTransformer",
     "build_modality_cap",

@@ -20,6 +20,7 @@ from sharedspace.outputs.base import OUTPUTS, OutputNet, build_output
 from sharedspace.outputs.categorical import Categorical
 from sharedspace.outputs.language import Language
 from sharedspace.outputs.pixels import Pixels
+from sharedspace.outputs.xception import XceptionExit
 
 __all__ = [
     "OUTPUTS",
@@ -27,5 +28,6 @@ __all__ = [
     "Language",
     "OutputNet",
     "Pixels",
+    "XceptionExit",
     "build_output",
 ]

@@ -11,7 +11,9 @@ class lists every name they may emit). A ``sparse`` space (class attribute, defa
 computes only the experts each row is routed to, so an expert that no row chose gets no gradient
 in that step; every other space's parameters all get one from every task together. A space may
 declare ``param_groups()`` and ``task_parameters()`` (see ``parts``): per-task gates are kept as
-``ParameterRows``, so a task not in the step leaves its own parameters untouched.
+``ParameterRows``, so a task not in the step leaves its own parameters untouched. A space whose
+defaults are slow to train on a test's tiny batch declares ``toy``, the settings of a small
+instance, which the registry-wide tests build instead.
 
 A space that ``decodes`` (class attribute, default False) is an autoregressive decoder over the
 cap's output as memory: it is also called as ``space(h, task, targets)`` with ``targets`` the
@@ -31,6 +33,7 @@ from sharedspace.spaces import (  # noqa: F401  (registers the entries)
     mmoe,
     moe,
     multi_clustering,
+    multimodel,
     none,
     routing,
     separate,

@@ -19,19 +19,25 @@ from sharedspace.spaces.registry import BLOCKS
 
 @BLOCKS.register("mlp")
 class MLP(nn.Sequential):
-    """Dense layers, each followed by LeakyReLU (slope 0: ReLU): (N, in_dim) → (N, widths[-1])."""
+    """Dense layers, each followed by LeakyReLU (slope 0: ReLU): (N, in_dim) → (N, widths[-1]).
+    With ``linear_output`` the last layer has no activation (a feed-forward block: its output is
+    added to a residual stream, as MultiModel's experts)."""
 
     @dataclass
     class Config:
         widths: list[int] = field(default_factory=lambda: [256])  # one stage each
         negative_slope: float = 0.0
+        linear_output: bool = False  # no activation after the last layer
 
     def __init__(self, cfg: Config, in_dim: int) -> None:
         dims = [in_dim, *cfg.widths]
+        last = len(dims) - 2
         super().__init__(
             *(
-                nn.Sequential(nn.Linear(a, b), nn.LeakyReLU(cfg.negative_slope))
-                for a, b in itertools.pairwise(dims)
+                nn.Sequential(nn.Linear(a, b))
+                if i == last and cfg.linear_output
+                else nn.Sequential(nn.Linear(a, b), nn.LeakyReLU(cfg.negative_slope))
+                for i, (a, b) in enumerate(itertools.pairwise(dims))
             )
         )
         self.out_dim = dims[-1]

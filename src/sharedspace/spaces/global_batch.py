@@ -39,15 +39,25 @@ class RowDraws(nn.Module):
         self.register_buffer("seed", torch.randint(2**31, ()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
-    def forward(self, kind: str, local_rows: int, *shape: int) -> torch.Tensor:
+    def forward(
+        self, kind: str, local_rows: int, *shape: int, uneven: bool = False
+    ) -> torch.Tensor:
         """(local_rows, *shape) draws ("uniform" in [0, 1) or "normal"): this rank's rows of one
-        draw for the global batch."""
+        draw for the global batch. ``uneven``: ranks hold different numbers of rows (the real
+        tokens of their examples, in rank order), found with one collective; else every rank
+        holds ``local_rows``."""
         rank, world = rank_and_world()
         generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(self.count))
         self.count += 1
+        start, total = rank * local_rows, local_rows * world
+        if uneven and world > 1:
+            counts = torch.zeros(world, dtype=torch.long, device=self.seed.device)
+            counts[rank] = local_rows
+            counts = global_sum(counts).tolist()  # (world,): every rank's rows
+            start, total = sum(counts[:rank]), sum(counts)
         draw = torch.rand if kind == "uniform" else torch.randn
-        values = draw(local_rows * world, *shape, generator=generator)
-        return values[rank * local_rows : (rank + 1) * local_rows].to(self.seed.device)
+        values = draw(total, *shape, generator=generator)
+        return values[start : start + local_rows].to(self.seed.device)
 
 
 Positions = list[tuple[RowDraws, torch.Tensor]]

@@ -59,10 +59,11 @@ class NoisyTopKGate(nn.Module):
         self.draws = RowDraws()
 
     def forward(
-        self, x: torch.Tensor, gate: int = 0
+        self, x: torch.Tensor, gate: int = 0, uneven: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (N, D) → chosen experts (N, k), their gate values (N, k) (each row sums to 1),
-        importance (M,) = Σ_rows G(x) and load (M,).
+        importance (M,) = Σ_rows G(x) and load (M,). ``uneven``: processes hold different
+        numbers of rows (tokens), see ``RowDraws``.
 
         Load is Σ_rows P(x, i) in training (differentiable, also in W_noise), and the number of
         rows each expert got in evaluation (no noise, so no smooth estimate: a measurement).
@@ -72,7 +73,8 @@ class NoisyTopKGate(nn.Module):
         n, m = clean.shape
         if self.training:
             std = nn.functional.softplus(x @ self.w_noise[gate]) + self.noise_epsilon  # (N, M)
-            logits = clean + self.draws("normal", n, m).to(clean.dtype) * std  # (N, M)
+            noise = self.draws("normal", n, m, uneven=uneven).to(clean.dtype)  # (N, M)
+            logits = clean + noise * std
         else:
             logits = clean
         top, ids = logits.topk(min(k + 1, m), dim=1)  # (N, k+1): the (k+1)-th serves P(x, i)
@@ -99,9 +101,9 @@ class MoELayer(nn.Module):
     over the global batch in training; in evaluation too, over this process's rows, for the logs
     (importance from the noiseless gates, load as row counts). Several layers in one body emit
     into one sum per name.
-    2 processes = 1 for vectors, whose rows are the global batch's rows, so each draws the noise
-    1 process draws for it; not for token rows, whose count per process varies with the split, so
-    their noise does too (their balance losses still sum over every process).
+    2 processes = 1: each row draws the noise 1 process draws for it, vectors as rows of the
+    global batch, tokens as the real positions of its examples in order (their count per process
+    varies, so one collective finds where this process's tokens start).
     """
 
     aux_losses = ("moe_importance", "moe_load")
@@ -124,14 +126,14 @@ class MoELayer(nn.Module):
 
     def forward(self, h: Representation, gate: int = 0) -> Representation:
         if isinstance(h, PaddedSequence):
-            rows = self._rows(h.values[h.mask], gate)  # (P, out_dim), P real positions
+            rows = self._rows(h.values[h.mask], gate, uneven=True)  # (P, out_dim), P real
             shape = (*h.mask.shape, self.out_dim)
             return PaddedSequence(rows.new_zeros(shape).index_put((h.mask,), rows), h.mask)
         return self._rows(h, gate)
 
-    def _rows(self, x: torch.Tensor, gate: int) -> torch.Tensor:
+    def _rows(self, x: torch.Tensor, gate: int, uneven: bool = False) -> torch.Tensor:
         """x (N, D) → (N, out_dim); emits the balance losses."""
-        ids, weights, importance, load = self.gate(x, gate)  # (N, k), (N, k), (M,), (M,)
+        ids, weights, importance, load = self.gate(x, gate, uneven)  # (N, k), (N, k), (M,), (M,)
         rows = torch.arange(len(x), device=x.device).repeat_interleave(self.k)  # (N·k,)
         out = dispatch(x, self.experts, rows, ids.flatten(), weights.flatten())  # (N, out_dim)
         if self.training and torch.is_grad_enabled():  # every process's training step gets here

@@ -1,8 +1,10 @@
 """Tasks: data + head (task cap) + loss + metrics, built from the run's config."""
 
 from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
+    caption_data,
     classification,
     language_model,
+    pair_data,
     reconstruction,
     seq2seq,
 )

@@ -79,6 +79,8 @@ class Task:
     aux_losses: ClassVar[tuple[str, ...]] = ()  # names its head may emit
     decodes: ClassVar[bool] = False
     reduction: ClassVar[Reduction] = "example"  # how the step reduces its LossTerms
+    smooths_labels: ClassVar[bool] = False  # its training loss reads ``label_smoothing``
+    label_smoothing: float = 0.0  # ε of the training loss (a run's ``tasks.<t>.label_smoothing``)
     goals: ClassVar[dict[str, Literal["max", "min"]]] = {"loss": "min"}  # metric → better way
 
     @dataclass

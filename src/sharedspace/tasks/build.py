@@ -23,5 +23,6 @@ def build_tasks(
         task = kind(name, index, tcfg.modality, tcfg.head.config, data, tcfg.decode, tcfg.output)
         if tcfg.reduction is not None:
             task.reduction = tcfg.reduction
+        task.label_smoothing = tcfg.label_smoothing
         tasks.append(task)
     return tasks

@@ -31,12 +31,16 @@ class Classification(Task):
     targets = ("classes",)
     accepts = ("vector", "sequence")
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
+    smooths_labels = True
 
     def build_head(self, in_dim: int) -> nn.Module:
         return LinearClassifier(Categorical.Config(), in_dim, self.data.target, 1)
 
     def loss(self, output, batch):
-        return LossTerms.per_example(F.cross_entropy(output, batch["y"], reduction="none"))
+        losses = F.cross_entropy(
+            output, batch["y"], reduction="none", label_smoothing=self.label_smoothing
+        )
+        return LossTerms.per_example(losses)
 
     def metric_sums(self, output, batch, prediction=None):
         return {

@@ -11,6 +11,7 @@ real positions) where sequences are padded.
 """
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -52,6 +53,9 @@ class TaskData:
     spec: Any  # the input's description, read by the modality cap (ImageSpec, TextSpec, …)
     target: Any  # the targets' description, read by the head (ClassesTarget, TokensTarget, …)
     state: dict[str, Any] = field(default_factory=dict)  # what must be saved to rebuild it
+    # target token ids → their text (the target tokenizer's decode), for scores of decoded text
+    # (BLEU, chrF); None: the targets are not text
+    detokenize: Callable[[list[int]], str] | None = None
 
 
 @dataclass
@@ -82,6 +86,8 @@ class DataView:
     target: ClassVar[str]
     name: ClassVar[str]
     Config: ClassVar[type] = Sizes
+    # the splits type of the datasets it reads (ParallelSplits, TextSplits); None: any of its kind
+    reads: ClassVar[type | None] = None
 
     @classmethod
     def prepare(

@@ -20,7 +20,11 @@ from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, loa
 @functools.lru_cache(maxsize=8)
 def image_spec(source: str, data_dir: str | None) -> ImageSpec:
     """Per-channel mean/std (0–1 scale) of all the dataset's official training images."""
-    images = load_dataset(source, data_dir).train_images  # (N, C, H, W) uint8
+    return images_spec(load_dataset(source, data_dir).train_images)
+
+
+def images_spec(images: torch.Tensor) -> ImageSpec:
+    """The spec of uint8 (N, C, H, W) images: their per-channel mean/std on the 0–1 scale."""
     _, c, h, w = images.shape
     total = torch.zeros(c, dtype=torch.float64)
     squares = torch.zeros(c, dtype=torch.float64)

@@ -33,13 +33,16 @@ class LanguageModel(Task):
         "perplexity": "min",
         "next_token_accuracy": "max",
     }
+    smooths_labels = True
 
     def build_head(self, in_dim: int) -> nn.Module:
         return VocabularyHead(in_dim, self.data.target.vocab_size)
 
     def loss(self, output, batch):
         y = batch["y"]
-        nll = F.cross_entropy(output, y, ignore_index=PAD_ID, reduction="none")
+        nll = F.cross_entropy(
+            output, y, ignore_index=PAD_ID, reduction="none", label_smoothing=self.label_smoothing
+        )
         return LossTerms(nll, (y != PAD_ID).to(nll.dtype))  # a padded target weighs nothing
 
     def metric_sums(self, output, batch, prediction=None):

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharedspace.data.tokenizers import PAD_ID
+from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
 from sharedspace.tasks.text_data import ReversalPairs
+from sharedspace.tasks.text_scores import text_score_sums, text_scores
 from sharedspace.tasks.views import DATA_VIEWS
 
 
@@ -34,8 +35,11 @@ class SequenceToSequence(Task):
         "perplexity": "min",
         "token_accuracy": "max",
         "exact_match": "max",
+        "bleu": "max",
+        "chrf": "max",
     }
     Config = DecoderConfig
+    smooths_labels = True
 
     def build_head(self, in_dim: int) -> nn.Module:
         longest = self.data.target.max_len
@@ -47,14 +51,19 @@ class SequenceToSequence(Task):
         return TransformerDecoderHead(self.head_cfg, in_dim, self.data.target.vocab_size)
 
     @staticmethod
-    def _token_nll(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, L, V) logits → (B, L) cross-entropy, 0 at padding."""
-        return (
-            F.cross_entropy(output.transpose(1, 2), batch["y"], reduction="none") * batch["y_mask"]
+    def _token_nll(
+        output: torch.Tensor, batch: dict[str, torch.Tensor], smoothing: float = 0.0
+    ) -> torch.Tensor:
+        """(B, L, V) logits → (B, L) cross-entropy (against labels smoothed by ``smoothing``),
+        0 at padding."""
+        nll = F.cross_entropy(
+            output.transpose(1, 2), batch["y"], reduction="none", label_smoothing=smoothing
         )
+        return nll * batch["y_mask"]
 
     def loss(self, output, batch):
-        return LossTerms(self._token_nll(output, batch).sum(1), batch["y_mask"].sum(1).float())
+        nll = self._token_nll(output, batch, self.label_smoothing)
+        return LossTerms(nll.sum(1), batch["y_mask"].sum(1).float())
 
     def metric_sums(self, output, batch, prediction=None):
         y, mask = batch["y"], batch["y_mask"]
@@ -69,13 +78,25 @@ class SequenceToSequence(Task):
             target = F.pad(y.masked_fill(~mask, PAD_ID), (0, width - y.shape[1]), value=PAD_ID)
             decoded = F.pad(prediction, (0, width - prediction.shape[1]), value=PAD_ID)
             sums["exact"] = (decoded == target).all(1).sum().double()
+            if self.data.detokenize is not None:
+                texts = [self._text(row) for row in (prediction, target)]
+                sums |= text_score_sums(*texts)
         return sums
+
+    def _text(self, ids: torch.Tensor) -> list[str]:
+        """Token ids (B, L), each row ending at its first <eos> or padding → B texts."""
+        rows = []
+        for row in ids.tolist():
+            end = next((i for i, t in enumerate(row) if t in (EOS_ID, PAD_ID)), len(row))
+            rows.append(self.data.detokenize(row[:end]))
+        return rows
 
     @staticmethod
     def metrics(sums):
         """loss: mean cross-entropy per target token (nats); perplexity: exp(loss);
         token_accuracy: teacher-forced top-1 accuracy per target token, 0–1;
-        exact_match: fraction of examples whose greedy decoding equals the target, 0–1."""
+        exact_match: fraction of examples whose decoding equals the target, 0–1;
+        bleu, chrf: sacrebleu's corpus BLEU and chrF of the decoded text, 0–100 (text targets)."""
         loss = sums["nll"] / sums["tokens"]
         values = {
             "loss": loss,
@@ -84,6 +105,8 @@ class SequenceToSequence(Task):
         }
         if "exact" in sums:
             values["exact_match"] = sums["exact"] / sums["count"]
+        if "bleu_hyp_len" in sums:
+            values |= text_scores(sums)
         return values
 
 

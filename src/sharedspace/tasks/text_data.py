@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from sharedspace.data import TOKENIZERS, Tokenizer, encode_stream, tokenizer_from_state
+from sharedspace.data import TOKENIZERS, TextSplits, Tokenizer, encode_stream, tokenizer_from_state
 from sharedspace.data.specs import ClassesTarget, TextSpec, TokensTarget, TokenTarget
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
@@ -100,6 +100,7 @@ class NextTokenWindows(DataView):
     kind = "text"
     target = "token"
     name = "next_token_windows"
+    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):
@@ -168,6 +169,7 @@ class Documents(DataView):
     kind = "text"
     target = "classes"
     name = "documents"
+    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):
@@ -213,6 +215,7 @@ class ReversalPairs(DataView):
     kind = "text"
     target = "tokens"
     name = "reversal_pairs"
+    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):

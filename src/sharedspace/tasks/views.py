@@ -6,12 +6,14 @@ registers its views in its own file (``@DATA_VIEWS.register(Classification)``), 
 a table. A task kind inherits its parent's views (a plug-in's hinge-loss classification reads
 what classification reads). A (task kind, data kind) pair may have several views — plain and
 rotated images — and a config picks one with ``tasks.<t>.data.view``; the default is the pair's
-only view.
+only view. A view that declares ``reads`` (a splits type) is offered only for datasets of that type
+(seq2seq on text: reversal pairs of a corpus, source → target pairs of aligned texts).
 """
 
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from sharedspace.data import DATASETS
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.base import TASKS, Task
 from sharedspace.tasks.data import DataView, source_kind
@@ -61,7 +63,10 @@ class DataViews:
         if data_kind not in kinds:
             reads = " or ".join(kinds) or "no"
             raise ConfigError(f"source: {task_kind} reads {reads} data; {source!r} is {data_kind}")
-        views = kinds[data_kind]
+        splits = DATASETS.get(source).splits  # a view that reads other splits is not offered
+        views = {n: v for n, v in kinds[data_kind].items() if issubclass(splits, v.reads or object)}
+        if not views:
+            raise ConfigError(f"source: no {task_kind} view reads {source!r} ({splits.__name__})")
         known = ", ".join(views)
         if name is None and len(views) > 1:
             raise ConfigError(f"view: {task_kind} has several views of {data_kind} data: {known}")

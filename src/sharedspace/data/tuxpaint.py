@@ -1,0 +1,96 @@
+"""Tux Paint's stamps (Debian ``tuxpaint-stamps-default``): 950 pictures — about a third
+photographs with transparent backgrounds, the rest cartoons, drawings and symbols — each captioned
+by a person in English and translated into about 65 languages (German and French for 949–950).
+
+The tree is ``stamps/<category>/…/NAME.{png,svg,txt}``; NAME.txt is read by
+``read_caption_file``. Where a stamp has both an SVG and a PNG, the SVG is used (as Tux Paint
+does); SVGs are rendered by ``rsvg-convert`` (Debian ``librsvg2-bin``). A NAME.txt with no
+picture beside it (two Christmas gifts) is counted in ``skipped``. ``NAME.dat`` options
+(``noflip``, …) concern painting and are not read.
+"""
+
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from sharedspace.data.captions import (
+    IMAGE_FILE_LIMIT,
+    Captioned,
+    CaptionedImages,
+    by_hash,
+    decode_image,
+    gather,
+    read_caption_file,
+)
+from sharedspace.data.datasets import dataset
+from sharedspace.data.locate import find_dataset
+from sharedspace.errors import DataError
+from sharedspace.untrusted import read_bytes, regular_file
+
+DEBIAN_ROOT = Path("/usr/share/tuxpaint")
+FOLDER = "stamps"
+SVG_RENDER_SIZE = 128  # pixels of the longer side: 4× IMAGE_SIZE, then Lanczos-downsampled
+SVG_TIMEOUT_S = 60
+RSVG = "rsvg-convert"
+
+
+def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
+    """Every stamp with a picture and a caption, and the count of those without a picture."""
+    folder = find_dataset(
+        FOLDER,
+        ("*/*.txt", "*/*/*.txt", "*/*/*/*.txt"),
+        data_dir,
+        debian_root=DEBIAN_ROOT,
+        how_to_get="get it with `apt-get install -y tuxpaint-stamps-default librsvg2-bin`",
+    )
+    pictures, skipped = [], Counter()
+    for text in sorted(folder.rglob("*.txt")):
+        found = [p for p in (text.with_suffix(".svg"), text.with_suffix(".png")) if regular_file(p)]
+        if found:
+            pictures.append((text, found[0]))
+        else:
+            skipped["captions without a picture"] += 1
+    svgs = sum(picture.suffix == ".svg" for _, picture in pictures)
+    if svgs and shutil.which(RSVG) is None:
+        raise DataError(
+            f"{folder}: {svgs} stamps are SVG and need {RSVG}: `apt-get install -y librsvg2-bin`"
+        )
+    items = []
+    for text, picture in pictures:
+        captions = read_caption_file(text)
+        if "en" not in captions:
+            raise DataError(f"{text}:1: no English caption")
+        name = picture.relative_to(folder).as_posix()
+        items.append(Captioned(name, _picture(picture), captions, name.split("/")[0]))
+    return items, skipped
+
+
+def _picture(path: Path) -> np.ndarray:
+    """(3, S, S) uint8 of a PNG read with Pillow, or of an SVG rendered to a PNG by rsvg-convert
+    first. The SVG is bounded in size and given on stdin, so it can reach no other file."""
+    data = read_bytes(path, IMAGE_FILE_LIMIT, DataError)
+    if path.suffix == ".png":
+        return decode_image(data, str(path), ("PNG",))
+    size = str(SVG_RENDER_SIZE)
+    command = [RSVG, "--keep-aspect-ratio", "--width", size, "--height", size]
+    try:
+        done = subprocess.run(
+            command, input=data, capture_output=True, timeout=SVG_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise DataError(f"{path}: {RSVG} took more than {SVG_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[:1]
+        raise DataError(f"{path}: {RSVG} failed ({reason[0] if reason else done.returncode})")
+    return decode_image(done.stdout, f"{path} (rendered by {RSVG})", ("PNG",))
+
+
+@dataset("tuxpaint_stamps", kind="image", splits=CaptionedImages)
+def load_tuxpaint_stamps(data_dir: Path | None = None) -> CaptionedImages:
+    """Tux Paint's stamps with their captions (English, German, French and more), split by a hash
+    of the English caption; groups are the top-level folders (animals, food, …)."""
+    items, skipped = stamp_items(data_dir)
+    return gather(by_hash(items), skipped)
