@@ -15,6 +15,7 @@ from sharedspace.tasks.caption_data import Captions
 from sharedspace.tasks.data import load_dataset
 from sharedspace.train.trainer import train
 from tests.data.registry_checks import check_prepared, check_view
+from tests.test_output_side import decoder_model
 
 COLOURS = {"red": (230, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 230),
            "black": (0, 0, 0), "yellow": (240, 220, 0), "purple": (150, 30, 180)}  # fmt: skip
@@ -109,19 +110,7 @@ def test_a_caption_task_trains_through_the_trainer(shapes, tmp_path):
                 "data": {"source": "captioned_images", "max_len": 8, "vocab_size": 64},
             }
         },
-        "model": {
-            "width": 32,
-            "modalities": {"image": "pixels"},
-            "space": {
-                "name": "decoder",
-                "embed_dim": 32,
-                "heads": 4,
-                "layers": 2,
-                "ff_dim": 64,
-                "max_len": 8,
-            },
-            "outputs": {"text": {"name": "language"}},
-        },
+        "model": decoder_model({"image": "pixels"}),
         "train": {
             "batch_size": 32,
             "lr": 3e-3,

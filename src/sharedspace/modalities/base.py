@@ -11,6 +11,7 @@ input is not padded). Caps never see the task or its targets.
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from sharedspace.config import Component
@@ -28,3 +29,18 @@ def build_modality_cap(section: Component, out_dim: int, spec: Any, key: str) ->
             f"but the tasks using it give {spec.kind} data"
         )
     return cls(section.config, out_dim, spec)
+
+
+class ImageCap(nn.Module):
+    """The base of caps that read uint8 images (B, C, H, W): standardised here, in one
+    vectorised step, with the dataset's per-channel statistics (buffers ``mean`` and ``std``,
+    0–255 scale), so datasets stay uint8 in memory."""
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1) * 255)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) → float (B, C, H, W), zero mean and unit std per channel."""
+        return (x.float() - self.mean) / self.std

@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 from sharedspace.data.specs import ImageSpec
-from sharedspace.modalities.base import MODALITIES
+from sharedspace.modalities.base import MODALITIES, ImageCap
 
 
 @MODALITIES.register("image_cnn")
-class ImageCNN(nn.Module):
+class ImageCNN(ImageCap):
     """uint8 images (B, C, H, W) → (B, out_dim).
 
-    Normalisation happens here, in one vectorised step, so datasets stay uint8 in memory.
+    Standardised by ``ImageCap``, in one vectorised step, so datasets stay uint8 in memory.
     """
 
     modality_kind = "image"
@@ -32,10 +32,8 @@ class ImageCNN(nn.Module):
         negative_slope: float = 0.01  # LeakyReLU after the dense layer
 
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__()
+        super().__init__(spec)
         self.out_dim = out_dim
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1) * 255)
         layers: list[nn.Module] = []
         c, h, w = spec.channels, spec.height, spec.width
         for c_out in cfg.channels:
@@ -49,5 +47,5 @@ class ImageCNN(nn.Module):
         self.proj = nn.Sequential(nn.Linear(c * h * w, out_dim), nn.LeakyReLU(cfg.negative_slope))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = ((x.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = self.standardise(x).contiguous(memory_format=torch.channels_last)
         return self.proj(self.features(x))  # (B, C, H, W) standardised → (B, out_dim)

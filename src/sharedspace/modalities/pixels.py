@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from sharedspace.data.specs import ImageSpec
-from sharedspace.modalities.base import MODALITIES
+from sharedspace.modalities.base import MODALITIES, ImageCap
 
 
 @MODALITIES.register("pixels")
-class Pixels(nn.Module):
+class Pixels(ImageCap):
     """uint8 images (B, C, H, W) → standardised (B, C·H·W) rows, channel-major.
 
     With ``model.width`` = C·H·W (784 for Fashion-MNIST, 3,072 for CIFAR) the pixels pass as they
@@ -27,12 +27,10 @@ class Pixels(nn.Module):
         pass
 
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__()
+        super().__init__(spec)
         self.out_dim = out_dim
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1) * 255)
         pixels = spec.channels * spec.height * spec.width
         self.proj = nn.Identity() if out_dim == pixels else nn.Linear(pixels, out_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.proj(((x.float() - self.mean) / self.std).flatten(1))
+        return self.proj(self.standardise(x).flatten(1))

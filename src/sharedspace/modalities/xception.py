@@ -20,12 +20,12 @@ from torch import nn
 
 from sharedspace.data.specs import ImageSpec
 from sharedspace.layers.xception import ConvStep2d, EntryBlock, full_conv
-from sharedspace.modalities.base import MODALITIES
+from sharedspace.modalities.base import MODALITIES, ImageCap
 from sharedspace.representation import PaddedSequence
 
 
 @MODALITIES.register("image_xception")
-class ImageXception(nn.Module):
+class ImageXception(ImageCap):
     """uint8 images (B, C, H, W) → a PaddedSequence (B, H'·W', out_dim), positions row-major,
     mask all True; H' = H / 2^(number of blocks + 1) rounded up at each halving (W' alike).
 
@@ -45,10 +45,8 @@ class ImageXception(nn.Module):
         kernel_size: int = 3  # of the stem's and the blocks' convolutions (tensor2tensor: 3)
 
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__()
+        super().__init__(spec)
         self.out_dim = out_dim
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1) * 255)
         layers: list[nn.Module] = []
         c = spec.channels
         for i, c_out in enumerate(cfg.stem_channels):
@@ -62,7 +60,7 @@ class ImageXception(nn.Module):
         self.proj = nn.Linear(c, out_dim)  # the 1×1 convolution to the shared width
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> PaddedSequence:
-        x = ((x.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = self.standardise(x).contiguous(memory_format=torch.channels_last)
         grid = self.entry_flow(x)  # (B, C', H', W')
         positions = grid.permute(0, 2, 3, 1).flatten(1, 2)  # (B, H'·W', C'), row-major
         values = self.proj(positions)  # (B, H'·W', out_dim)
