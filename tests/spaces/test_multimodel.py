@@ -5,7 +5,11 @@ forcing. The registry-wide tests (test_spaces.py) cover the contract, gradients 
 import pytest
 import torch
 
+from sharedspace.data.specs import TokensTarget
+from sharedspace.data.tokenizers import EOS_ID, PAD_ID
+from sharedspace.decoding import Decoding, beam_search, greedy
 from sharedspace.layers.attention import AttentionBlock
+from sharedspace.outputs.language import Language
 from sharedspace.parts import collect
 from sharedspace.representation import PaddedSequence
 from sharedspace.spaces.global_batch import replay, stream_positions
@@ -142,3 +146,30 @@ def test_the_ablations_drop_their_blocks():
     model = body(moe=False).train()
     model(sequences([3], D), 0, sequences([2], E))
     assert collect(model.modules()) == {}  # no MoE, no balance losses
+
+
+def test_searches_through_the_body_beam_one_is_greedy_and_rows_stop_at_eos():
+    """A language net over the body, as a seq2seq task decodes: beam search with one beam gives
+    greedy's tokens, beam 3 gives the same tokens cached or recomputed, and every row is
+    padding after its first <eos>."""
+    model = body().eval()
+    net = Language(Language.Config(), E, TokensTarget(vocab_size=7, max_len=6), num_tasks=2)
+    h = sequences([5, 2, 3, 4], D)
+    start = torch.full((4,), net.start_id)
+
+    def decode(beam_size: int, cached: bool = True) -> torch.Tensor:
+        with torch.no_grad():
+            steps, state = model.decoder(h, 1, cached=cached)
+            tokens = net.token_steps(steps, 1)
+            if beam_size == 0:  # greedy itself
+                return greedy(tokens, state, start, 6, EOS_ID, PAD_ID)
+            decoding = Decoding(beam_size=beam_size, max_len=6)
+            return beam_search(tokens, state, start, decoding, EOS_ID, PAD_ID)
+
+    assert torch.equal(decode(1), decode(0))
+    assert torch.equal(decode(3), decode(3, cached=False))
+    rows = decode(3).tolist()
+    assert any(EOS_ID in row[:-1] for row in rows)  # a row ended before the longest
+    for row in rows:
+        if EOS_ID in row:
+            assert set(row[row.index(EOS_ID) + 1 :]) <= {PAD_ID}
