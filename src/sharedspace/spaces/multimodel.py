@@ -116,9 +116,11 @@ def _half(blocks: list[nn.Module], middle: nn.Module | None) -> nn.ModuleList:
 
 @SPACES.register("multimodel")
 class MultiModelBody(nn.Module):
-    """Input (B, D) or a PaddedSequence (B, S, D) → the encoding in the input's form, (B, E) or
-    a PaddedSequence (B, S, E); with embedded, shifted targets (B, L, E): the decoder's states,
-    a PaddedSequence (B, L, E) with the targets' mask, position t reading targets[:, :t + 1]."""
+    """MultiModel's body: conv-block encoder with an MoE block, I/O mixer, decoder; every task.
+
+    Input (B, D) or a PaddedSequence (B, S, D) → the encoding in the input's form, (B, E) or a
+    PaddedSequence (B, S, E); with embedded, shifted targets (B, L, E): the decoder's states, a
+    PaddedSequence (B, L, E) with the targets' mask, position t reading targets[:, :t + 1]."""
 
     forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
     aux_losses = MoELayer.aux_losses
