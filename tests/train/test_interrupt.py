@@ -2,11 +2,11 @@
 there, says how to resume, and the resumed run ends exactly where an uninterrupted one does."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 import torch
@@ -21,13 +21,20 @@ from tests.tiny import tiny_config
 from tests.train.test_trainer import ALL, losses
 
 
+def interrupt(signum=signal.SIGINT) -> None:
+    """Signal this process's main thread, which runs the handler before its next bytecode. (A
+    signal sent to the process may land on another thread — a BLAS, gloo or tokenizer thread —
+    and two sent back to back then reach the handler as one: signals do not queue.)"""
+    signal.pthread_kill(threading.main_thread().ident, signum)
+
+
 def signal_at(monkeypatch, step, signum=signal.SIGINT):
     """Send this process ``signum`` while step ``step`` runs (from the schedule, mid-step)."""
     real = optimizers.lr_at
 
     def lr_at(s, *args):
         if s == step:
-            os.kill(os.getpid(), signum)
+            interrupt(signum)
         return real(s, *args)
 
     monkeypatch.setattr(optimizers, "lr_at", lr_at)
@@ -111,7 +118,7 @@ def signals_in_save(monkeypatch, count):
 
     def save(*args, **kwargs):
         for _ in range(count):
-            os.kill(os.getpid(), signal.SIGINT)
+            interrupt()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
@@ -158,8 +165,8 @@ def test_a_second_ctrl_c_mid_step_quits_at_once(capsys, tiny_data_dir, tmp_path,
 
     def lr_at(s, *args):
         if s == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
+            interrupt()
+            interrupt()
         return real(s, *args)
 
     monkeypatch.setattr(optimizers, "lr_at", lr_at)
