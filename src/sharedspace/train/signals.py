@@ -15,7 +15,8 @@ class StopRequest:
     checkpoint is being written (``saving``): the save completes first. It is atomic anyway,
     but a quit mid-save would leave its temp file, print a traceback from deep in torch.save,
     and lose the checkpoint the stop was waiting for. A no-op outside the main thread, where
-    Python cannot install handlers."""
+    Python cannot install handlers; a signal the process ignores (a shell's background job
+    ignores SIGINT) stays ignored, as Python itself leaves it at startup."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -27,7 +28,8 @@ class StopRequest:
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            heard = [s for s in self.SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+            self._previous = {s: signal.signal(s, self._handle) for s in heard}
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
