@@ -1,5 +1,6 @@
 """Shared fixtures: the tiny datasets every end-to-end test trains on, and one thread."""
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def foreground_signal_handlers():
+    """SIGINT and SIGTERM as a terminal's foreground process has them, whatever pytest inherited:
+    started as a shell's background job it ignores SIGINT, and a run leaves an ignored signal
+    ignored, so the tests that stop a run with one would not stop it."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    previous = {s: signal.signal(s, handler) for s, handler in defaults.items()}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)

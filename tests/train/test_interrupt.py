@@ -21,19 +21,6 @@ from tests.tiny import tiny_config
 from tests.train.test_trainer import ALL, losses
 
 
-@pytest.fixture(autouse=True)
-def default_handlers():
-    """SIGINT and SIGTERM as a terminal's foreground process has them, whatever this process
-    inherited (started in a shell's background, it ignores SIGINT, and so would the run)."""
-    previous = {s: signal.signal(s, h) for s, h in DEFAULTS.items()}
-    yield
-    for s, handler in previous.items():
-        signal.signal(s, handler)
-
-
-DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-
-
 def test_a_signal_the_process_ignores_stays_ignored(tiny_data_dir, tmp_path, monkeypatch):
     """A run started with SIGINT ignored (a shell's background job) is not stopped by one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
