@@ -196,7 +196,8 @@ class MultiModelBody(nn.Module):
         state) -> (states (N, E), state)`` on embedded inputs, ``steps.reorder(state, rows)``."""
         encoded = self.encode(h)
         if cached:
-            return CachedSteps(self), CachedSteps(self).start(encoded)
+            steps = CachedSteps(self)
+            return steps, steps.start(encoded)
         inputs = encoded.values.new_zeros(encoded.values.shape[0], 0, self.out_dim)  # (N, 0, E)
         return RecomputedSteps(self), Prefix(encoded, inputs)
 
