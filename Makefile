@@ -31,18 +31,24 @@ data:
 # MultiModel's problems (README, MultiModel): Debian's captioned pictures (installed when run as
 # root), then the gettext catalogs and the Turkish treebank, fetched into the default data folder
 # (downloaded and unpacked, never installed).
-MULTIMODEL_DEBS := tuxpaint-stamps-default librsvg2-bin fonts-noto-color-emoji unicode-data
+MULTIMODEL_DEBS := tuxpaint-stamps-default librsvg2-bin fonts-noto-color-emoji unicode-data \
+	link-grammar link-grammar-dictionaries-en openclipart-svg ktuberling-data wamerican
 DATA_DIR ?= $(HOME)/.cache/sharedspace/data
 data-multimodel: $(VENV)/.installed data
 	@if [ -d /usr/share/tuxpaint/stamps ] && command -v rsvg-convert >/dev/null \
-		&& [ -f /usr/share/unicode/emoji/emoji-test.txt ]; then :; \
+		&& [ -f /usr/share/unicode/emoji/emoji-test.txt ] && command -v link-parser >/dev/null \
+		&& [ -d /usr/share/openclipart/svg ] && [ -d /usr/share/ktuberling/pics ] \
+		&& [ -f /usr/share/dict/words ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MULTIMODEL_DEBS) >/dev/null; \
 	else \
-		echo "Missing captioned pictures: run 'sudo apt-get install $(MULTIMODEL_DEBS)'"; \
+		echo "Missing captioned pictures or link-parser: run 'sudo apt-get install $(MULTIMODEL_DEBS)'"; \
 	fi
 	$(VENV)/bin/sharedspace data download gettext --data-dir $(DATA_DIR)
 	$(VENV)/bin/sharedspace data download turkish_treebank --data-dir $(DATA_DIR)
+	@if command -v link-parser >/dev/null; then \
+		$(VENV)/bin/sharedspace data download english_silver_trees --data-dir $(DATA_DIR); \
+	else echo "Skipped english_silver_trees: it needs link-parser (apt-get install link-grammar)"; fi
 
 run: $(VENV)/.installed data
 	$(VENV)/bin/sharedspace reproduce sus --budget $(BUDGET) --resume $(ARGS)

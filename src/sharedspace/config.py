@@ -126,6 +126,10 @@ class TaskConfig:
     # key of model.outputs whose net writes this task's output (shared by every task naming it);
     # None: the task kind's own head (``head``)
     output: str | None = None
+    # the command that starts a decoding output net's decoder for this task (MultiModel's task
+    # token: "to-de", "to-parse", …); tasks naming one token share its embedding, so en → de and
+    # fr → de are both "to-de". None: the task's name (a token of its own)
+    task_token: str | None = None
     # how a task that decodes predicts (greedy, or beam search with a length penalty)
     decode: Decoding = field(default_factory=Decoding)
     # how the step reduces the task's loss over the global batch: "example" (the mean of the

@@ -34,7 +34,7 @@ from sharedspace.config import ExperimentConfig
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.decoding import Decoding, search
 from sharedspace.errors import ConfigError
-from sharedspace.modalities import build_modality_cap
+from sharedspace.modalities import build_modality_cap, cap_reads
 from sharedspace.outputs import OUTPUTS, build_output
 from sharedspace.parts import (
     AuxLosses,
@@ -192,7 +192,12 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
     output net per output key that some task names, built from those tasks' target spec (of
     which it may read less: a language net, the vocabulary); a head for every task that names
     none."""
-    specs = _one_spec_each(tasks, "modality", lambda task: task.data.spec)
+    specs = _one_spec_each(
+        tasks,
+        "modality",
+        lambda task: task.data.spec,
+        lambda key, spec: cap_reads(cfg.model.modalities[key], spec),
+    )
     caps = {
         key: build_modality_cap(
             cfg.model.modalities[key], cfg.model.width, spec, f"model.modalities.{key}"
@@ -207,8 +212,9 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
         lambda task: task.data.target,
         lambda key, target: OUTPUTS.get(sections[key].name).reads(target),
     )
+    tokens = tuple(task.task_token or task.name for task in tasks)
     outputs = {
-        key: build_output(sections[key], space.out_dim, target, len(tasks), f"model.outputs.{key}")
+        key: build_output(sections[key], space.out_dim, target, tokens, f"model.outputs.{key}")
         for key, target in targets.items()
     }
     paths = []

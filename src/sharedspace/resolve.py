@@ -37,6 +37,7 @@ from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
 from sharedspace.tasks.views import DATA_VIEWS
+from sharedspace.tasks.vocabulary import vocabulary_groups
 from sharedspace.train.optimizers import OPTIMIZERS
 from sharedspace.train.sampling import SAMPLERS
 from sharedspace.train.schedule import SCHEDULES
@@ -184,6 +185,11 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         if task.output is not None:
             writer = outputs.get(task.output)
             errors += _output(key, task, kind, view, writer, cfg.model, space)
+        if task.task_token is not None and not (kind.decodes and getattr(writer, "decodes", 0)):
+            errors.append(
+                f"{key}.task_token: only a task that decodes through a shared output net (a "
+                "language net) starts from a task token; leave it unset"
+            )
         task.data.config = check(from_dict, view.Config, task.data.params, f"{key}.data")
         tokenizer = getattr(task.data.config, "tokenizer", None)
         if tokenizer is not None and check(TOKENIZERS.get, tokenizer) is not None:
@@ -207,6 +213,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
                 f"train.aux_loss_weights.{short_key(name)}: no part of this model emits "
                 f"{short(name)}{hint}; declared: {known}"
             )
+    check(vocabulary_groups, cfg)  # the tasks of one vocabulary agree on its tokenizer
     errors += _best(cfg.train.keep_best, cfg.tasks, kinds)
     errors += _update_rule(cfg.train, kinds, check)
     if errors:

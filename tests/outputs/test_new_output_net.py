@@ -29,7 +29,9 @@ class CosineClassifier(OutputNet, nn.Module):
     class Config:
         scale: float = 10.0  # the logits' range, ±scale
 
-    def __init__(self, cfg: Config, in_dim: int, target: ClassesTarget, num_tasks: int) -> None:
+    def __init__(
+        self, cfg: Config, in_dim: int, target: ClassesTarget, task_tokens: tuple[str, ...]
+    ) -> None:
         super().__init__()
         self.scale = cfg.scale
         self.weight = nn.Parameter(torch.randn(len(target.classes), in_dim) * in_dim**-0.5)

@@ -25,11 +25,12 @@ B, L, D, TASKS = 4, 5, 16, 3
 MASK = torch.arange(L) < torch.tensor([5, 3, 1, 4])[:, None]  # (B, L): padded rows
 
 
-def build(name: str, target, in_dim: int = D, num_tasks: int = TASKS, **params) -> nn.Module:
+def build(
+    name: str, target, in_dim: int = D, tokens: tuple[str, ...] = ("a", "b", "c"), **params
+) -> nn.Module:
+    """The net ``name`` for ``len(tokens)`` tasks (TASKS, each with a token of its own)."""
     cls = OUTPUTS.get(name)
-    return build_output(
-        Component(name, config=cls.Config(**params)), in_dim, target, num_tasks, "o"
-    )
+    return build_output(Component(name, config=cls.Config(**params)), in_dim, target, tokens, "o")
 
 
 def z_of(form: str) -> tuple[torch.Tensor, object]:
@@ -211,6 +212,20 @@ def test_start_tokens_are_task_parameters_and_an_absent_task_gets_no_gradient():
     net(net.shifted(y, MASK, 0), 0).sum().backward()
     assert net.starts[0].grad is not None and net.starts[0].grad.abs().sum() > 0
     assert net.starts[1].grad is None and net.starts[2].grad is None
+
+
+def test_tasks_of_one_task_token_start_alike_and_share_its_row():
+    torch.manual_seed(0)
+    net = build("language", TokensTarget.toy(), tokens=("to-de", "to-en", "to-de"))
+    assert len(net.starts) == 2 and net.start_row == [0, 1, 0]
+    y = torch.randint(3, 50, (B, L))
+    first = [net.shifted(y, MASK, task).values[:, 0] for task in range(3)]
+    torch.testing.assert_close(first[0], first[2])
+    assert not torch.allclose(first[0], first[1])
+    own = net.task_parameters()  # the shared "to-de" row is no one task's own parameter
+    assert set(own) == {1} and own[1][0] is net.starts[1]
+    net(net.shifted(y, MASK, 2), 2).sum().backward()  # task 2 trains the row task 0 reads
+    assert net.starts[0].grad is not None and net.starts[1].grad is None
 
 
 class FakeSteps(nn.Module):

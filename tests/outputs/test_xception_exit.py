@@ -22,7 +22,7 @@ MASK = torch.arange(T) < torch.tensor([6, 4, 1, 3])[:, None]  # (B, T)
 
 def build(**config) -> XceptionExit:
     torch.manual_seed(0)
-    return XceptionExit(XceptionExit.Config(**config), D, ClassesTarget.toy(), num_tasks=2)
+    return XceptionExit(XceptionExit.Config(**config), D, ClassesTarget.toy(), ("a", "b"))
 
 
 def sequence(seed: int = 1) -> PaddedSequence:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import torch
 
 from sharedspace.data.specs import DATA_KINDS
+from sharedspace.data.text_scorer import TextScorer
 from sharedspace.registry import Registry
 
 L = TypeVar("L", bound=Callable[..., Any])
@@ -94,6 +95,9 @@ class ParallelSplits:
     validation: list[dict[str, str]]
     test: list[dict[str, str]]
     sides: tuple[str, ...]
+    # side → how a task scores a decoded text of that side beyond BLEU and chrF (a dependency
+    # tree's attachment scores); a side not named is plain text
+    scorers: dict[str, TextScorer] = field(default_factory=dict)
 
 
 def split_by_index(docs: list[str], categories: list[str] | None = None) -> TextSplits:

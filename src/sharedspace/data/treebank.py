@@ -29,6 +29,7 @@ from sharedspace.data.datasets import ParallelSplits, dataset
 from sharedspace.data.dependency_tree import linearise
 from sharedspace.data.download import FETCHERS
 from sharedspace.data.locate import find_dataset
+from sharedspace.data.text_scorer import ATTACHMENT
 from sharedspace.errors import DataError, clip
 from sharedspace.files import fsync_directory, fsync_file, sha256_file
 from sharedspace.untrusted import MiB, open_regular
@@ -145,7 +146,7 @@ def load_turkish_treebank(data_dir: Path | None = None) -> ParallelSplits:
             raise DataError(f"{folder / WHEEL}:{member}: holds no sentences")
         for i, sentence in enumerate(sentences):
             splits[split_of(i)].append({"words": words(sentence), "tree": linearise(sentence.tree)})
-    return ParallelSplits(**splits, sides=SIDES)
+    return ParallelSplits(**splits, sides=SIDES, scorers={"tree": ATTACHMENT})
 
 
 FETCHERS["turkish_treebank"] = fetch_turkish_treebank

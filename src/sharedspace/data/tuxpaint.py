@@ -9,8 +9,6 @@ picture beside it (two Christmas gifts) is counted in ``skipped``. ``NAME.dat`` 
 (``noflip``, …) concern painting and are not read.
 """
 
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -24,17 +22,16 @@ from sharedspace.data.captions import (
     decode_image,
     gather,
     read_caption_file,
+    square_image,
 )
 from sharedspace.data.datasets import dataset
 from sharedspace.data.locate import find_dataset
+from sharedspace.data.svg import SvgJob, render_svg, require_rsvg
 from sharedspace.errors import DataError
 from sharedspace.untrusted import read_bytes, regular_file
 
 DEBIAN_ROOT = Path("/usr/share/tuxpaint")
 FOLDER = "stamps"
-SVG_RENDER_SIZE = 128  # pixels of the longer side: 4× IMAGE_SIZE, then Lanczos-downsampled
-SVG_TIMEOUT_S = 60
-RSVG = "rsvg-convert"
 
 
 def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
@@ -53,11 +50,7 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
             pictures.append((text, found[0]))
         else:
             skipped["captions without a picture"] += 1
-    svgs = sum(picture.suffix == ".svg" for _, picture in pictures)
-    if svgs and shutil.which(RSVG) is None:
-        raise DataError(
-            f"{folder}: {svgs} stamps are SVG and need {RSVG}: `apt-get install -y librsvg2-bin`"
-        )
+    require_rsvg(folder, sum(picture.suffix == ".svg" for _, picture in pictures), "stamps")
     items = []
     for text, picture in pictures:
         captions = read_caption_file(text)
@@ -69,23 +62,11 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
 
 
 def _picture(path: Path) -> np.ndarray:
-    """(3, S, S) uint8 of a PNG read with Pillow, or of an SVG rendered to a PNG by rsvg-convert
-    first. The SVG is bounded in size and given on stdin, so it can reach no other file."""
+    """(3, S, S) uint8 of a PNG read with Pillow, or of an SVG rendered by rsvg-convert."""
     data = read_bytes(path, IMAGE_FILE_LIMIT, DataError)
     if path.suffix == ".png":
         return decode_image(data, str(path), ("PNG",))
-    size = str(SVG_RENDER_SIZE)
-    command = [RSVG, "--keep-aspect-ratio", "--width", size, "--height", size]
-    try:
-        done = subprocess.run(
-            command, input=data, capture_output=True, timeout=SVG_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise DataError(f"{path}: {RSVG} took more than {SVG_TIMEOUT_S} s") from None
-    if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[:1]
-        raise DataError(f"{path}: {RSVG} failed ({reason[0] if reason else done.returncode})")
-    return decode_image(done.stdout, f"{path} (rendered by {RSVG})", ("PNG",))
+    return square_image(render_svg(SvgJob(data, str(path))))
 
 
 @dataset("tuxpaint_stamps", kind="image", splits=CaptionedImages)

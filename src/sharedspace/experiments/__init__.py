@@ -3,6 +3,7 @@
 from sharedspace.experiments import (  # noqa: F401  (register their experiments)
     architectures,
     discovery,
+    multimodel,
     parity,
     sus,
     weighting,

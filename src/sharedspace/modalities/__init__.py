@@ -1,6 +1,6 @@
 """Modality caps: map one modality's raw input to the shared width, blind to the task."""
 
-from sharedspace.modalities.base import MODALITIES, build_modality_cap
+from sharedspace.modalities.base import MODALITIES, build_modality_cap, cap_reads
 from sharedspace.modalities.bits import Bits
 from sharedspace.modalities.embedding import TextEmbedding
 from sharedspace.modalities.image import ImageCNN
@@ -18,4 +18,5 @@ __all__ = [
     "TextEncoder",
     "TextTransformer",
     "build_modality_cap",
+    "cap_reads",
 ]

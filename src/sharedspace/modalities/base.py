@@ -6,7 +6,10 @@ representation form it ``produces`` ("vector": (B, out_dim); "sequence": a Padde
 (B, T, out_dim)), the ``aux_losses`` it or a module inside it may emit (with ``parts.emit``), is
 built as ``cls(cfg, out_dim, spec)`` where ``spec`` describes the input (data/specs.py), exposes
 ``out_dim``, and is called as ``cap(x, mask)`` — inputs and their padding mask (None when the
-input is not padded). Caps never see the task or its targets.
+input is not padded). Caps never see the task or its targets. A cap may define a classmethod
+``reads(spec)``: what of the spec it is built from, which the tasks sharing it must give alike
+(default: the whole spec; a token embedding reads the vocabulary alone, so tasks of one
+vocabulary with inputs of other lengths share it).
 """
 
 from typing import Any
@@ -19,6 +22,12 @@ from sharedspace.errors import ConfigError
 from sharedspace.registry import Registry
 
 MODALITIES: Registry[type[nn.Module]] = Registry("modality cap")
+
+
+def cap_reads(section: Component, spec: Any) -> Any:
+    """What of ``spec`` the cap ``section`` names is built from (its ``reads``, else all)."""
+    reads = getattr(MODALITIES.get(section.name), "reads", None)
+    return spec if reads is None else reads(spec)
 
 
 def build_modality_cap(section: Component, out_dim: int, spec: Any, key: str) -> nn.Module:

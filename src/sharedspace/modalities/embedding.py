@@ -29,6 +29,11 @@ class TextEmbedding(nn.Module):
     class Config:
         pass
 
+    @classmethod
+    def reads(cls, spec: TextSpec) -> tuple[int, str]:
+        """The vocabulary alone: any input length reads through one embedding."""
+        return spec.vocab_size, spec.vocabulary
+
     def __init__(self, cfg: Config, out_dim: int, spec: TextSpec) -> None:
         super().__init__()
         self.out_dim = out_dim

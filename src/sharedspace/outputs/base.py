@@ -28,10 +28,11 @@ class OutputNet:
 
 
 def build_output(
-    section: Component, in_dim: int, target: Any, num_tasks: int, key: str
+    section: Component, in_dim: int, target: Any, task_tokens: tuple[str, ...], key: str
 ) -> nn.Module:
     """The output net ``section`` names, reading z of width ``in_dim`` and sized from ``target``
-    (a target spec, data/specs.py) for ``num_tasks`` tasks; ``key`` is the section's config key."""
+    (a target spec, data/specs.py); ``task_tokens[t]`` is task t's command token (a decoding net
+    starts task t from it; tasks of one token share it); ``key`` is the section's config key."""
     cls = OUTPUTS.get(section.name)
     if target.kind not in cls.target_kinds:
         kinds = "/".join(cls.target_kinds)
@@ -39,4 +40,4 @@ def build_output(
             f"{key}.name: output net {section.name!r} produces {kinds} targets, "
             f"but the tasks using it have {target.kind} targets"
         )
-    return cls(section.config, in_dim, target, num_tasks)
+    return cls(section.config, in_dim, target, task_tokens)

@@ -26,7 +26,9 @@ class Categorical(OutputNet, nn.Linear):
     class Config:
         pass
 
-    def __init__(self, cfg: Config, in_dim: int, target: ClassesTarget, num_tasks: int) -> None:
+    def __init__(
+        self, cfg: Config, in_dim: int, target: ClassesTarget, task_tokens: tuple[str, ...]
+    ) -> None:
         super().__init__(in_dim, len(target.classes))
 
     def forward(self, z: Representation, task: int) -> torch.Tensor:

@@ -1,17 +1,20 @@
-"""Language output: a token embedding in, a softmax over the vocabulary out, a start token per task.
+"""Language output: a token embedding in, a softmax over the vocabulary out, task tokens to start.
 
 One net serves every task whose targets are text of one vocabulary. A decoding space reads the
 targets it embeds (``shifted``: teacher forcing), and beam or greedy search steps through it
-(``token_steps``). The start token is per task, so one shared decoder is told what to produce,
-as MultiModel's task tokens (Kaiser et al. 2017). Tied weights share the embedding with the
-softmax, and inputs are scaled by sqrt(D), as tensor2tensor's symbol modality
-(``shared_embedding_and_softmax_weights``; Vaswani et al. 2017, section 3.4).
+(``token_steps``). Each task starts from the embedding of its task token, so one shared decoder
+is told what to produce, as MultiModel's task tokens (Kaiser et al. 2017): one table, one row per
+command ("to-de", "to-parse"), shared by the tasks that name it (en → de and fr → de). Tied
+weights share the embedding with the softmax, and inputs are scaled by sqrt(D), as
+tensor2tensor's symbol modality (``shared_embedding_and_softmax_weights``; Vaswani et al. 2017,
+section 3.4).
 
 Shape notation:
     B  rows (examples);  L  target length;  N  rows of one decoding step
     D  width of the space (``in_dim``);  V  vocabulary (``target.vocab_size``)
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,8 +34,9 @@ from sharedspace.representation import PaddedSequence, Representation
 class Language(OutputNet, nn.Module):
     """z (B, D) → logits (B, V); a PaddedSequence of states (B, L, D) → logits (B, L, V).
     Token ids ``< V`` are the vocabulary's; ``start_id = V`` stands for the task's start token,
-    which is read, never produced. State-dict keys: ``tokens.weight`` (V, D), ``starts.<t>`` (D,),
-    and, untied, ``out.weight`` (V, D) and ``out.bias`` (V,)."""
+    which is read, never produced. State-dict keys: ``tokens.weight`` (V, D), ``starts.<r>`` (D,)
+    for the r-th distinct task token (the task's own index when every task has its own), and,
+    untied, ``out.weight`` (V, D) and ``out.bias`` (V,)."""
 
     target_kinds = ("tokens", "token")
     accepts = ("vector", "sequence")
@@ -43,14 +47,20 @@ class Language(OutputNet, nn.Module):
         tied: bool = True  # the softmax weight is the token embedding; False: its own Linear(D, V)
 
     def __init__(
-        self, cfg: Config, in_dim: int, target: TokensTarget | TokenTarget, num_tasks: int
+        self,
+        cfg: Config,
+        in_dim: int,
+        target: TokensTarget | TokenTarget,
+        task_tokens: tuple[str, ...],
     ) -> None:
         super().__init__()
         self.start_id = target.vocab_size
         self.scale = in_dim**0.5  # embeddings are drawn at std D^-0.5 and enter at std 1
         self.tokens = nn.Embedding(target.vocab_size, in_dim)
         nn.init.normal_(self.tokens.weight, std=in_dim**-0.5)
-        self.starts = ParameterRows(torch.randn(num_tasks, in_dim) * in_dim**-0.5)  # (T, D)
+        rows = {token: r for r, token in enumerate(dict.fromkeys(task_tokens))}
+        self.start_row = [rows[token] for token in task_tokens]  # task → its token's row
+        self.starts = ParameterRows(torch.randn(len(rows), in_dim) * in_dim**-0.5)  # (R, D)
         self.out = None if cfg.tied else nn.Linear(in_dim, target.vocab_size)
 
     @classmethod
@@ -69,7 +79,8 @@ class Language(OutputNet, nn.Module):
         """Token ids (…) → inputs (…, D); ``start_id`` embeds as task ``task``'s start token."""
         is_start = tokens == self.start_id  # (…)
         vectors = self.tokens(tokens.masked_fill(is_start, 0))  # (…, D)
-        return torch.where(is_start.unsqueeze(-1), self.starts[task], vectors) * self.scale
+        start = self.starts[self.start_row[task]]  # (D,)
+        return torch.where(is_start.unsqueeze(-1), start, vectors) * self.scale
 
     def shifted(self, y: torch.Tensor, y_mask: torch.Tensor, task: int) -> PaddedSequence:
         """Teacher forcing: targets y (B, L) → inputs (B, L, D) = [start of ``task``,
@@ -83,4 +94,6 @@ class Language(OutputNet, nn.Module):
         return TokenSteps(partial(self.embed, task=task), steps, partial(self, task=task))
 
     def task_parameters(self) -> dict[int, list[nn.Parameter]]:
-        return {t: [start] for t, start in enumerate(self.starts)}
+        """A start token is task t's own when t alone starts from it; a shared one is shared."""
+        users = Counter(self.start_row)
+        return {t: [self.starts[r]] for t, r in enumerate(self.start_row) if users[r] == 1}

@@ -26,7 +26,9 @@ class Pixels(OutputNet, nn.Sequential):
         hidden: int = 1024  # width of the hidden layer
         negative_slope: float = 0.01  # of the LeakyReLU after it
 
-    def __init__(self, cfg: Config, in_dim: int, target: PixelsTarget, num_tasks: int) -> None:
+    def __init__(
+        self, cfg: Config, in_dim: int, target: PixelsTarget, task_tokens: tuple[str, ...]
+    ) -> None:
         super().__init__(
             nn.Linear(in_dim, cfg.hidden),
             nn.LeakyReLU(cfg.negative_slope),

@@ -44,7 +44,9 @@ class XceptionExit(OutputNet, nn.Module):
         # of the four conv steps, over positions (tensor2tensor: 5 in 1-D, 3×3 on a grid)
         kernel_sizes: list[int] = field(default_factory=lambda: [5, 5, 5, 5])
 
-    def __init__(self, cfg: Config, in_dim: int, target: ClassesTarget, num_tasks: int) -> None:
+    def __init__(
+        self, cfg: Config, in_dim: int, target: ClassesTarget, task_tokens: tuple[str, ...]
+    ) -> None:
         super().__init__()
         self.block = ConvBlock(in_dim, kernel_sizes=tuple(cfg.kernel_sizes), dilations=(1,) * 4)
         self.out = nn.Linear(in_dim, len(target.classes))

@@ -81,6 +81,7 @@ class Task:
     reduction: ClassVar[Reduction] = "example"  # how the step reduces its LossTerms
     smooths_labels: ClassVar[bool] = False  # its training loss reads ``label_smoothing``
     label_smoothing: float = 0.0  # ε of the training loss (a run's ``tasks.<t>.label_smoothing``)
+    task_token: str | None = None  # the command its decoder starts from; None: its name
     goals: ClassVar[dict[str, Literal["max", "min"]]] = {"loss": "min"}  # metric → better way
 
     @dataclass

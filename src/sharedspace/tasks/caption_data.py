@@ -22,7 +22,7 @@ from sharedspace.errors import ConfigError
 from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_dataset
 from sharedspace.tasks.image_data import images_spec
 from sharedspace.tasks.seq2seq import SequenceToSequence
-from sharedspace.tasks.text_data import MAX_VOCAB, padded, shuffled, vocabulary
+from sharedspace.tasks.text_data import VocabularyConfig, padded, shuffled, vocabulary
 from sharedspace.tasks.views import DATA_VIEWS
 
 
@@ -69,18 +69,17 @@ class Captions(DataView):
     reads = CaptionedImages
 
     @dataclass
-    class Config(Sizes):
+    class Config(VocabularyConfig):
         positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "max_len")
 
         language: str = "en"  # which captions: a language the dataset has (en, de, fr, …)
-        tokenizer: str = "word"  # a TOKENIZERS name
         vocab_size: int = 4000  # size cap of the tokenizer, specials included
         max_len: int = 24  # caption tokens, <eos> included; longer captions are cut
 
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            if not 8 <= self.vocab_size <= MAX_VOCAB:
-                raise ConfigError(f"vocab_size: expected 8 to {MAX_VOCAB:,}, got {self.vocab_size}")
+    @classmethod
+    def texts(cls, source, cfg, data_dir):
+        captions = load_dataset(source, data_dir).captions["train"].get(cfg.language, [])
+        return {f"{source}.{cfg.language}": [c for c in captions if c is not None]}
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):

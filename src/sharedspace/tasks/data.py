@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 
 from sharedspace.data import DATASETS
+from sharedspace.data.text_scorer import TextScorer
 from sharedspace.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
@@ -56,6 +57,9 @@ class TaskData:
     # target token ids → their text (the target tokenizer's decode), for scores of decoded text
     # (BLEU, chrF); None: the targets are not text
     detokenize: Callable[[list[int]], str] | None = None
+    # scores of the decoded text beyond BLEU and chrF that the target side's data defines (a
+    # dependency tree's uas and las); None: none
+    score_text: TextScorer | None = None
 
 
 @dataclass
@@ -94,8 +98,15 @@ class DataView:
         cls, source: str, cfg: Any, data_dir: str | None, seed: int, key: str, state: dict
     ) -> TaskData:
         """``key`` names the config section in errors; ``state`` is ``TaskData.state`` from a
-        checkpoint (empty for a new run)."""
+        checkpoint, or the tokenizer of the task's shared vocabulary (empty for a new run)."""
         raise NotImplementedError
+
+    @classmethod
+    def texts(cls, source: str, cfg: Any, data_dir: str | None) -> dict[str, list[str]]:
+        """The training text a shared vocabulary (tasks/vocabulary.py) is fitted on, by a name
+        unique to that text ("gettext.en"), so tasks that read one text count it once; none for
+        a view that reads no text."""
+        return {}
 
 
 def source_kind(source: str) -> str:

@@ -15,13 +15,15 @@ and split (measured with the 8k BPE); a split with no pair left is an error.
 """
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
 from sharedspace.data import TOKENIZERS, ParallelSplits, Tokenizer, tokenizer_from_state
 from sharedspace.data.specs import TokensTarget
+from sharedspace.data.text_scorer import TextScorer
 from sharedspace.data.tokenizers import EOS_ID
-from sharedspace.errors import ConfigError
+from sharedspace.errors import ConfigError, clip
 from sharedspace.tasks.data import SPLITS, DataView, Split, TaskData, load_dataset
 from sharedspace.tasks.seq2seq import SequenceToSequence
 from sharedspace.tasks.text_data import PaddedTokens, TextConfig, padded, text_spec
@@ -57,6 +59,27 @@ def _within(
     ]
 
 
+def target_scorer(
+    data: ParallelSplits, side: str, tokenizer: Tokenizer, key: str
+) -> TextScorer | None:
+    """The data's scorer of ``side`` (``ParallelSplits.scorers``) when the tokenizer writes that
+    side's training texts back exactly; else None, with a warning. A scorer reads the structure
+    of the decoded text, which a lossy tokenizer breaks (``word`` writes a tree's ``-1`` back as
+    ``- 1``), while BLEU and chrF only compare the two texts in its normal form."""
+    scorer = data.scorers.get(side)
+    texts = [row[side] for row in data.train if side in row] if scorer else []
+    for text, ids in zip(texts, tokenizer.encode_batch(texts), strict=True):
+        if (decoded := tokenizer.decode(ids)) != text:
+            warnings.warn(
+                f"{key}.tokenizer: {tokenizer.kind} writes {clip(text, 40)!r} back as "
+                f"{clip(decoded, 40)!r}, so {', '.join(scorer.ratios)} are not reported; "
+                f"bpe writes the {side} side exactly",
+                stacklevel=2,
+            )
+            return None
+    return scorer
+
+
 @DATA_VIEWS.register(SequenceToSequence)
 class Pairs(DataView):
     """``source_side`` text → ``target_side`` tokens then ``<eos>``, in the dataset's shared
@@ -86,6 +109,13 @@ class Pairs(DataView):
                 )
 
     @classmethod
+    def texts(cls, source, cfg, data_dir):
+        """The training rows' two sides the task reads (alone, it fits on every side)."""
+        train = load_dataset(source, data_dir).train
+        sides = (cfg.source_side, cfg.target_side)
+        return {f"{source}.{side}": [row[side] for row in train if side in row] for side in sides}
+
+    @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
         data: ParallelSplits = load_dataset(source, data_dir)
         for field, side in (("source_side", cfg.source_side), ("target_side", cfg.target_side)):
@@ -112,4 +142,5 @@ class Pairs(DataView):
         spec = text_spec(tokenizer, cfg.seq_len)
         target = TokensTarget(tokenizer.vocab_size, cfg.max_len, spec.vocabulary)
         state = {"tokenizer": tokenizer.state_dict()}
-        return TaskData(splits, spec, target, state, detokenize=tokenizer.decode)
+        scorer = target_scorer(data, b, tokenizer, key)
+        return TaskData(splits, spec, target, state, tokenizer.decode, score_text=scorer)

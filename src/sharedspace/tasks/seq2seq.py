@@ -37,6 +37,8 @@ class SequenceToSequence(Task):
         "exact_match": "max",
         "bleu": "max",
         "chrf": "max",
+        "uas": "max",
+        "las": "max",
     }
     Config = DecoderConfig
     smooths_labels = True
@@ -79,11 +81,16 @@ class SequenceToSequence(Task):
             decoded = F.pad(prediction, (0, width - prediction.shape[1]), value=PAD_ID)
             sums["exact"] = (decoded == target).all(1).sum().double()
             if self.data.detokenize is not None:
-                texts = [self._text(row) for row in (prediction, target)]
+                texts = [self.texts(row) for row in (prediction, target)]
                 sums |= text_score_sums(*texts)
+                if self.data.score_text is not None:
+                    scored = self.data.score_text.sums(*texts)
+                    sums |= {
+                        k: torch.tensor(float(v), dtype=torch.float64) for k, v in scored.items()
+                    }
         return sums
 
-    def _text(self, ids: torch.Tensor) -> list[str]:
+    def texts(self, ids: torch.Tensor) -> list[str]:
         """Token ids (B, L), each row ending at its first <eos> or padding → B texts."""
         rows = []
         for row in ids.tolist():
@@ -91,12 +98,13 @@ class SequenceToSequence(Task):
             rows.append(self.data.detokenize(row[:end]))
         return rows
 
-    @staticmethod
-    def metrics(sums):
+    def metrics(self, sums):
         """loss: mean cross-entropy per target token (nats); perplexity: exp(loss);
         token_accuracy: teacher-forced top-1 accuracy per target token, 0–1;
         exact_match: fraction of examples whose decoding equals the target, 0–1;
-        bleu, chrf: sacrebleu's corpus BLEU and chrF of the decoded text, 0–100 (text targets)."""
+        bleu, chrf: sacrebleu's corpus BLEU and chrF of the decoded text, 0–100 (text targets);
+        uas, las: unlabelled and labelled attachment per tree token of the decoded tree, 0–1
+        (targets the data scores as dependency trees: ``TaskData.score_text``)."""
         loss = sums["nll"] / sums["tokens"]
         values = {
             "loss": loss,
@@ -107,6 +115,8 @@ class SequenceToSequence(Task):
             values["exact_match"] = sums["exact"] / sums["count"]
         if "bleu_hyp_len" in sums:
             values |= text_scores(sums)
+            if self.data.score_text is not None:
+                values |= self.data.score_text.scores(sums)
         return values
 
 

@@ -23,17 +23,26 @@ MAX_VOCAB = 1_000_000  # far above any corpus here; a BPE trainer asked for 10¹
 
 
 @dataclass
-class TextConfig(Sizes):
-    positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "seq_len")
+class VocabularyConfig(Sizes):
+    """Data fields of every view that tokenizes text."""
 
     tokenizer: str = "word"  # a TOKENIZERS name
     vocab_size: int = 10000  # size cap of the tokenizer, specials included
-    seq_len: int = 15  # tokens the model reads per example
+    # a name: the tasks that give one read ONE tokenizer, fitted on all their training text
+    # (tasks/vocabulary.py); None: the tokenizer of this task's dataset
+    vocabulary: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 8 <= self.vocab_size <= MAX_VOCAB:
             raise ConfigError(f"vocab_size: expected 8 to {MAX_VOCAB:,}, got {self.vocab_size}")
+
+
+@dataclass
+class TextConfig(VocabularyConfig):
+    positive: ClassVar[tuple[str, ...]] = (*Sizes.positive, "seq_len")
+
+    seq_len: int = 15  # tokens the model reads per example
 
 
 @functools.lru_cache(maxsize=8)
@@ -94,13 +103,22 @@ class TokenWindows:
         return TokenWindows(self.stream[:end], self.seq_len, self.stride)
 
 
-class NextTokenWindows(DataView):
+class CorpusView(DataView):
+    """A view of a corpus's documents; its training text is the corpus's training documents."""
+
+    reads = TextSplits
+
+    @classmethod
+    def texts(cls, source, cfg, data_dir):
+        return {source: load_dataset(source, data_dir).train}
+
+
+class NextTokenWindows(CorpusView):
     """The corpus as one token stream (each document ends in ``<eos>``) read through windows."""
 
     kind = "text"
     target = "token"
     name = "next_token_windows"
-    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):
@@ -162,14 +180,13 @@ def _encode_documents(tokenizer: Tokenizer, docs: list[str], seq_len: int) -> li
     return [ids[:seq_len] or [EOS_ID] for ids in tokenizer.encode_batch(docs)]
 
 
-class Documents(DataView):
+class Documents(CorpusView):
     """Whole documents (their first ``seq_len`` tokens), labelled by the corpus's categories —
     e.g. a fortune and the file it is filed in (art, computers, food, love, …)."""
 
     kind = "text"
     target = "classes"
     name = "documents"
-    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):
@@ -207,7 +224,7 @@ class Documents(DataView):
         return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})
 
 
-class ReversalPairs(DataView):
+class ReversalPairs(CorpusView):
     """Sequence-to-sequence pairs from real text: the first k tokens of a document and the same
     tokens in reverse order, then ``<eos>``; k is drawn per document (seeded) from
     [min_len, seq_len], so inputs and outputs have unequal lengths and need their masks."""
@@ -215,7 +232,6 @@ class ReversalPairs(DataView):
     kind = "text"
     target = "tokens"
     name = "reversal_pairs"
-    reads = TextSplits
 
     @dataclass
     class Config(TextConfig):

