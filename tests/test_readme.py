@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from sharedspace.cli import main, parser
-from sharedspace.data import treebank
+from sharedspace.data import silver_trees, treebank
 from sharedspace.data.download import DOWNLOADS, FETCHERS
 from sharedspace.experiments.discovery import PLANS
 from sharedspace.experiments.sus import BUDGETS
@@ -32,7 +32,13 @@ from sharedspace.tasks.data import source_kind
 from tests.data.data_formats import write_cifar10
 from tests.data.mo_files import write_catalog
 from tests.data.test_treebank import conllu, write_wheel
-from tests.tiny import WORDS, write_categories, write_fortunes, write_learnable_images
+from tests.tiny import (
+    WORDS,
+    write_categories,
+    write_fortunes,
+    write_learnable_images,
+    write_silver_trees,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "sharedspace"
@@ -133,6 +139,8 @@ def user(tmp_path_factory: pytest.TempPathFactory):
     write_categories(data / "fortunes", rng)
     write_catalogs(data / "gettext", rng)
     write_wheel(data / treebank.FOLDER / treebank.WHEEL, conllu(0, 60), conllu(100, 30))
+    sentences = [" ".join(rng.choice(WORDS, 5)) + f" {i}" for i in range(300)]
+    write_silver_trees(data / silver_trees.FOLDER / silver_trees.FILE, sentences)
     home = root / "home"
     write_cifar10(home / "data" / "cifar-10-batches-py", per_batch=160)
     write_wikitext(home / "data" / "wikitext-2", rng)
@@ -183,6 +191,8 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     if args.command == "discover":  # the study's smoke search: seconds
         argv = [*argv, *PLANS["smoke"].search]
     if args.command == "reproduce":
+        if args.experiment == "multimodel" and not pictures_installed():
+            pytest.skip("reproduce multimodel reads the captioning pictures: make data-multimodel")
         budget = [i for i, a in enumerate(argv) if a == "--budget"]  # --budget NAME
         argv = [a for i, a in enumerate(argv) if i not in budget and i - 1 not in budget]
         argv = [a for a in argv if not a.startswith("--budget=")] + ["--budget", "smoke"]

@@ -1,5 +1,6 @@
 """Tiny generated datasets in the real file formats, and configs that train on them in seconds."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,18 @@ def write_categories(folder: Path, rng: np.random.Generator, n: int = 300) -> No
             entries.append(" ".join(words) + " .")
         (folder / name).write_text("\n%\n".join(entries) + "\n%\n")
         (folder / f"{name}.dat").write_bytes(b"index")  # as strfile writes beside it
+
+
+def write_silver_trees(path: Path, sentences: list[str]) -> None:
+    """``data download english_silver_trees``'s file: per sentence a JSON row of its words and
+    a bracketed tree with XX for each word."""
+    path.parent.mkdir(parents=True)
+    lines = []
+    for sentence in sentences:
+        words = sentence.split()
+        tree = "(S (NP " + " ".join("XX" for _ in words[:-1]) + " ) XX )"
+        lines.append(json.dumps({"words": sentence, "tree": tree}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 IMAGE_DATA = {"source": "fashion_mnist", "train_size": 256, "val_size": 128, "eval_size": 128}

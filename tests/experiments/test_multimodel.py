@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sharedspace.data import silver_trees, treebank
 from sharedspace.experiments import RunOptions
 from sharedspace.experiments.multimodel import (
     ABLATIONS,
@@ -19,18 +20,19 @@ from sharedspace.tables import read_table_csv
 from tests.data.mo_files import write_catalog
 from tests.data.test_treebank import conllu, write_wheel
 from tests.tasks.test_pair_data import number_rows
-from tests.tiny import write_learnable_images
+from tests.tiny import write_learnable_images, write_silver_trees
 
 SMALL = (  # a small body, the tiny data's sizes, the tiny pictures in place of the real ones
     "model.width=16",
     "model.space={name: multimodel, width: 16, heads: 2, encoder_blocks: 2, mixer_blocks: 1, "
-    "decoder_blocks: 2, experts: 4, expert_width: 16, max_len: 40}",
+    "decoder_blocks: 2, experts: 4, expert_width: 16, max_len: 48}",
     "tasks.classify.data.val_size=16",
     "tasks.en_de.data.vocab_size=2000",
     "tasks.de_en.data.vocab_size=2000",
     "tasks.parse.data.vocab_size=2000",
     "tasks.parse.data.seq_len=32",
     "tasks.parse.data.max_len=40",
+    "tasks.parse_en.data.vocab_size=2000",
     "tasks.caption.data.vocab_size=2000",
     "tasks.caption.data.source=captioned_images",
 )
@@ -40,7 +42,8 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 @pytest.fixture(scope="module")
 def multimodel_data(tmp_path_factory):
     """One folder with every problem's data: fashion-mnist/, gettext/, the treebank's wheel,
-    and (at the top, as ``captioned_images`` reads a folder) pictures with captions.tsv."""
+    the silver trees, and (at the top, as ``captioned_images`` reads a folder) pictures with
+    captions.tsv."""
     root = tmp_path_factory.mktemp("multimodel")
     rng = np.random.default_rng(0)
     write_learnable_images(root / "fashion-mnist", 300, 100, rng)
@@ -48,9 +51,8 @@ def multimodel_data(tmp_path_factory):
     for language in ("de", "fr"):
         messages = {r["en"]: r[language] for r in rows}
         write_catalog(root / "gettext", "numbers-l10n", language, "numbers", messages)
-    from sharedspace.data import treebank
-
     write_wheel(root / treebank.FOLDER / treebank.WHEEL, conllu(0, 60), conllu(100, 30))
+    write_silver_trees(root / silver_trees.FOLDER / silver_trees.FILE, [r["en"] for r in rows])
     lines = []
     for i in range(120):
         name = list(COLOURS)[i % 3]

@@ -17,7 +17,7 @@ from sharedspace.representation import PaddedSequence
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space, global_batch, moe
 from sharedspace.spaces.blocks import MLP
-from sharedspace.spaces.dispatch import dense_mixture
+from sharedspace.spaces.dispatch import dense_mixture, dispatch
 
 
 def moe_layer(in_dim=4, experts=4, k=2, gates=1, widths=(8,)) -> moe.MoELayer:
@@ -68,6 +68,65 @@ def test_sorted_dispatch_equals_the_dense_mixture_of_the_gate_matrix():
     gates = torch.zeros(20, 4, dtype=torch.float64).scatter(1, ids, weights)  # (N, M)
     assert ((gates > 0).sum(1) == 2).all() and torch.allclose(gates.sum(1), torch.ones(20).double())
     assert (z - dense_mixture(x, layer.experts, gates)).abs().max() < 1e-12
+
+
+def test_sorted_dispatch_gradients_equal_the_dense_mixtures():
+    """The gathers' backward (index_add) gives the inputs, gate values and every expert the
+    gradients of the dense mixture of the same gate matrix."""
+    torch.manual_seed(0)
+    layer = moe_layer(in_dim=5, experts=4, k=2, widths=(8, 6)).double()
+    x = torch.randn(20, 5, dtype=torch.float64, requires_grad=True)
+    ids = torch.rand(20, 4).topk(2, dim=1).indices  # (N, k), distinct per row
+    weights = torch.rand(20, 2, dtype=torch.float64, requires_grad=True)
+    rows = torch.arange(20).repeat_interleave(2)
+    sparse = dispatch(x, layer.experts, rows, ids.flatten(), weights.flatten())
+    gates = torch.zeros(20, 4, dtype=torch.float64).scatter(1, ids, weights)  # (N, M)
+    params = [x, weights, *layer.experts.parameters()]
+    target = torch.randn(20, 6, dtype=torch.float64)
+    got = torch.autograd.grad((sparse * target).sum(), params)
+    dense = dense_mixture(x, layer.experts, gates)
+    want = torch.autograd.grad((dense * target).sum(), params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_the_expert_major_gate_computes_the_row_major_formula():
+    """The gate works on (M, N) logits (one transposed matmul for W_g and W_noise); its routes,
+    gate values, importance and load, and their gradients, are those of the paper's formula on
+    (N, M) rows."""
+    torch.manual_seed(0)
+    gate = moe.NoisyTopKGate(6, 8, 2).double()
+    normal_(gate.w_gate)
+    normal_(gate.w_noise)
+    x = torch.randn(30, 6, dtype=torch.float64, requires_grad=True)
+    eps = torch.randn(30, 8, dtype=torch.float64)
+    gate.draws = FixedDraws(eps)
+    ids, weights, importance, load = gate(x)
+    w_g, w_n = gate.w_gate[0], gate.w_noise[0]
+    clean = x @ w_g  # (N, M)
+    std = nn.functional.softplus(x @ w_n) + 1e-2
+    top, want_ids = (clean + eps * std).topk(3, dim=1)
+    want_weights = top[:, :2].softmax(1)
+    gates = torch.zeros_like(clean).scatter(1, want_ids[:, :2], want_weights)
+    chosen = gates > 0
+    threshold = torch.where(chosen, top[:, 2:3], top[:, 1:2])
+    want_load = torch.special.ndtr((clean - threshold) / std).sum(0)
+    assert torch.equal(ids, want_ids[:, :2])
+    got = (weights, importance, load)
+    want = (want_weights, gates.sum(0), want_load)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+    params = [x, w_g, w_n]
+    probe = [torch.randn_like(t) for t in got]
+
+    def gradients(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return torch.autograd.grad(
+            sum((t * p).sum() for t, p in zip(outputs, probe, strict=True)), params
+        )
+
+    grads, want_grads = gradients(got), gradients(want)
+    for g, w in zip(grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 
 def test_each_row_runs_exactly_k_experts():

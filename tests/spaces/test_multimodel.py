@@ -153,7 +153,7 @@ def test_searches_through_the_body_beam_one_is_greedy_and_rows_stop_at_eos():
     greedy's tokens, beam 3 gives the same tokens cached or recomputed, and every row is
     padding after its first <eos>."""
     model = body().eval()
-    net = Language(Language.Config(), E, TokensTarget(vocab_size=7, max_len=6), num_tasks=2)
+    net = Language(Language.Config(), E, TokensTarget(vocab_size=7, max_len=6), ("a", "b"))
     h = sequences([5, 2, 3, 4], D)
     start = torch.full((4,), net.start_id)
 

@@ -4,6 +4,9 @@ A sparse mixture routes each row (example or token) to a few experts. ``dispatch
 (row, expert, weight) triples by expert, gathers the rows once in that order, runs each expert
 once on its contiguous slice and scatters the weighted outputs back in one ``index_add`` — cost ∝
 the number of triples, no one-hot dispatch tensors, no capacity limit, so no row is dropped.
+Running the experts as one batched matmul over rows padded to the busiest expert's count was
+measured on CPU at MultiModel's sizes: the padding (~12% even under uniform routing) costs what
+the M − 1 fewer calls save (~15% slower at 1 thread, no faster at 2).
 ``dense_mixture`` runs every expert on every row and weighs: the reference a test compares with,
 and what dense gates (MMoE, an ungated mixture) compute anyway.
 """
@@ -24,9 +27,10 @@ def dispatch(
     A row with no triple gets zeros.
     """
     order = torch.argsort(expert_ids, stable=True)
-    rows, weights = rows[order], weights[order]
+    # index_select, not x[rows]: its backward is an index_add, not a (slower) accumulating put
+    rows, weights = rows[order], weights.index_select(0, order)
     counts = torch.bincount(expert_ids, minlength=len(experts)).tolist()
-    chunks = x[rows].split(counts)  # one gather: each expert's rows, expert by expert
+    chunks = x.index_select(0, rows).split(counts)  # one gather: each expert's rows in turn
     outs = [expert(chunk) for expert, chunk in zip(experts, chunks, strict=True) if len(chunk)]
     if not outs:
         return x.new_zeros(len(x), experts[0].out_dim)

@@ -33,8 +33,9 @@ CV_EPS = 1e-10  # keeps CV² finite when every expert's importance or load is 0 
 
 
 def cv_squared(v: torch.Tensor) -> torch.Tensor:
-    """(M,) → the squared coefficient of variation: population variance / (mean² + ε)."""
-    return v.var(correction=0) / (v.mean() ** 2 + CV_EPS)
+    """(…, M) → the squared coefficient of variation over the last dim: population variance /
+    (mean² + ε), shape (…)."""
+    return v.var(-1, correction=0) / (v.mean(-1) ** 2 + CV_EPS)
 
 
 class NoisyTopKGate(nn.Module):
@@ -68,28 +69,30 @@ class NoisyTopKGate(nn.Module):
         Load is Σ_rows P(x, i) in training (differentiable, also in W_noise), and the number of
         rows each expert got in evaluation (no noise, so no smooth estimate: a measurement).
         """
-        k = self.k
-        clean = x @ self.w_gate[gate]  # (N, M)
-        n, m = clean.shape
+        k, m = self.k, self.w_gate[gate].shape[1]
+        n = len(x)
+        # expert-major (M, N): W^T·x^T is a fast matmul where x·W, with M ≪ N columns, is not
         if self.training:
-            std = nn.functional.softplus(x @ self.w_noise[gate]) + self.noise_epsilon  # (N, M)
-            noise = self.draws("normal", n, m, uneven=uneven).to(clean.dtype)  # (N, M)
+            w = torch.cat([self.w_gate[gate], self.w_noise[gate]], 1)  # (D, 2M): one matmul
+            clean, noise_logits = (w.T @ x.T).split(m)  # (M, N) each
+            std = nn.functional.softplus(noise_logits) + self.noise_epsilon  # (M, N)
+            noise = self.draws("normal", n, m, uneven=uneven).to(clean.dtype).T  # (M, N)
             logits = clean + noise * std
         else:
-            logits = clean
-        top, ids = logits.topk(min(k + 1, m), dim=1)  # (N, k+1): the (k+1)-th serves P(x, i)
-        weights, ids = top[:, :k].softmax(1), ids[:, :k]  # (N, k)
-        importance = torch.zeros_like(clean).scatter(1, ids, weights).sum(0)  # (M,)
+            logits = clean = self.w_gate[gate].T @ x.T  # (M, N)
+        top, ids = logits.topk(min(k + 1, m), dim=0)  # (k+1, N): the (k+1)-th serves P(x, i)
+        weights, ids = top[:k].softmax(0), ids[:k]  # (k, N)
+        importance = clean.new_zeros(m).index_add(0, ids.flatten(), weights.flatten())  # (M,)
         if not self.training:
             load = torch.bincount(ids.flatten(), minlength=m).to(clean.dtype)
         elif k == m:  # every row goes to every expert whatever the noise
             load = clean.new_full((m,), float(n))
         else:
             # kth_excluding(H, k, i): the (k+1)-th largest H if i is in the top k, else the k-th
-            chosen = torch.zeros_like(clean, dtype=torch.bool).scatter(1, ids, True)  # (N, M)
-            threshold = torch.where(chosen, top[:, k : k + 1], top[:, k - 1 : k])  # (N, M)
-            load = torch.special.ndtr((clean - threshold) / std).sum(0)  # Σ_rows P(x, i): (M,)
-        return ids, weights, importance, load
+            chosen = torch.zeros_like(clean, dtype=torch.bool).scatter(0, ids, True)  # (M, N)
+            threshold = torch.where(chosen, top[k : k + 1], top[k - 1 : k])  # (M, N)
+            load = torch.special.ndtr((clean - threshold) / std).sum(1)  # Σ_rows P(x, i): (M,)
+        return ids.T, weights.T, importance, load
 
 
 class MoELayer(nn.Module):
@@ -136,10 +139,12 @@ class MoELayer(nn.Module):
         ids, weights, importance, load = self.gate(x, gate, uneven)  # (N, k), (N, k), (M,), (M,)
         rows = torch.arange(len(x), device=x.device).repeat_interleave(self.k)  # (N·k,)
         out = dispatch(x, self.experts, rows, ids.flatten(), weights.flatten())  # (N, out_dim)
+        usage = torch.stack([importance, load])  # (2, M)
         if self.training and torch.is_grad_enabled():  # every process's training step gets here
-            importance, load = global_batch_sum(torch.stack([importance, load]))  # (M,) each
-        emit(self, "moe_importance", self.balance * cv_squared(importance))
-        emit(self, "moe_load", self.balance * cv_squared(load))
+            usage = global_batch_sum(usage)
+        importance_loss, load_loss = self.balance * cv_squared(usage)
+        emit(self, "moe_importance", importance_loss)
+        emit(self, "moe_load", load_loss)
         return out
 
 
