@@ -94,7 +94,7 @@ STUDIES = {
         ),
         steps=2, seeds=(0,), ablation_seeds=(0,), probe_batches=1,
     ),
-    # about 3 hours on 2 CPU cores (README, MultiModel)
+    # about 2 hours on 2 CPU cores (README, MultiModel)
     "default": Study(
         Budget(train={"epochs": 1000, "eval_every": None},
                data={"image": {"eval_size": 2000}}),
