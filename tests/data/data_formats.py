@@ -6,10 +6,17 @@ layout the real download has (IDX, Python-2-style CIFAR pickles, WikiText token 
 
 import gzip
 import pickle
+import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+# SVG pictures (Tux Paint stamps, openclipart, KTuberling) render with librsvg's command
+NEEDS_RSVG = pytest.mark.skipif(
+    shutil.which("rsvg-convert") is None, reason="needs `apt-get install -y librsvg2-bin`"
+)
 
 RNG_SEED = 0
 

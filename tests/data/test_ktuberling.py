@@ -11,13 +11,11 @@ import pytest
 from sharedspace.data import DATASETS
 from sharedspace.data.ktuberling import caption, read_theme, theme_prefix
 from sharedspace.errors import DataError
+from tests.data.data_formats import NEEDS_RSVG
 
 load = DATASETS.get("ktuberling_objects").load
 REAL = Path("/usr/share/ktuberling/pics")
 WORDS = Path("/usr/share/dict/words")
-NEEDS_RSVG = pytest.mark.skipif(
-    shutil.which("rsvg-convert") is None, reason="needs `apt-get install -y librsvg2-bin`"
-)
 # A board as Inkscape saves KTuberling's: a background, then the objects in the palette; the ball
 # is mirrored (negative scale) inside a translated layer, the hat painted by a gradient in <defs>
 BOARD = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>

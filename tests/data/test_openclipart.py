@@ -9,13 +9,11 @@ import pytest
 from sharedspace.data import DATASETS
 from sharedspace.data.openclipart import read_words, title_fault, titled_drawings, work_title
 from sharedspace.errors import DataError
+from tests.data.data_formats import NEEDS_RSVG
 
 load = DATASETS.get("openclipart").load
 REAL = Path("/usr/share/openclipart/svg")
 WORDS = Path("/usr/share/dict/words")
-NEEDS_RSVG = pytest.mark.skipif(
-    shutil.which("rsvg-convert") is None, reason="needs `apt-get install -y librsvg2-bin`"
-)
 # openclipart's metadata as Inkscape wrote it: the work's title, then its authors as cc:Agents
 SVG = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:cc="http://web.resource.org/cc/"

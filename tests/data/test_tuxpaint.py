@@ -7,6 +7,7 @@ import pytest
 
 from sharedspace.data import DATASETS
 from sharedspace.errors import DataError
+from tests.data.data_formats import NEEDS_RSVG
 from tests.data.test_captions import write_png
 
 load = DATASETS.get("tuxpaint_stamps").load
@@ -29,7 +30,7 @@ def fake_stamps(root: Path, svg: bool = True) -> Path:
     return root
 
 
-@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="needs librsvg2-bin")
+@NEEDS_RSVG
 def test_stamps_read_png_and_svg_with_their_captions_and_categories(tmp_path):
     data = load(fake_stamps(tmp_path))
     where = {n: (s, i) for s, names in data.names.items() for i, n in enumerate(names)}
@@ -57,7 +58,7 @@ def test_a_missing_tree_says_how_to_get_it(tmp_path):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs `apt-get install -y tuxpaint-stamps-default`")
-@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="needs librsvg2-bin")
+@NEEDS_RSVG
 def test_real_tuxpaint_stamps(isolated_home):
     data = load(None)
     assert sum(len(v) for v in data.names.values()) == 950
