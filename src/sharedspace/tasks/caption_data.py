@@ -53,10 +53,15 @@ def caption_image_spec(source: str, data_dir: str | None) -> ImageSpec:
     return images_spec(load_dataset(source, data_dir).images["train"])
 
 
+def _training_captions(source: str, data_dir: str | None, language: str) -> list[str]:
+    """The training captions in ``language`` (none when the dataset lacks it)."""
+    captions = load_dataset(source, data_dir).captions["train"].get(language, [])
+    return [c for c in captions if c is not None]
+
+
 @functools.lru_cache(maxsize=8)
 def _fitted(source: str, data_dir: str | None, language: str, kind: str, size: int) -> Tokenizer:
-    captions = load_dataset(source, data_dir).captions["train"][language]
-    return TOKENIZERS.get(kind)([c for c in captions if c is not None], size)
+    return TOKENIZERS.get(kind)(_training_captions(source, data_dir, language), size)
 
 
 @DATA_VIEWS.register(SequenceToSequence)
@@ -78,8 +83,7 @@ class Captions(DataView):
 
     @classmethod
     def texts(cls, source, cfg, data_dir):
-        captions = load_dataset(source, data_dir).captions["train"].get(cfg.language, [])
-        return {f"{source}.{cfg.language}": [c for c in captions if c is not None]}
+        return {f"{source}.{cfg.language}": _training_captions(source, data_dir, cfg.language)}
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
