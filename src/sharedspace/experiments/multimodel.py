@@ -9,8 +9,9 @@ Runs, all from the joint config with its hyperparameters unchanged (Adam β = (0
 2.0, label smoothing 0.1, warm-up + rsqrt), every problem drawn uniformly per step:
 1. **Joint vs single** (the paper's Table 2): all six problems jointly, and each alone, per seed.
    Every problem sees the same number of batches in each run (``steps`` of the budget): a run of
-   n problems trains n·steps steps, so joint and single differ in what else the body learns, not
-   in how much of the problem it saw.
+   n problems trains n·steps steps, and every run reads the one vocabulary fitted on the text of
+   all problems (``vocabulary.json`` in the study's folder), so joint and single differ in what
+   else the body learns, not in how much of the problem it saw or in its token ids.
 2. **Parsing alone / with image classification / with all** (the paper's Table 3): parsing's
    rows of table 1 and a run of parsing + classification per seed.
 3. **Block ablation** (the paper's Table 4) on classification + en → de: all blocks, without the
@@ -27,6 +28,7 @@ translation and captioning, exact match ("full" in the paper) for parsing. Every
 folder under ``OUT/multimodel-BUDGET/``, so ``--resume`` continues.
 """
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +43,16 @@ from sharedspace.analysis.transfer import transfer_figure
 from sharedspace.collectives import SINGLE
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.data.tokenizers import PAD_ID
+from sharedspace.errors import DataError
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sus import Budget, table_note
+from sharedspace.files import atomic_write
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.spaces.moe import MoELayer
 from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.text_scores import bleu_interval, signatures
+from sharedspace.tasks.vocabulary import fit_vocabularies
 from sharedspace.train.record import Origin
 from sharedspace.train.trainer import TrainResult, train
 from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task_gradients
@@ -135,6 +140,26 @@ def run_configs(study: Study, run: RunOptions, folder: Path) -> dict[str, Experi
         raws[name] = raw
     apply_to_each(list(raws.values()), list(run.overrides))
     return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
+
+
+def study_vocabularies(cfg: ExperimentConfig, path: Path, refit: bool) -> dict[str, dict]:
+    """The vocabularies of the joint config ``cfg``, fitted on every problem's training text,
+    which every run of the study reads: read from ``path`` when a (resumed) study wrote it, else
+    fitted and written there (``refit``: fitted anew, as ``--overwrite`` retrains)."""
+    if path.is_file() and not refit:
+        try:
+            vocabularies = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(
+                f"{path}: not the study's vocabularies ({e}); --overwrite refits"
+            ) from None
+        if not isinstance(vocabularies, dict):
+            raise DataError(f"{path}: a JSON object of vocabularies expected; --overwrite refits")
+        return vocabularies
+    vocabularies = fit_vocabularies(cfg)
+    text = json.dumps(vocabularies, ensure_ascii=False).encode()
+    atomic_write(path, lambda f: f.write(text))
+    return vocabularies
 
 
 def scores(result: TrainResult, problem: str) -> dict[str, float | None]:
@@ -250,10 +275,16 @@ def reproduce_multimodel(run: RunOptions) -> Path:
     folder = Path(run.out_dir) / f"multimodel-{run.budget}"
     configs = run_configs(study, run, folder)
     origin = Origin(str(CONFIG), list(run.overrides))
+    folder.mkdir(parents=True, exist_ok=True)
+    joint_cfg = configs[f"joint-s{study.seeds[0]}"]
+    vocabularies = study_vocabularies(joint_cfg, folder / "vocabulary.json", run.overwrite)
     results: dict[str, TrainResult] = {}
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
+        results[name] = train(
+            cfg, resume=run.resume, overwrite=run.overwrite, origin=origin,
+            vocabularies=vocabularies,
+        )  # fmt: skip
     note = table_note(run.budget, list(configs.values()), list(results.values()))
     note += f"; {study.steps} batches of 32 a problem in every run; BLEU: {signatures()['bleu']}"
 

@@ -9,13 +9,16 @@ from sharedspace.tasks.vocabulary import shared_tokenizers
 
 
 def build_tasks(
-    cfg: ExperimentConfig, states: dict[str, dict[str, Any]] | None = None
+    cfg: ExperimentConfig,
+    states: dict[str, dict[str, Any]] | None = None,
+    vocabularies: dict[str, dict[str, Any]] | None = None,
 ) -> list[Task]:
     """``cfg`` is resolved (typed data and head configs); ``states`` (task name →
     TaskData.state, from a checkpoint) restores tokenizers exactly. Tasks of one
-    ``data.vocabulary`` read one tokenizer (tasks/vocabulary.py)."""
+    ``data.vocabulary`` read one tokenizer (tasks/vocabulary.py): the one ``vocabularies``
+    (vocabulary name → tokenizer state) gives, else fitted on their text."""
     states = states or {}
-    shared = shared_tokenizers(cfg, states)
+    shared = shared_tokenizers(cfg, states, vocabularies)
     tasks = []
     for index, (name, tcfg) in enumerate(cfg.tasks.items()):
         kind = TASKS.get(tcfg.kind)

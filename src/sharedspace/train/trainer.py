@@ -143,12 +143,13 @@ def setup(
     device: torch.device,
     procs: collectives.Processes,
     task_states: dict[str, dict] | None = None,
+    vocabularies: dict[str, dict] | None = None,
 ) -> Run:
     """Build every part of the run from its config, seeded by ``cfg.seed`` (``task_states`` from
-    a checkpoint restore the tokenizers exactly)."""
+    a checkpoint restore the tokenizers exactly; ``vocabularies`` as ``train``'s)."""
     t = cfg.train
     torch.manual_seed(cfg.seed)
-    tasks = build_tasks(cfg, task_states)
+    tasks = build_tasks(cfg, task_states, vocabularies)
     model = build_model(cfg, tasks).to(device)
     weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
     params = [*model.parameters(), *weighting.parameters()]
@@ -357,9 +358,13 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     origin: Origin | None = None,
+    vocabularies: dict[str, dict] | None = None,
 ) -> TrainResult:
     """Train ``cfg`` in ``out_dir/name``; ``origin`` (the config file and overrides as typed)
-    goes into the run record."""
+    goes into the run record. ``vocabularies`` (vocabulary name → tokenizer state, e.g.
+    ``tasks.vocabulary.fit_vocabularies`` of a larger config) replaces fitting a
+    ``data.vocabulary`` on this run's tasks; the tokenizer is saved with the run's task states,
+    so its weights and checkpoints stand alone."""
     device = pick_device(cfg.train.device)
     procs = distributed.setup(device)
     if device.type == "cuda" and procs.world > 1:  # one GPU per process
@@ -369,7 +374,7 @@ def train(
     with folder as run_dir:  # one writer: the main process holds its lock until the run ends
         if procs.world > 1:
             torch.distributed.barrier()
-        return _train(cfg, run_dir, device, procs, resume, origin)
+        return _train(cfg, run_dir, device, procs, resume, origin, vocabularies)
 
 
 def _train(
@@ -379,6 +384,7 @@ def _train(
     procs: collectives.Processes,
     resume: bool,
     origin: Origin | None,
+    vocabularies: dict[str, dict] | None,
 ) -> TrainResult:
     latest, ckpt = (load_newest_good(run_dir / layout.CHECKPOINTS) if resume else None) or (
         None,
@@ -391,7 +397,8 @@ def _train(
         if missing:
             raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
     try:
-        run = setup(cfg, run_dir, device, procs, ckpt["task_states"] if ckpt else None)
+        states = ckpt["task_states"] if ckpt else None
+        run = setup(cfg, run_dir, device, procs, states, vocabularies)
     except DataError as e:  # a checkpoint's tokenizer state: say which checkpoint
         raise (CheckpointError(f"{latest}: {e}") if ckpt else e) from None
     if ckpt:
