@@ -71,6 +71,37 @@ def test_images_are_standardised_with_the_data_statistics():
     assert not torch.allclose(cap(x).values, shifted(x).values)
 
 
+def test_per_image_standardisation_ignores_the_data_statistics():
+    spec = ImageSpec(1, 12, 12, (0.5,), (0.25,))
+    cap = build(spec, per_image=True)
+    x = images(3, spec)
+    z = cap.standardise(x)
+    torch.testing.assert_close(z.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(dim=(1, 2, 3), correction=0), torch.ones(3))
+    flat = torch.full((1, 1, 12, 12), 200, dtype=torch.uint8)
+    assert torch.equal(cap.standardise(flat), torch.zeros(1, 1, 12, 12))  # floored std: no NaN
+    shifted = build(ImageSpec(1, 12, 12, (0.6,), (0.1,)), per_image=True)
+    torch.testing.assert_close(cap(x).values, shifted(x).values)
+
+
+def test_grey_read_as_rgb_is_the_grey_image_in_three_channels():
+    grey = gray(16)
+    rgb = ImageSpec(3, 16, 16, (0.5,) * 3, (0.25,) * 3)
+    cap = build(grey, grey_to_rgb=True, per_image=True)
+    assert cap.entry_flow[0][0].in_channels == 3  # the stem's first conv
+    x = images(2, grey)
+    colour = build(rgb, grey_to_rgb=True, per_image=True)  # same seed: same weights
+    torch.testing.assert_close(cap(x).values, colour(x.expand(-1, 3, -1, -1)).values)
+
+
+def test_grey_and_colour_problems_of_any_size_share_a_cap_set_to_read_them_alike():
+    grey, rgb = gray(28), ImageSpec(3, 48, 48, (0.4, 0.5, 0.6), (0.2, 0.3, 0.25))
+    shared = ImageXception.Config(grey_to_rgb=True, per_image=True)
+    assert ImageXception.reads(shared, grey) == ImageXception.reads(shared, rgb)
+    for alone in (ImageXception.Config(grey_to_rgb=True), ImageXception.Config(per_image=True)):
+        assert ImageXception.reads(alone, grey) != ImageXception.reads(alone, rgb)
+
+
 def test_every_parameter_gets_a_gradient():
     spec = gray(28)
     cap = build(spec)

@@ -30,7 +30,7 @@ class TextEmbedding(nn.Module):
         pass
 
     @classmethod
-    def reads(cls, spec: TextSpec) -> tuple[int, str]:
+    def reads(cls, cfg: Config, spec: TextSpec) -> tuple[int, str]:
         """The vocabulary alone: any input length reads through one embedding."""
         return spec.vocab_size, spec.vocabulary
 

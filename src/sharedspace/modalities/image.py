@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sharedspace.data.specs import ImageSpec
-from sharedspace.modalities.base import MODALITIES, ImageCap
+from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
 
 
 @MODALITIES.register("image_cnn")
@@ -26,16 +26,16 @@ class ImageCNN(ImageCap):
     aux_losses = ()
 
     @dataclass
-    class Config:
+    class Config(ImageInput):
         channels: list[int] = field(default_factory=lambda: [32, 64])  # one conv layer each
         kernel_size: int = 3
         negative_slope: float = 0.01  # LeakyReLU after the dense layer
 
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__(spec)
+        super().__init__(cfg, spec)
         self.out_dim = out_dim
         layers: list[nn.Module] = []
-        c, h, w = spec.channels, spec.height, spec.width
+        c, h, w = self.channels, spec.height, spec.width
         for c_out in cfg.channels:
             layers += [
                 nn.Conv2d(c, c_out, cfg.kernel_size, padding=cfg.kernel_size // 2),

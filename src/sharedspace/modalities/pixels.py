@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sharedspace.data.specs import ImageSpec
-from sharedspace.modalities.base import MODALITIES, ImageCap
+from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
 
 
 @MODALITIES.register("pixels")
@@ -23,13 +23,13 @@ class Pixels(ImageCap):
     aux_losses = ()
 
     @dataclass
-    class Config:
+    class Config(ImageInput):
         pass
 
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__(spec)
+        super().__init__(cfg, spec)
         self.out_dim = out_dim
-        pixels = spec.channels * spec.height * spec.width
+        pixels = self.channels * spec.height * spec.width
         self.proj = nn.Identity() if out_dim == pixels else nn.Linear(pixels, out_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,9 +6,10 @@ without a ReLU before it), then residual blocks of two separable conv steps, a 3
 max-pool and a strided 1×1 shortcut (``layers.xception.EntryBlock``). The paper keeps the
 result as a variable-length representation, not one vector: the body attends over its positions.
 
-Deliberate differences: images are standardised with the dataset's mean and std, as
-``image_cnn`` does, not per image (tensorflow's ``per_image_standardization``); the last block
-does not have the body's width — a 1×1 map (a linear layer per position) gives ``out_dim``, so
+Deliberate differences: images are standardised by default with the dataset's mean and std, as
+``image_cnn`` does (``per_image: true`` standardises each image as the paper does, and
+``grey_to_rgb: true`` reads grey as colour: then one cap serves every image problem); the last
+block does not have the body's width — a 1×1 map (a linear layer per position) gives ``out_dim``, so
 the blocks' widths are free; and the sizes are CPU-sized (defaults below, tensor2tensor's in
 comments).
 """
@@ -20,7 +21,7 @@ from torch import nn
 
 from sharedspace.data.specs import ImageSpec
 from sharedspace.layers.xception import ConvStep2d, EntryBlock, full_conv
-from sharedspace.modalities.base import MODALITIES, ImageCap
+from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
 from sharedspace.representation import PaddedSequence
 
 
@@ -37,18 +38,25 @@ class ImageXception(ImageCap):
     aux_losses = ()
 
     @dataclass
-    class Config:
+    class Config(ImageInput):
         # full 3×3 conv steps, the first strided 2 (tensor2tensor: [32, 64])
         stem_channels: list[int] = field(default_factory=lambda: [16, 32])
         # one residual entry block each, each halving H and W (tensor2tensor: [128, 256, width])
         block_channels: list[int] = field(default_factory=lambda: [64, 128])
         kernel_size: int = 3  # of the stem's and the blocks' convolutions (tensor2tensor: 3)
 
+    @classmethod
+    def reads(cls, cfg: ImageInput, spec: ImageSpec) -> tuple:
+        """The channels and the statistics unless per image, not the size: any size gives a
+        sequence of positions (28×28 grey and 48×48 colour problems share the cap when it reads
+        grey as RGB and standardises each image)."""
+        return super().reads(cfg, spec)[:2]
+
     def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
-        super().__init__(spec)
+        super().__init__(cfg, spec)
         self.out_dim = out_dim
         layers: list[nn.Module] = []
-        c = spec.channels
+        c = self.channels
         for i, c_out in enumerate(cfg.stem_channels):
             conv = full_conv(c, c_out, cfg.kernel_size, stride=2 if i == 0 else 1)
             layers.append(ConvStep2d(conv, c_out, first_relu=i > 0))
