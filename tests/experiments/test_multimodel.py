@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from sharedspace.data import silver_trees, treebank
+from sharedspace.errors import ConfigError
 from sharedspace.experiments import RunOptions
 from sharedspace.experiments.multimodel import (
     ABLATIONS,
@@ -32,6 +33,8 @@ SMALL = (  # a small body, the tiny data's sizes, the tiny pictures in place of 
     "tasks.classify.data.val_size=16",
     "tasks.en_de.data.vocab_size=2000",
     "tasks.de_en.data.vocab_size=2000",
+    "tasks.en_fr.data.vocab_size=2000",
+    "tasks.fr_en.data.vocab_size=2000",
     "tasks.parse.data.vocab_size=2000",
     "tasks.parse.data.seq_len=32",
     "tasks.parse.data.max_len=40",
@@ -93,8 +96,15 @@ def test_smoke_study_writes_every_table_and_figure(multimodel_data, tmp_path, on
     joint = (study / "joint-s0" / "config.yaml").read_text()
     assert "task_token: to-parse" in joint and "vocabulary: subwords" in joint
     # every run reads the vocabulary fitted on all problems' text, the single ones too
-    vocabulary = json.loads((study / "vocabulary.json").read_text())["subwords"]
+    vocabulary = json.loads((study / "vocabulary.json").read_text())["vocabularies"]["subwords"]
     for name in ("joint-s0", "alone-en_de-s0", "alone-parse-s0", "alone-caption-s0"):
         _, states, _ = load_weights(study / name / "model.safetensors")
         tokenizers = {n: s["tokenizer"] for n, s in states.items() if "tokenizer" in s}
         assert tokenizers and all(t == vocabulary for t in tokenizers.values()), name
+    # resumed with other data, the study refuses its stale vocabulary before training anything
+    changed = RunOptions(
+        "smoke", str(multimodel_data), str(tmp_path), resume=True,
+        overrides=(*SMALL, "tasks.parse_en.data.seq_len=20"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"vocabulary\.json: fitted on other problems or data"):
+        reproduce_multimodel(changed)

@@ -1,13 +1,13 @@
 """MultiModel's tables (Kaiser et al. 2017, "One Model To Learn Them All") on the offline problems
-of ``configs/multimodel/joint.yaml``: image classification (Fashion-MNIST), translation en → de
-and de → en (gettext), Turkish dependency parsing (gold), English constituency parsing (silver,
-link-grammar's) and image captioning.
+of ``configs/multimodel/joint.yaml``: image classification (Fashion-MNIST), translation between
+English and German and English and French, both ways (gettext), Turkish dependency parsing
+(gold), English constituency parsing (silver, link-grammar's) and image captioning.
 
     sharedspace reproduce multimodel [--budget smoke|default|full] [--data-dir DIR] [key=value …]
 
 Runs, all from the joint config with its hyperparameters unchanged (Adam β = (0.85, 0.997), clip
 2.0, label smoothing 0.1, warm-up + rsqrt), every problem drawn uniformly per step:
-1. **Joint vs single** (the paper's Table 2): all six problems jointly, and each alone, per seed.
+1. **Joint vs single** (the paper's Table 2): all eight problems jointly, and each alone, per seed.
    Every problem sees the same number of batches in each run (``steps`` of the budget): a run of
    n problems trains n·steps steps, and every run reads the one vocabulary fitted on the text of
    all problems (``vocabulary.json`` in the study's folder), so joint and single differ in what
@@ -30,7 +30,7 @@ folder under ``OUT/multimodel-BUDGET/``, so ``--resume`` continues.
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from sharedspace.analysis.transfer import transfer_figure
 from sharedspace.collectives import SINGLE
 from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
 from sharedspace.data.tokenizers import PAD_ID
-from sharedspace.errors import DataError
+from sharedspace.errors import ConfigError, DataError
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.files import atomic_write
@@ -52,17 +52,19 @@ from sharedspace.resolve import load_config
 from sharedspace.spaces.moe import MoELayer
 from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.text_scores import bleu_interval, signatures
-from sharedspace.tasks.vocabulary import fit_vocabularies
+from sharedspace.tasks.vocabulary import fit_vocabularies, vocabulary_groups
 from sharedspace.train.record import Origin
 from sharedspace.train.trainer import TrainResult, train
 from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task_gradients
 
 CONFIG = CONFIGS / "multimodel" / "joint.yaml"
-PROBLEMS = ("classify", "en_de", "de_en", "parse", "parse_en", "caption")
+PROBLEMS = ("classify", "en_de", "de_en", "en_fr", "fr_en", "parse", "parse_en", "caption")
 LABELS = {
     "classify": "Image classification (Fashion-MNIST)",
     "en_de": "Translation en → de (gettext)",
     "de_en": "Translation de → en (gettext)",
+    "en_fr": "Translation en → fr (gettext)",
+    "fr_en": "Translation fr → en (gettext)",
     "parse": "Turkish dependency parsing (gold)",
     "parse_en": "English constituency parsing (silver)",
     "caption": "Image captioning (Tux Paint test)",
@@ -142,23 +144,39 @@ def run_configs(study: Study, run: RunOptions, folder: Path) -> dict[str, Experi
     return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
 
 
+def fitted_on(cfg: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """What the vocabularies of ``cfg`` are fitted from: per vocabulary, its tasks' data sections
+    (JSON-shaped), so a study resumed with other problems or data refuses a stale vocabulary."""
+    groups = vocabulary_groups(cfg)
+    basis = {
+        group: {n: [cfg.tasks[n].data.name, asdict(cfg.tasks[n].data.config)] for n in names}
+        for group, names in groups.items()
+    }
+    return json.loads(json.dumps(basis))
+
+
 def study_vocabularies(cfg: ExperimentConfig, path: Path, refit: bool) -> dict[str, dict]:
     """The vocabularies of the joint config ``cfg``, fitted on every problem's training text,
-    which every run of the study reads: read from ``path`` when a (resumed) study wrote it, else
-    fitted and written there (``refit``: fitted anew, as ``--overwrite`` retrains)."""
+    which every run of the study reads: read from ``path`` when a (resumed) study wrote it from
+    the same data sections, else fitted and written there (``refit``: fitted anew, as
+    ``--overwrite`` retrains every run)."""
+    basis = fitted_on(cfg)
     if path.is_file() and not refit:
         try:
-            vocabularies = json.loads(path.read_text(encoding="utf-8"))
+            stored = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(
-                f"{path}: not the study's vocabularies ({e}); --overwrite refits"
-            ) from None
-        if not isinstance(vocabularies, dict):
-            raise DataError(f"{path}: a JSON object of vocabularies expected; --overwrite refits")
-        return vocabularies
+            raise DataError(f"{path}: not a study's vocabularies ({e})") from None
+        if not isinstance(stored, dict) or set(stored) != {"fitted_on", "vocabularies"}:
+            raise DataError(f"{path}: not a study's vocabularies (keys fitted_on, vocabularies)")
+        if stored["fitted_on"] != basis:
+            raise ConfigError(
+                f"{path}: fitted on other problems or data sections than this study's; "
+                "--overwrite retrains the study with a new one"
+            )
+        return stored["vocabularies"]
     vocabularies = fit_vocabularies(cfg)
-    text = json.dumps(vocabularies, ensure_ascii=False).encode()
-    atomic_write(path, lambda f: f.write(text))
+    text = json.dumps({"fitted_on": basis, "vocabularies": vocabularies}, ensure_ascii=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
     return vocabularies
 
 
