@@ -66,11 +66,15 @@ def test_the_view_keeps_the_contract_and_reads_one_language(shapes):
     assert data.spec.channels == 3 and 0.5 < data.spec.mean[0] < 1  # mostly white
 
     german = Captions.prepare(
-        "captioned_images", Captions.Config(language="de", max_len=3), shapes, 0, "k", {}
+        "captioned_images", Captions.Config(language="de", max_len=5), shapes, 0, "k", {}
     )
     assert sum(len(s) for s in german.splits.values()) == 180  # black has no German caption
-    assert german.target.max_len == 3 and german.spec == data.spec  # one image spec: one cap
+    assert german.target.max_len == 5 and german.spec == data.spec  # one image spec: one cap
     assert german.splits["train"].get(torch.arange(2))["y"][:, -1].tolist() == [EOS_ID] * 2
+    # a caption longer than max_len leaves its image out, never cut to teach stopping mid-way
+    with pytest.raises(ConfigError, match=r"^k\.max_len: 4 — every train caption is longer"):
+        Captions.prepare("captioned_images", Captions.Config(language="de", max_len=4), shapes,
+                         0, "k", {})  # fmt: skip
 
     again = Captions.prepare("captioned_images", Captions.Config(), shapes, 0, "k", data.state)
     assert again.target == data.target  # the tokenizer restored from the state

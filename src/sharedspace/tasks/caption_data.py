@@ -1,8 +1,10 @@
 """Captioned images as a sequence-to-sequence task reads them: an image in, its caption out.
 
 One tokenizer per (dataset, language, tokenizer kind, vocabulary size), fitted once on the
-training captions of that language (or restored from a checkpoint); a caption is its first
-``max_len - 1`` tokens then ``<eos>``, padded with ``<pad>``. Images keep the dataset's uint8
+training captions of that language (or restored from a checkpoint); a caption is its tokens then
+``<eos>``, padded with ``<pad>``; a longer caption than ``max_len`` leaves its image out, as the
+``pairs`` view drops long pairs (a truncated caption teaches stopping mid-sentence; left-out
+validation or test images are warned of). Images keep the dataset's uint8
 (3, S, S) and one spec per dataset — per-channel mean/std of all its training images, computed
 once — so tasks in several languages on one dataset share the image cap. An image with no caption
 in the task's language is left out of that task.
@@ -19,7 +21,15 @@ from sharedspace.data.captions import CaptionedImages
 from sharedspace.data.specs import ImageSpec, TokensTarget
 from sharedspace.data.tokenizers import EOS_ID
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_dataset
+from sharedspace.tasks.data import (
+    SPLITS,
+    DataView,
+    Sizes,
+    Split,
+    TaskData,
+    load_dataset,
+    warn_unscored,
+)
 from sharedspace.tasks.image_data import images_spec
 from sharedspace.tasks.seq2seq import SequenceToSequence
 from sharedspace.tasks.text_data import VocabularyConfig, padded, shuffled, vocabulary
@@ -79,7 +89,7 @@ class Captions(DataView):
 
         language: str = "en"  # which captions: a language the dataset has (en, de, fr, …)
         vocab_size: int = 4000  # size cap of the tokenizer, specials included
-        max_len: int = 24  # caption tokens, <eos> included; longer captions are cut
+        max_len: int = 24  # caption tokens, <eos> included; an image of a longer one is left out
 
     @classmethod
     def texts(cls, source, cfg, data_dir):
@@ -108,9 +118,15 @@ class Captions(DataView):
             tokenizer = _fitted(source, data_dir, cfg.language, cfg.tokenizer, cfg.vocab_size)
         splits: dict[str, Split] = {}
         for i, split in enumerate(SPLITS):
-            rows = kept[split]
-            encoded = tokenizer.encode_batch([captions[split][j] for j in rows])
-            ids, lengths = padded([[*t[: cfg.max_len - 1], EOS_ID] for t in encoded], cfg.max_len)
+            encoded = tokenizer.encode_batch([captions[split][j] for j in kept[split]])
+            pairs = zip(kept[split], encoded, strict=True)
+            fits = [(j, t) for j, t in pairs if len(t) < cfg.max_len]
+            why = f"captioned in more than max_len {cfg.max_len} tokens (<eos> included)"
+            warn_unscored(key, split, len(fits), len(encoded), why)
+            if not fits:
+                raise ConfigError(f"{key}.max_len: {cfg.max_len} — every {split} caption is longer")
+            rows = [j for j, _ in fits]
+            ids, lengths = padded([[*t, EOS_ID] for _, t in fits], cfg.max_len)
             order = shuffled(len(rows), seed + i)  # sources list images by name: mix them
             images = data.images[split][torch.tensor(rows)[order]]
             data_split = CaptionSplit(images, ids[order], lengths[order])

@@ -11,6 +11,7 @@ real positions) where sequences are padded.
 """
 
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,3 +119,15 @@ def source_kind(source: str) -> str:
 def load_dataset(source: str, data_dir: str | None) -> Any:
     """A stored dataset's splits, loaded once per (source, data_dir)."""
     return DATASETS.get(source).load(Path(data_dir) if data_dir else None)
+
+
+def warn_unscored(key: str, split: str, kept: int, total: int, why: str) -> None:
+    """Warn that ``total - kept`` examples of an evaluation split are left out (``why``): its
+    scores are on the rest, which flatters them when the long ones are the hard ones. Training
+    splits leave examples out silently (a truncated target teaches stopping mid-sentence)."""
+    if split != "train" and kept < total:
+        warnings.warn(
+            f"{key}: {total - kept:,} of {total:,} {split} examples are {why} and are not "
+            "scored; raise the lengths to score them all",
+            stacklevel=2,
+        )
