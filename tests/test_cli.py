@@ -1,6 +1,7 @@
 """The command line: clean errors for bad input, train → evaluate round trip."""
 
 import json
+import warnings
 
 import pytest
 
@@ -174,3 +175,10 @@ def test_ctrl_c_in_any_command_is_one_line_and_status_130(capsys, monkeypatch, c
     monkeypatch.setattr(f"sharedspace.cli.{command}", interrupted)
     status, _, err = run_cli(capsys, *argv)
     assert status == 130 and err == "sharedspace: interrupted\n"
+
+
+def test_warnings_reach_the_user_as_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after
+    main(["list", "spaces"])
+    shown = warnings.formatwarning("3 of 9 test examples are long", UserWarning, "/x.py", 7, "w()")
+    assert shown == "sharedspace: warning: 3 of 9 test examples are long\n"

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 
 from sharedspace import layout
@@ -214,6 +215,11 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the user reads it: what and why, not the line of our code that said it."""
+    return f"sharedspace: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser()
     args, extra = p.parse_known_args(argv)
@@ -224,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
+    warnings.formatwarning = one_line_warning
     if "WORLD_SIZE" in os.environ:  # a torchrun worker
         from sharedspace.train import distributed
 
