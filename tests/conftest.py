@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from sharedspace.data.locate import CACHE_ENV_VAR
 from tests.tiny import write_categories, write_fortunes, write_learnable_images
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory: pytest.TempPathFactory):
+    """Pictures drawn in tests are cached in a folder of the session, never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV_VAR, str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

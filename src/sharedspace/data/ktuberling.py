@@ -83,20 +83,20 @@ def object_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
                 style.write_text(ONLY.format(id=element))
                 jobs.append(SvgJob(boards[board], f"{board}#{element}", BOARD_SIZE, style))
                 items.append((f"{theme}/{element}", caption(sound, prefix), theme))
-        pictures = render_all(jobs, _alone)
+        pictures = render_all(jobs, _alone, "ktuberling_objects")
     captioned = []
     for (name, text, group), picture, job in zip(items, pictures, jobs, strict=True):
-        if picture is None:
-            raise DataError(f"{job.where}: draws nothing (no element with that id?)")
+        if isinstance(picture, str):
+            raise DataError(f"{job.where}: {picture} (no element with that id?)")
         captioned.append(Captioned(name, picture, {"en": text}, group))
     return captioned, Counter()
 
 
-def _alone(job: SvgJob) -> np.ndarray | None:
-    """(3, S, S) uint8 of the object the job's stylesheet leaves visible, or None when it draws
-    nothing; squared at once, so the board-sized pictures (3 MB each) are not all kept."""
+def _alone(job: SvgJob) -> np.ndarray | str:
+    """(3, S, S) uint8 of the object the job's stylesheet leaves visible, or why there is none;
+    squared at once, so the board-sized pictures (3 MB each) are not all kept."""
     picture = render_svg(job)
-    return square_image(picture) if picture.getchannel("A").getbbox() else None
+    return square_image(picture) if picture.getchannel("A").getbbox() else "draws nothing"
 
 
 def read_theme(path: Path) -> tuple[Path, list[tuple[str, str]]]:

@@ -12,12 +12,20 @@ from sharedspace.data.archives import extract
 from sharedspace.errors import DataError
 
 ENV_VAR = "SHAREDSPACE_DATA_DIR"
+CACHE_ENV_VAR = "SHAREDSPACE_CACHE_DIR"
 
 
 def default_roots() -> list[Path]:
     """The folders searched when no data_dir is given, before any Debian location."""
     roots = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
     return [*roots, Path.home() / ".cache" / "sharedspace" / "data"]
+
+
+def cache_folder() -> Path:
+    """Where what is derived from data is kept between runs (pictures drawn from SVG files):
+    ``$SHAREDSPACE_CACHE_DIR``, else ``~/.cache/sharedspace/derived``; deleting it loses nothing."""
+    root = os.environ.get(CACHE_ENV_VAR)
+    return Path(root) if root else Path.home() / ".cache" / "sharedspace" / "derived"
 
 
 def find_dataset(

@@ -80,7 +80,7 @@ def clipart_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
     require_rsvg(folder, len(kept), "titled drawings")
     jobs = (SvgJob(read_bytes(path, IMAGE_FILE_LIMIT, DataError), str(path)) for path, _ in kept)
     items = []
-    for (path, title), picture in zip(kept, render_all(jobs, _drawing), strict=True):
+    for (path, title), picture in zip(kept, render_all(jobs, _drawing, "openclipart"), strict=True):
         if isinstance(picture, str):
             skipped[picture] += 1
         else:

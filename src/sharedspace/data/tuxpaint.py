@@ -26,7 +26,7 @@ from sharedspace.data.captions import (
 )
 from sharedspace.data.datasets import dataset
 from sharedspace.data.locate import find_dataset
-from sharedspace.data.svg import SvgJob, render_svg, require_rsvg
+from sharedspace.data.svg import SvgJob, render_all, render_svg, require_rsvg
 from sharedspace.errors import DataError
 from sharedspace.untrusted import read_bytes, regular_file
 
@@ -51,22 +51,27 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
         else:
             skipped["captions without a picture"] += 1
     require_rsvg(folder, sum(picture.suffix == ".svg" for _, picture in pictures), "stamps")
+    svgs = [p for _, p in pictures if p.suffix == ".svg"]
+    jobs = (SvgJob(read_bytes(p, IMAGE_FILE_LIMIT, DataError), str(p)) for p in svgs)
+    drawn = dict(zip(svgs, render_all(jobs, _drawing, "tuxpaint_stamps"), strict=True))
     items = []
     for text, picture in pictures:
         captions = read_caption_file(text)
         if "en" not in captions:
             raise DataError(f"{text}:1: no English caption")
         name = picture.relative_to(folder).as_posix()
-        items.append(Captioned(name, _picture(picture), captions, name.split("/")[0]))
+        if picture.suffix == ".png":
+            data = read_bytes(picture, IMAGE_FILE_LIMIT, DataError)
+            image = decode_image(data, str(picture), ("PNG",))
+        else:
+            image = drawn[picture]
+        items.append(Captioned(name, image, captions, name.split("/")[0]))
     return items, skipped
 
 
-def _picture(path: Path) -> np.ndarray:
-    """(3, S, S) uint8 of a PNG read with Pillow, or of an SVG rendered by rsvg-convert."""
-    data = read_bytes(path, IMAGE_FILE_LIMIT, DataError)
-    if path.suffix == ".png":
-        return decode_image(data, str(path), ("PNG",))
-    return square_image(render_svg(SvgJob(data, str(path))))
+def _drawing(job: SvgJob) -> np.ndarray:
+    """(3, S, S) uint8 of an SVG stamp rendered by rsvg-convert."""
+    return square_image(render_svg(job))
 
 
 @dataset("tuxpaint_stamps", kind="image", splits=CaptionedImages)
