@@ -14,6 +14,7 @@ from sharedspace.cli import main
 from sharedspace.data import DATASETS, download
 from sharedspace.data import silver_trees as st
 from sharedspace.data.locate import default_roots
+from sharedspace.data.text_scorer import BRACKETS
 from sharedspace.errors import DataError
 from tests.data.mo_files import write_catalog
 
@@ -139,7 +140,7 @@ def test_the_builder_keeps_whole_parses_in_gettexts_split(gettext_dir, fake_pars
     assert log.count("run") == 3 and COMMAND not in log and log.count(st.SENTINEL) == 107 + 3
 
     splits = DATASETS.get("english_silver_trees").load(gettext_dir)
-    assert splits.sides == ("words", "tree")
+    assert splits.sides == ("words", "tree") and splits.scorers == {"tree": BRACKETS}
     rows = {r["words"]: (name, r["tree"]) for name in ("train", "validation", "test")
             for r in getattr(splits, name)}  # fmt: skip
     expected = {words: tree for _, words, tree in REAL.values()}

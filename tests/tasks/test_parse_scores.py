@@ -1,12 +1,19 @@
-"""Attachment scores of a decoded dependency tree: sums checked by hand on well-formed and garbled
-predictions, batches (and so processes) adding up, and a parse task on a tiny treebank reporting
-uas and las equal to a hand computation over its own decodings."""
+"""Attachment scores of a decoded dependency tree and labelled brackets of a constituency tree:
+sums checked by hand on well-formed and garbled predictions, batches (and so processes) adding
+up, and a parse task on a tiny treebank reporting uas and las equal to a hand computation over
+its own decodings."""
 
 import pytest
 import torch
 
 from sharedspace.data.dependency_tree import attachment, delinearise
-from sharedspace.data.text_scorer import ATTACHMENT, attachment_sums
+from sharedspace.data.text_scorer import (
+    ATTACHMENT,
+    BRACKETS,
+    attachment_sums,
+    bracket_sums,
+    brackets,
+)
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.data.treebank import FOLDER, WHEEL
 from sharedspace.resolve import load_config
@@ -37,6 +44,37 @@ def test_attachment_sums_are_counted_by_hand(predicted, tokens, heads, arcs):
     sums = attachment_sums(predicted, GOLD)
     assert sums == {"tree_tokens": tokens, "tree_heads": heads, "tree_arcs": arcs}
     assert ATTACHMENT.scores(sums) == {"uas": heads / tokens, "las": arcs / tokens}
+
+
+TREE = "(S (NP XX XX ) (VP XX (NP XX ) ) )"  # S 0-4, NP 0-2, VP 2-4, NP 3-4
+
+
+def test_brackets_are_labelled_spans_read_leniently():
+    assert brackets(TREE) == {("S", 0, 4): 1, ("NP", 0, 2): 1, ("VP", 2, 4): 1, ("NP", 3, 4): 1}
+    assert brackets(") (S XX (NP XX") == {("S", 0, 2): 1, ("NP", 1, 2): 1}  # stray ), left open
+    assert brackets("(S (S XX ) )") == {("S", 0, 1): 2}  # a unary chain: a multiset
+
+
+@pytest.mark.parametrize(
+    "predicted, matched, found",
+    [
+        (TREE, 4, 4),
+        ("(S (NP XX XX ) (VP XX XX ) )", 3, 3),  # the inner NP missing
+        ("(S (NP XX ) (VP XX XX (NP XX ) ) )", 2, 4),  # NP and VP one word off; S and NP 3-4 right
+        ("(S (PP XX XX ) (VP XX (NP XX ) ) )", 3, 4),  # a wrong label
+        ("XX XX", 0, 0),  # no bracket at all
+    ],
+)
+def test_bracket_sums_are_evalb_counts_by_hand(predicted, matched, found):
+    sums = bracket_sums([predicted, TREE], [TREE, TREE])  # the second sentence all right
+    assert sums["brackets_matched"] == matched + 4 and sums["brackets_gold"] == 8
+    assert sums["brackets_predicted"] == found + 4
+    scores = BRACKETS.scores(sums)
+    precision, recall = (matched + 4) / (found + 4), (matched + 4) / 8
+    assert scores["bracket_precision"] == pytest.approx(precision)
+    assert scores["bracket_recall"] == pytest.approx(recall)
+    assert scores["bracket_f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert BRACKETS.scores(bracket_sums(["XX"], [TREE]))["bracket_precision"] == 0.0
 
 
 # a word-level vocabulary for the seq2seq test: ids 3.. → TOKENS

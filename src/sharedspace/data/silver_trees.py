@@ -41,7 +41,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -50,6 +50,7 @@ from sharedspace.data.datasets import DATASETS, ParallelSplits, dataset
 from sharedspace.data.download import FETCHERS
 from sharedspace.data.locate import find_dataset
 from sharedspace.data.parallel import load_translation_pairs, normalised
+from sharedspace.data.text_scorer import BRACKETS
 from sharedspace.errors import DataError, clip
 from sharedspace.files import fsync_directory, fsync_file
 
@@ -213,7 +214,7 @@ def load_english_silver_trees(data_dir: Path | None = None) -> ParallelSplits:
         for row in split:
             if row["tree"].split().count(WORD) != len(row["words"].split()):
                 raise DataError(f"{path}: a tree without one {WORD} per word: {clip(str(row))}")
-    return splits
+    return replace(splits, scorers={"tree": BRACKETS})
 
 
 FETCHERS["english_silver_trees"] = fetch_english_silver_trees

@@ -1,11 +1,13 @@
 """Scores of a decoded text by what it means, beyond BLEU and chrF: a dataset declares one for a
 side whose text is a structure (``ParallelSplits.scorers``), and a task writing that side
-reports them (``seq2seq``: uas and las of a decoded dependency tree).
+reports them (``seq2seq``: uas and las of a decoded dependency tree, labelled bracket precision,
+recall and F1 of a decoded constituency tree).
 
 A scorer keeps sums over sentences, as ``tasks.text_scores`` keeps BLEU's statistics, so batches
 and processes add up and each ratio is taken once over a whole split (2 processes = 1).
 """
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,8 +23,12 @@ class TextScorer:
     ratios: Mapping[str, tuple[str, str]]
 
     def scores(self, totals: Mapping[str, float]) -> dict[str, float]:
-        """The summed totals → each metric of ``ratios``."""
-        return {name: totals[top] / totals[bottom] for name, (top, bottom) in self.ratios.items()}
+        """The summed totals → each metric of ``ratios`` (0 over an empty denominator: no bracket
+        predicted has no precision to speak of)."""
+        return {
+            name: totals[top] / totals[bottom] if totals[bottom] else 0.0
+            for name, (top, bottom) in self.ratios.items()
+        }
 
 
 def attachment_sums(predictions: list[str], references: list[str]) -> dict[str, float]:
@@ -45,4 +51,55 @@ def attachment_sums(predictions: list[str], references: list[str]) -> dict[str, 
 # unlabelled and labelled attachment scores of a dependency tree (0–1, per tree token)
 ATTACHMENT = TextScorer(
     attachment_sums, {"uas": ("tree_heads", "tree_tokens"), "las": ("tree_arcs", "tree_tokens")}
+)
+
+
+def brackets(tree: str) -> Counter:
+    """The labelled spans (label, first word, past the last word) of a tree linearised as
+    Vinyals et al. (2015) wrote it, ``(S (NP XX XX ) (VP XX ) )``: "(LABEL" opens, ")" closes,
+    any other token is a word. Read leniently, as a decoder may garble it: a stray ")" is
+    skipped, brackets left open close at the end."""
+    spans: Counter = Counter()
+    stack: list[tuple[str, int]] = []
+    words = 0
+    for token in tree.split():
+        if token.startswith("(") and len(token) > 1:
+            stack.append((token[1:], words))
+        elif token == ")":
+            if stack:
+                label, start = stack.pop()
+                spans[label, start, words] += 1
+        else:
+            words += 1
+    spans.update((label, start, words) for label, start in stack)
+    return spans
+
+
+def bracket_sums(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Brackets predicted, in the reference, and matched (label and span, as a multiset) over
+    sentences: EVALB's labelled counts, every bracket counted (the root too; no punctuation
+    rule, as the words are all ``XX``)."""
+    matched = predicted = gold = 0
+    for pred, ref in zip(predictions, references, strict=True):
+        found, wanted = brackets(pred), brackets(ref)
+        matched += sum((found & wanted).values())
+        predicted += sum(found.values())
+        gold += sum(wanted.values())
+    return {
+        "brackets_matched": matched,
+        "brackets_matched_twice": 2 * matched,
+        "brackets_predicted": predicted,
+        "brackets_gold": gold,
+        "brackets_both": predicted + gold,
+    }
+
+
+# labelled bracket precision, recall and F1 of a constituency tree (0–1, over a split's brackets)
+BRACKETS = TextScorer(
+    bracket_sums,
+    {
+        "bracket_precision": ("brackets_matched", "brackets_predicted"),
+        "bracket_recall": ("brackets_matched", "brackets_gold"),
+        "bracket_f1": ("brackets_matched_twice", "brackets_both"),
+    },
 )

@@ -39,6 +39,9 @@ class SequenceToSequence(Task):
         "chrf": "max",
         "uas": "max",
         "las": "max",
+        "bracket_precision": "max",
+        "bracket_recall": "max",
+        "bracket_f1": "max",
     }
     Config = DecoderConfig
     smooths_labels = True
@@ -104,7 +107,9 @@ class SequenceToSequence(Task):
         exact_match: fraction of examples whose decoding equals the target, 0–1;
         bleu, chrf: sacrebleu's corpus BLEU and chrF of the decoded text, 0–100 (text targets);
         uas, las: unlabelled and labelled attachment per tree token of the decoded tree, 0–1
-        (targets the data scores as dependency trees: ``TaskData.score_text``)."""
+        (targets the data scores as dependency trees: ``TaskData.score_text``);
+        bracket_precision, bracket_recall, bracket_f1: labelled brackets of a decoded
+        constituency tree, EVALB's counts, 0–1 (targets the data scores as such trees)."""
         loss = sums["nll"] / sums["tokens"]
         values = {
             "loss": loss,
