@@ -5,7 +5,8 @@ import warnings
 
 import pytest
 
-from sharedspace.cli import main
+import sharedspace.cli
+from sharedspace.cli import main, one_line_warning
 from sharedspace.config import save_config
 from tests.tiny import tiny_config
 
@@ -178,7 +179,10 @@ def test_ctrl_c_in_any_command_is_one_line_and_status_130(capsys, monkeypatch, c
 
 
 def test_warnings_reach_the_user_as_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after
+    shown = []
+    monkeypatch.setattr(sharedspace.cli, "run_command", lambda argv: shown.append(
+        warnings.formatwarning("3 of 9 test examples are long", UserWarning, "/x.py", 7, "w()")
+    ))  # fmt: skip
     main(["list", "spaces"])
-    shown = warnings.formatwarning("3 of 9 test examples are long", UserWarning, "/x.py", 7, "w()")
-    assert shown == "sharedspace: warning: 3 of 9 test examples are long\n"
+    assert shown == ["sharedspace: warning: 3 of 9 test examples are long\n"]
+    assert warnings.formatwarning is not one_line_warning  # as it was, after the command

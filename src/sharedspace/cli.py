@@ -221,6 +221,16 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The ``sharedspace`` command; warnings are shown in one line while it runs."""
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = one_line_warning
+    try:
+        run_command(argv)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def run_command(argv: list[str] | None) -> None:
     p = parser()
     args, extra = p.parse_known_args(argv)
     # key=value overrides may also follow the options (argparse stops the positionals there)
@@ -230,7 +240,6 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    warnings.formatwarning = one_line_warning
     if "WORLD_SIZE" in os.environ:  # a torchrun worker
         from sharedspace.train import distributed
 
