@@ -76,6 +76,7 @@ ABLATIONS = {  # run key → (label, the body's settings)
     "no_attention": ("Without attention", {"attention": False}),
 }
 ABLATED = ("classify", "en_de")
+PROBE_BATCH = 32  # examples of one problem in a batch the probes read (the joint config's)
 
 
 @dataclass(frozen=True)
@@ -214,11 +215,10 @@ def probe_transfer(result: TrainResult, batches: int, lr: float) -> tuple[np.nda
     each task's training split, in the model's eval mode: no dropout, no gate noise)."""
     model, tasks = result.model, result.tasks
     shared = [p for p in model.shared_parameters() if p.requires_grad]
-    size = 32
     model.eval()
     cosines, affinities = [], []
     for b in range(batches):
-        idx = torch.arange(b * size, (b + 1) * size)
+        idx = torch.arange(b * PROBE_BATCH, (b + 1) * PROBE_BATCH)
         drawn = {
             t.index: t.data.splits["train"].get(idx % len(t.data.splits["train"])) for t in tasks
         }
@@ -250,7 +250,8 @@ def test_bleu(result: TrainResult, problem: str) -> tuple[float, float, float]:
 def expert_use(result: TrainResult, batches: int) -> tuple[list[str], np.ndarray]:
     """Per MoE layer of the body, the share of each task's real token positions that route to
     each expert (its top-k choices, counted once each), on the first ``batches`` validation
-    batches of 32: (layer names, (T, layers·M) shares, each layer's block of M summing to k)."""
+    batches of ``PROBE_BATCH``: (layer names, (T, layers·M) shares, each layer's block of M
+    summing to k)."""
     model, tasks = result.model, result.tasks
     layers = {name: m for name, m in model.space.named_modules() if isinstance(m, MoELayer)}
     counts = {(t.index, name): Counter() for t in tasks for name in layers}
@@ -271,8 +272,9 @@ def expert_use(result: TrainResult, batches: int) -> tuple[list[str], np.ndarray
         for task in tasks:
             current[:] = [task.index]
             split = task.data.splits["validation"]
-            for b in range(min(batches, -(-len(split) // 32))):
-                model(task.index, split.get(torch.arange(b * 32, min((b + 1) * 32, len(split)))))
+            for b in range(min(batches, -(-len(split) // PROBE_BATCH))):
+                rows = torch.arange(b * PROBE_BATCH, min((b + 1) * PROBE_BATCH, len(split)))
+                model(task.index, split.get(rows))
     finally:
         for handle in handles:
             handle.remove()
