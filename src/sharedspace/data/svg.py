@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ def _read_cache(path: Path, count: int) -> list[Drawn] | None:
     try:
         with np.load(path, allow_pickle=False) as stored:
             pictures, reasons = stored["pictures"], stored["reasons"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     if (
         pictures.dtype != np.uint8
