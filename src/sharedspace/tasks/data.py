@@ -93,6 +93,8 @@ class DataView:
     Config: ClassVar[type] = Sizes
     # the splits type of the datasets it reads (ParallelSplits, TextSplits); None: any of its kind
     reads: ClassVar[type | None] = None
+    # True: read only when ``data.view`` names it, a second reading of data that has a usual one
+    by_name: ClassVar[bool] = False
 
     @classmethod
     def prepare(

@@ -20,7 +20,7 @@ from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.decoder import DecoderConfig, TransformerDecoderHead
-from sharedspace.tasks.text_data import ReversalPairs
+from sharedspace.tasks.text_data import Continuations, ReversalPairs
 from sharedspace.tasks.text_scores import text_score_sums, text_scores
 from sharedspace.tasks.views import DATA_VIEWS
 
@@ -125,4 +125,4 @@ class SequenceToSequence(Task):
         return values
 
 
-DATA_VIEWS.add(SequenceToSequence, ReversalPairs)
+DATA_VIEWS.add(SequenceToSequence, ReversalPairs, Continuations)

@@ -1,4 +1,4 @@
-"""Text as tasks read it: next-token windows, labelled documents, and reversal pairs.
+"""Text as tasks read it: next-token windows, labelled documents, reversal pairs, continuations.
 
 One tokenizer per (corpus, tokenizer kind, vocabulary size), fitted once on the corpus's training
 documents (or restored from a checkpoint), so every task on one corpus reads the same ids and can
@@ -17,7 +17,15 @@ from sharedspace.data import TOKENIZERS, TextSplits, Tokenizer, encode_stream, t
 from sharedspace.data.specs import ClassesTarget, TextSpec, TokensTarget, TokenTarget
 from sharedspace.data.tokenizers import EOS_ID, PAD_ID
 from sharedspace.errors import ConfigError
-from sharedspace.tasks.data import SPLITS, DataView, Sizes, Split, TaskData, load_dataset
+from sharedspace.tasks.data import (
+    SPLITS,
+    DataView,
+    Sizes,
+    Split,
+    TaskData,
+    load_dataset,
+    warn_unscored,
+)
 
 MAX_VOCAB = 1_000_000  # far above any corpus here; a BPE trainer asked for 10¹² aborts
 
@@ -261,4 +269,55 @@ class ReversalPairs(CorpusView):
             splits[split] = data.first(cfg.train_size if split == "train" else cfg.eval_size)
         spec = text_spec(tokenizer, cfg.seq_len)
         target = TokensTarget(tokenizer.vocab_size, cfg.seq_len + 1, spec.vocabulary)
+        return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})
+
+
+def _halves(docs: list[list[int]], seq_len: int, max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(first ⌊n/2⌋ ids, the other ids + <eos>) of each document of n ≥ 2 ids whose halves fit
+    ``seq_len`` and ``max_len``, in order."""
+    halves = ((ids[: len(ids) // 2], [*ids[len(ids) // 2 :], EOS_ID]) for ids in docs)
+    return [(x, y) for x, y in halves if 1 <= len(x) <= seq_len and len(y) <= max_len]
+
+
+class Continuations(CorpusView):
+    """Language modelling as sequence to sequence: a document of n tokens is read as its first
+    ⌊n/2⌋ tokens, and its other ⌈n/2⌉ tokens then ``<eos>`` are written. A body that decodes
+    from an input (MultiModel's) so models the corpus's text; the task's perplexity is that of a
+    continuation given its start. Documents of one token, or longer than the lengths, are dropped
+    (as ``pairs`` drops long pairs), shuffled (a corpus is filed by category) and padded."""
+
+    kind = "text"
+    target = "tokens"
+    name = "continuations"
+    by_name = True  # seq2seq on a corpus is reversal_pairs unless a config asks for this
+
+    @dataclass
+    class Config(TextConfig):
+        positive: ClassVar[tuple[str, ...]] = (*TextConfig.positive, "max_len")
+
+        seq_len: int = 32  # the most tokens of a start; a longer document is dropped
+        max_len: int = 48  # the most continuation tokens, <eos> included; longer: dropped
+
+    @classmethod
+    def prepare(cls, source, cfg, data_dir, seed, key, state):
+        corpus = load_dataset(source, data_dir)
+        tokenizer = tokenizer_for(source, cfg, data_dir, state)
+        splits: dict[str, Split] = {}
+        for i, split in enumerate(SPLITS):
+            docs = tokenizer.encode_batch(getattr(corpus, split))
+            kept = _halves(docs, cfg.seq_len, cfg.max_len)
+            why = f"of one token or longer than seq_len {cfg.seq_len} / max_len {cfg.max_len}"
+            warn_unscored(key, split, len(kept), len(docs), why)
+            if not kept:
+                raise ConfigError(
+                    f"{key}: the {split} split of {source} has no document of 2 to "
+                    f"{cfg.seq_len + cfg.max_len - 1} tokens ({len(docs)} documents)"
+                )
+            order = shuffled(len(kept), seed + i).tolist()
+            ids, lengths = padded([kept[j][0] for j in order], cfg.seq_len)
+            targets, target_lengths = padded([kept[j][1] for j in order], cfg.max_len)
+            data = PaddedTokens(ids, lengths, targets, target_lengths)
+            splits[split] = data.first(cfg.train_size if split == "train" else cfg.eval_size)
+        spec = text_spec(tokenizer, cfg.seq_len)
+        target = TokensTarget(tokenizer.vocab_size, cfg.max_len, spec.vocabulary)
         return TaskData(splits, spec, target, state={"tokenizer": tokenizer.state_dict()})

@@ -6,8 +6,10 @@ registers its views in its own file (``@DATA_VIEWS.register(Classification)``), 
 a table. A task kind inherits its parent's views (a plug-in's hinge-loss classification reads
 what classification reads). A (task kind, data kind) pair may have several views — plain and
 rotated images — and a config picks one with ``tasks.<t>.data.view``; the default is the pair's
-only view. A view that declares ``reads`` (a splits type) is offered only for datasets of that type
-(seq2seq on text: reversal pairs of a corpus, source → target pairs of aligned texts).
+only view, leaving out views read ``by_name`` (seq2seq on a corpus is reversal pairs unless the
+config names ``continuations``). A view that declares ``reads`` (a splits type) is offered only
+for datasets of that type (seq2seq on text: reversal pairs of a corpus, source → target pairs of
+aligned texts).
 """
 
 from collections.abc import Callable, Iterator
@@ -56,8 +58,9 @@ class DataViews:
 
     def pick(self, task_kind: str, source: str, name: str | None) -> type[DataView]:
         """The view ``name`` of ``task_kind`` for the data kind of dataset ``source``, or the
-        pair's only view when ``name`` is None. ConfigError keyed inside the task's data section
-        (``source: …``, ``view: …``) when there is none, no such name, or several and no name."""
+        pair's only view not read ``by_name`` when ``name`` is None. ConfigError keyed inside the
+        task's data section (``source: …``, ``view: …``) when there is none, no such name, or
+        several and no name."""
         kinds = self.of(task_kind)
         data_kind = source_kind(source)
         if data_kind not in kinds:
@@ -68,13 +71,18 @@ class DataViews:
         if not views:
             raise ConfigError(f"source: no {task_kind} view reads {source!r} ({splits.__name__})")
         known = ", ".join(views)
-        if name is None and len(views) > 1:
-            raise ConfigError(f"view: {task_kind} has several views of {data_kind} data: {known}")
-        if name is not None and name not in views:
+        if name is None:
+            usual = [view for view in views.values() if not view.by_name]
+            if len(usual) != 1:
+                raise ConfigError(
+                    f"view: {task_kind} has several views of {data_kind} data: {known}"
+                )
+            return usual[0]
+        if name not in views:
             raise ConfigError(
                 f"view: {name!r} is not a {task_kind} view of {data_kind} data; known: {known}"
             )
-        return views[name] if name is not None else next(iter(views.values()))
+        return views[name]
 
     def __iter__(self) -> Iterator[tuple[str, str, str, type[DataView]]]:
         """(task kind, data kind, view name, view) for every registered task kind's views."""
