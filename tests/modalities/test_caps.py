@@ -5,13 +5,20 @@ import pytest
 import torch
 
 from sharedspace.config import Component, from_dict
-from sharedspace.data.specs import BitsSpec, ImageSpec, TextSpec
+from sharedspace.data.specs import AudioSpec, BitsSpec, ImageSpec, TextSpec
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES, build_modality_cap
 from sharedspace.parts import collect
 from sharedspace.representation import FORMS, PaddedSequence, form_of
 
+
+def _audio() -> tuple[torch.Tensor, torch.Tensor]:
+    batch = AudioSpec.toy().example(5, torch.Generator().manual_seed(0))
+    return batch["x"], batch["x_mask"]
+
+
 SPECS = {
+    "audio": (AudioSpec.toy(), _audio),
     "bits": (BitsSpec(20), lambda: (torch.randint(0, 2, (5, 20), dtype=torch.uint8), None)),
     "image": (
         ImageSpec(3, 32, 32, (0.5,) * 3, (0.25,) * 3),
@@ -44,7 +51,11 @@ def test_cap_contract(name):
     values = out.values if isinstance(out, PaddedSequence) else out
     assert values.shape[0] == 5 and values.shape[-1] == 40
     if isinstance(out, PaddedSequence):  # from unpadded input (mask None) every position is real
-        assert torch.equal(out.mask, mask if mask is not None else torch.ones_like(out.mask))
+        # a cap whose positions are not its input's (audio: frames downsampled from samples)
+        # declares how it maps a mask; every other cap keeps its input's mask exactly
+        maps = getattr(cap, "sequence_mask", lambda m: m)
+        expected = maps(mask) if mask is not None else torch.ones_like(out.mask)
+        assert torch.equal(out.mask, expected) and out.mask.any(1).all()
         values = values * out.mask.unsqueeze(-1)
     values.square().sum().backward()
     missing = [n for n, p in cap.named_parameters() if p.grad is None or not p.grad.abs().sum()]

@@ -3,7 +3,9 @@ representation form its head accepts: per-example losses (B,), gradients into th
 metrics from sums, and a prediction path where it decodes."""
 
 import math
+import wave
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -25,6 +27,7 @@ FIELDS = {
     "image": {"train_size": 64, "val_size": 16, "eval_size": 16},
     "text": {"vocab_size": 64},
     "bits": {"train_size": 64, "val_size": 16, "test_size": 16, "parity": [0, 1]},
+    "audio": {},
     ParallelSplits: {"tokenizer": "word", "vocab_size": 64},  # views of aligned texts
     CaptionedImages: {"vocab_size": 64},  # views of images with captions
 }
@@ -34,19 +37,29 @@ FIELDS = {
 def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
     """kind of data (or the splits type a view reads) → (source, data_dir): the category fixture
     for text, as it has categories; a file of translation pairs for views of aligned texts; a
-    folder of captioned images for views of those."""
+    folder of captioned images for views of those; a folder of transcribed speech for audio."""
     pairs = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
     pairs.write_text("en\tde\n" + "".join(f"message {i}\tNachricht {i}\n" for i in range(200)))
     pictures = tmp_path_factory.mktemp("captioned")
     for i in range(60):
         Image.new("RGB", (8, 8), (4 * i, 255 - 4 * i, 0)).save(pictures / f"{i}.png")
     (pictures / "captions.tsv").write_text("".join(f"{i}.png\tcolour {i}\n" for i in range(60)))
+    speech = tmp_path_factory.mktemp("speech")  # 12 recordings of 3 words, 16 kHz int16 WAV
+    for i in range(12):
+        with wave.open(str(speech / f"{i}.wav"), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(16000)
+            noise = np.random.default_rng(i).integers(-3000, 3000, 800 + 80 * i, dtype=np.int16)
+            f.writeframes(noise.tobytes())
+    (speech / "transcripts.tsv").write_text("".join(f"{i}.wav\tword {i % 3}\n" for i in range(12)))
     return {
         ParallelSplits: ("translation_pairs", pairs),
         CaptionedImages: ("captioned_images", pictures),
         "image": ("fashion_mnist", tiny_data_dir),
         "text": ("fortunes", tiny_category_dir),
         "bits": ("random_bits", None),
+        "audio": ("transcribed_audio", speech),
     }
 
 

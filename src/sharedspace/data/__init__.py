@@ -19,6 +19,7 @@ from sharedspace.data import (  # noqa: F401  (register the loaders)
     parallel,
     silver_trees,
     text,
+    transcribed_audio,
     treebank,
     tuxpaint,
 )

@@ -94,6 +94,36 @@ class BitsSpec:
         return {"x": torch.randint(0, 2, shape, dtype=torch.uint8, generator=generator)}
 
 
+@DATA_KINDS.register("audio")
+@dataclass(frozen=True)
+class AudioSpec:
+    """Mono int16 waveforms at ``sample_rate``, at most ``max_samples`` each, padded with a mask;
+    ``mean`` and ``std`` of the dataset's training samples on the −1…1 scale (int16 / 32768), the
+    level the audio cap standardises by (as an image cap by its dataset's statistics)."""
+
+    sample_rate: int
+    max_samples: int
+    mean: float
+    std: float
+    kind: str = "audio"
+
+    @classmethod
+    def toy(cls) -> "AudioSpec":
+        return cls(sample_rate=16000, max_samples=3200, mean=0.0, std=0.1)
+
+    def example(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``: (B, max_samples) int16 noise of about ``std``; ``x_mask``: (B, max_samples)
+        bool, True at real samples — the first row full, the others shorter by a quarter each
+        (cycling), noise behind the mask too, so a cap that reads it shows it."""
+        shape = (batch_size, self.max_samples)
+        x = torch.randn(shape, generator=generator) * self.std * 32768
+        lengths = self.max_samples - (torch.arange(batch_size) % 4) * (self.max_samples // 4)
+        mask = torch.arange(self.max_samples) < lengths[:, None]
+        return {"x": x.clamp(-32768, 32767).to(torch.int16), "x_mask": mask}
+
+
 @TARGET_KINDS.register("classes")
 @dataclass(frozen=True)
 class ClassesTarget:

@@ -1,5 +1,6 @@
 """Modality caps: map one modality's raw input to the shared width, blind to the task."""
 
+from sharedspace.modalities.audio import AudioSpectral
 from sharedspace.modalities.base import MODALITIES, build_modality_cap, cap_reads
 from sharedspace.modalities.bits import Bits
 from sharedspace.modalities.embedding import TextEmbedding
@@ -10,6 +11,7 @@ from sharedspace.modalities.xception import ImageXception
 
 __all__ = [
     "MODALITIES",
+    "AudioSpectral",
     "Bits",
     "ImageCNN",
     "ImageXception",

@@ -6,7 +6,9 @@ representation form it ``produces`` ("vector": (B, out_dim); "sequence": a Padde
 (B, T, out_dim)), the ``aux_losses`` it or a module inside it may emit (with ``parts.emit``), is
 built as ``cls(cfg, out_dim, spec)`` where ``spec`` describes the input (data/specs.py), exposes
 ``out_dim``, and is called as ``cap(x, mask)`` — inputs and their padding mask (None when the
-input is not padded). Caps never see the task or its targets. A cap may define a classmethod
+input is not padded). A sequence cap keeps its input's mask, unless it defines
+``sequence_mask(mask)``: the output mask an input mask gives (audio: frames downsampled from
+samples). Caps never see the task or its targets. A cap may define a classmethod
 ``reads(cfg, spec)``: what of the spec it is built from, which the tasks sharing it must give
 alike (default: the whole spec; a token embedding reads the vocabulary alone, so tasks of one
 vocabulary with inputs of other lengths share it; an image cap set to read grey as colour and

@@ -1,6 +1,7 @@
 """Tasks: data + head (task cap) + loss + metrics, built from the run's config."""
 
 from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
+    audio_data,
     caption_data,
     classification,
     language_model,
