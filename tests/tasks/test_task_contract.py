@@ -44,7 +44,8 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
     for i in range(60):
         Image.new("RGB", (8, 8), (4 * i, 255 - 4 * i, 0)).save(pictures / f"{i}.png")
     (pictures / "captions.tsv").write_text("".join(f"{i}.png\tcolour {i}\n" for i in range(60)))
-    speech = tmp_path_factory.mktemp("speech")  # 12 recordings of 3 words, 16 kHz int16 WAV
+    # 12 recordings of 4 phrases, 16 kHz int16 WAV; the phrases fall in all three splits
+    speech = tmp_path_factory.mktemp("speech")
     for i in range(12):
         with wave.open(str(speech / f"{i}.wav"), "wb") as f:
             f.setnchannels(1)
@@ -52,7 +53,7 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
             f.setframerate(16000)
             noise = np.random.default_rng(i).integers(-3000, 3000, 800 + 80 * i, dtype=np.int16)
             f.writeframes(noise.tobytes())
-    (speech / "transcripts.tsv").write_text("".join(f"{i}.wav\tword {i % 3}\n" for i in range(12)))
+    (speech / "transcripts.tsv").write_text("".join(f"{i}.wav\tsay {i % 4}\n" for i in range(12)))
     return {
         ParallelSplits: ("translation_pairs", pairs),
         CaptionedImages: ("captioned_images", pictures),

@@ -1,10 +1,12 @@
 """Tokenizers: text to ids and back, with one set of special ids and a JSON state for checkpoints.
 
-Two kinds, both fitted on training text only:
+Three kinds, all fitted on training text only:
 - ``word``: WikiText-style word level (Merity et al. 2016): the most frequent words, everything
   else ``<unk>``. Its perplexities compare with published word-level WikiText numbers.
 - ``bpe``: byte-level BPE through HuggingFace ``tokenizers`` (as GPT-2; MultiModel used 8k
   subwords), so no text is ever unknown.
+- ``char``: one id per character (the most frequent ones), as character-level speech
+  recognisers write transcripts: a small softmax, and every spelling of a seen alphabet.
 Every tokenizer shares ``<pad>`` = 0, ``<unk>`` = 1, ``<eos>`` = 2, so heads and losses need not
 know which one a run used.
 
@@ -211,6 +213,56 @@ class BPETokenizer(Tokenizer):
         if problem is not None:
             raise DataError(f"bpe tokenizer state: {problem}; not a tokenizer sharedspace writes")
         return cls(hf)
+
+
+@_register
+class CharTokenizer(Tokenizer):
+    """Characters as they are written (case and spaces kept), capped to the most frequent ones;
+    decode(encode(text)) gives back any text of seen characters."""
+
+    kind = "char"
+    min_vocab_size = len(SPECIALS) + 1
+
+    def __init__(self, chars: list[str]) -> None:
+        self.tokens = [*SPECIALS, *chars]
+        self.ids = {char: i for i, char in enumerate(chars, len(SPECIALS))}
+
+    @classmethod
+    def fit(cls, texts: list[str], vocab_size: int) -> "CharTokenizer":
+        """Keep the ``vocab_size - 3`` most frequent characters; ties go to the one seen first."""
+        _check_size(vocab_size, cls.min_vocab_size)
+        counts = Counter(chain.from_iterable(texts))
+        ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable: first seen first
+        return cls(ranked[: vocab_size - len(SPECIALS)])
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        get = self.ids.get
+        return [get(char, UNK_ID) for char in text]
+
+    def decode(self, ids: list[int]) -> str:
+        if ids and not 0 <= min(ids) <= max(ids) < len(self.tokens):
+            raise ValueError(f"ids must be in 0..{len(self.tokens) - 1}")
+        return "".join(self.tokens[i] for i in ids if i != PAD_ID)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "chars": self.tokens[len(SPECIALS) :]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "CharTokenizer":
+        _check_keys(cls.kind, state, {"kind", "chars"})
+        chars = state.get("chars")
+        if not isinstance(chars, list) or not all(
+            isinstance(c, str) and len(c) == 1 for c in chars
+        ):
+            raise DataError("char tokenizer state: 'chars' must be a list of single characters")
+        _check_tokens(cls.kind, chars, "chars", len(SPECIALS))
+        if len(set(chars)) != len(chars):
+            raise DataError("char tokenizer state: 'chars' repeat a character")
+        return cls(chars)
 
 
 def _check_size(vocab_size: int, minimum: int) -> None:

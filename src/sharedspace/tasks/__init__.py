@@ -8,6 +8,7 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     pair_data,
     reconstruction,
     seq2seq,
+    transcript_data,
 )
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.build import build_tasks

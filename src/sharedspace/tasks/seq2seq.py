@@ -42,6 +42,8 @@ class SequenceToSequence(Task):
         "bracket_precision": "max",
         "bracket_recall": "max",
         "bracket_f1": "max",
+        "wer": "min",
+        "cer": "min",
     }
     Config = DecoderConfig
     smooths_labels = True
@@ -109,7 +111,10 @@ class SequenceToSequence(Task):
         uas, las: unlabelled and labelled attachment per tree token of the decoded tree, 0–1
         (targets the data scores as dependency trees: ``TaskData.score_text``);
         bracket_precision, bracket_recall, bracket_f1: labelled brackets of a decoded
-        constituency tree, EVALB's counts, 0–1 (targets the data scores as such trees)."""
+        constituency tree, EVALB's counts, 0–1 (targets the data scores as such trees);
+        wer, cer: word and character error rate of a decoded transcript, edits over reference
+        words or characters summed over the split, 0 = exact, above 1 possible (speech
+        recognition: ``data.word_errors``)."""
         loss = sums["nll"] / sums["tokens"]
         values = {
             "loss": loss,
