@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from sharedspace.data.audio import AudioClips
 from sharedspace.data.specs import AudioSpec
+from sharedspace.data.transcribed_audio import TranscribedAudio
 from sharedspace.errors import ConfigError
+from sharedspace.tasks import audio_data
 from sharedspace.tasks.audio_data import SpokenWords, SpokenWordsConfig
 from sharedspace.tasks.data import load_dataset
 from sharedspace.tasks.views import DATA_VIEWS
@@ -79,3 +82,19 @@ def test_labels_are_each_recordings_word(folder):
 def test_held_out_fractions_are_checked():
     with pytest.raises(ConfigError, match="expected 0 ≤ f, sum < 1"):
         SpokenWordsConfig(validation_fraction=0.6, test_fraction=0.5)
+
+
+def test_a_test_only_dataset_is_standardised_by_all_its_samples(monkeypatch):
+    """real_speech_en has no training split: its level comes from the test recordings, and a
+    silent set still gives a std above zero."""
+    loud = AudioClips.of([np.full(300, 0.5, np.float32), np.full(100, -0.5, np.float32)])
+    silent, empty = AudioClips.of([np.zeros(80, np.float32)]), AudioClips.of([])
+    sets = {
+        name: TranscribedAudio({"train": empty, "validation": empty, "test": clips}, {}, {})
+        for name, clips in (("loud-test-only", loud), ("silent-test-only", silent))
+    }
+    monkeypatch.setattr(audio_data, "load_dataset", lambda source, data_dir: sets[source])
+    spec = audio_data.audio_spec("loud-test-only", None)
+    assert (spec.max_samples, spec.mean) == (300, pytest.approx(0.25))
+    assert spec.std == pytest.approx(0.1875**0.5, rel=1e-4)  # E[x²] − mean² = 0.25 − 0.0625
+    assert audio_data.audio_spec("silent-test-only", None).std == 1 / 32768

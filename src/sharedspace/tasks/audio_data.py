@@ -24,12 +24,15 @@ from sharedspace.tasks.views import DATA_VIEWS
 
 @functools.lru_cache(maxsize=8)
 def audio_spec(source: str, data_dir: str | None) -> AudioSpec:
-    """The dataset's spec: its longest utterance, and the mean and std of its training samples —
-    one spec per dataset, so every task on it can share one audio cap."""
+    """The dataset's spec: its longest utterance, and the mean and std of its training samples
+    (of every split for a test-only set such as ``real_speech_en``; the std floored at one int16
+    step, so silence divides by no zero) — one spec per dataset, so every task on it can share
+    one audio cap."""
     ds = load_dataset(source, data_dir)
     longest = max(int(ds.audio[s].lengths.max()) for s in SPLIT_NAMES if len(ds.audio[s]))
-    mean, std = ds.audio["train"].moments()
-    return AudioSpec(SAMPLE_RATE, longest, mean, std)
+    train = ds.audio["train"]
+    mean, std = (train if len(train) else AudioClips.cat(list(ds.audio.values()))).moments()
+    return AudioSpec(SAMPLE_RATE, longest, mean, max(std, 1 / 32768))
 
 
 @dataclass
