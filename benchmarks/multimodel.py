@@ -1,9 +1,11 @@
 """MultiModel's body on CPU, measured side by side in one run: training tokens/s; decoding tokens/s
-greedy and with beam 4, with and without the cache; and the MoE block against a dense
-feed-forward block of the same active parameters and against the dense mixture of all experts.
+greedy and with beam 4, with and without the cache; the same for speech recognition, with the
+audio front end's utterances/s and its share of the training step; and the MoE block against a
+dense feed-forward block of the same active parameters and against the dense mixture of all
+experts.
 
     python benchmarks/multimodel.py [--batch 32] [--length 24] [--reps 5] [--threads 2]
-        [--moe-size joint|default] [--moe-reps 30] [--moe-only]
+        [--seconds 1 4] [--moe-size joint|default] [--moe-reps 30] [--audio-only | --moe-only]
 
 The model is configs/multimodel/joint.yaml's translation path: a ``text_embedding`` cap, the
 ``multimodel`` body (width 64, 6/2/4 blocks, 8 experts, k = 2, expert width 128) and a ``language``
@@ -14,6 +16,14 @@ the steps are counted as written). The MoE block is timed on the real positions 
 rows, the blocks taking turns for ``--moe-reps`` rounds; "vs k/M" divides its time by the dense
 mixture's and by k/M (1.00: no routing overhead). ``--moe-size default`` times the MoE block at the
 multimodel space's defaults (width 128, 16 experts of width 256) instead of joint.yaml's.
+
+Speech recognition puts the ``audio_spectral`` cap at its defaults (log-mel, three blocks of 16,
+32, 64 channels) in front of the same body and language net: ``--batch`` utterances of synthetic
+16 kHz noise, their lengths evenly spread over ``--seconds`` (1–4 s: 50 positions to the body at
+the longest), zero-padded to the longest with a mask, ``--length`` tokens out. Each front end
+(log-mel, and the waveform frames of ``front_end: waveform``) is timed alone on the batch (the
+cap's standardisation included) and within a training step of a cap using it; its share is the
+one time over the other. Decoding times the log-mel cap, body and net as the text rows do.
 """
 
 import argparse
@@ -21,13 +31,16 @@ import functools
 import statistics
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
 from sharedspace.config import Component
-from sharedspace.data.specs import TextSpec, TokensTarget
+from sharedspace.data.audio import SAMPLE_RATE
+from sharedspace.data.specs import AudioSpec, TextSpec, TokensTarget
 from sharedspace.data.tokenizers import PAD_ID
 from sharedspace.decoding import Decoding, beam_search, greedy
+from sharedspace.modalities.audio import FRONT_ENDS, INT16_SCALE, AudioSpectral
 from sharedspace.modalities.embedding import TextEmbedding
 from sharedspace.outputs.language import Language
 from sharedspace.parts import collect
@@ -59,44 +72,69 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=24)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--seconds", type=float, nargs=2, default=[1.0, 4.0], metavar=("MIN", "MAX"),
+        help="the utterances' shortest and longest duration",
+    )  # fmt: skip
     parser.add_argument("--moe-size", choices=sorted(MOE_SIZES), default="joint")
     parser.add_argument("--moe-reps", type=int, default=30)
-    parser.add_argument("--moe-only", action="store_true", help="time the MoE block alone")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--audio-only", action="store_true", help="time speech recognition alone")
+    only.add_argument("--moe-only", action="store_true", help="time the MoE block alone")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if not args.moe_only:
+    if not (args.audio_only or args.moe_only):
         body_timings(args.batch, args.length, args.reps, args.threads)
-    moe_block(MOE_SIZES[args.moe_size], args.batch, args.length, args.moe_reps)
+    if not args.audio_only:
+        moe_block(MOE_SIZES[args.moe_size], args.batch, args.length, args.moe_reps)
+    if not args.moe_only:
+        speech = speech_timings(args.batch, args.length, tuple(args.seconds), args.reps)
+        print_speech(*speech, args.batch, args.length, tuple(args.seconds), args.threads)
 
 
-def body_timings(b: int, n: int, reps: int, threads: int) -> None:
-    """Training and decoding tokens/s of the whole translation path (cap, body, language net)."""
+Parts = tuple[torch.nn.Module, MultiModelBody, Language]  # a cap, the body, the language net
+
+
+def with_body(cap: torch.nn.Module, n: int, task_token: str) -> Parts:
+    """``cap`` → joint.yaml's body → a language net over VOCAB subwords writing n tokens."""
     e = BODY.width
-
-    cap = TextEmbedding(TextEmbedding.Config(), e, TextSpec(VOCAB, n))
     body = MultiModelBody(BODY, e, num_tasks=1)
-    net = Language(Language.Config(), e, TokensTarget(VOCAB, n), ("to-de",))
-    parts = torch.nn.ModuleList([cap, body, net])
-    optimizer = torch.optim.Adam(parts.parameters(), lr=1e-4)
-    x = torch.randint(3, VOCAB, (b, n))
-    y = torch.randint(3, VOCAB, (b, n))
-    mask = torch.ones(b, n, dtype=torch.bool)
+    return cap, body, Language(Language.Config(), e, TokensTarget(VOCAB, n), (task_token,))
+
+
+def training_seconds(parts: Parts, x: torch.Tensor, mask: torch.Tensor, n: int, reps: int) -> float:
+    """Median seconds of a teacher-forced training step (forward, backward, Adam) on inputs ``x``
+    with their ``mask`` and random targets (B, n)."""
+    cap, body, net = parts
+    modules = torch.nn.ModuleList(parts)
+    optimizer = torch.optim.Adam(modules.parameters(), lr=1e-4)
+    y = torch.randint(3, VOCAB, (len(x), n))
+    y_mask = torch.ones(len(x), n, dtype=torch.bool)
 
     def train_step() -> None:
-        parts.train()
-        states = body(cap(x, mask), 0, net.shifted(y, mask, 0))
+        modules.train()
+        states = body(cap(x, mask), 0, net.shifted(y, y_mask, 0))
         loss = torch.nn.functional.cross_entropy(net(states, 0).flatten(0, 1), y.flatten())
         loss = loss + sum(collect(body.modules()).values(), torch.zeros(()))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    rows = [("training (forward + backward + Adam)", median_seconds(train_step, reps))]
+    return median_seconds(train_step, reps)
+
+
+def decoding_rows(
+    parts: Parts, x: torch.Tensor, mask: torch.Tensor, n: int, reps: int
+) -> list[tuple[str, float]]:
+    """Median seconds of writing n tokens for every row of ``x``, greedy and beam 4, cached and
+    recomputed; the cap and the encoder run once per decoding, inside its time."""
+    cap, body, net = parts
+    b = len(x)
 
     @torch.no_grad()
     def decode(beam_size: int, cached: bool) -> None:
-        parts.eval()
+        torch.nn.ModuleList(parts).eval()
         steps, state = body.decoder(cap(x, mask), 0, cached=cached)
         tokens = net.token_steps(steps, 0)
         start = torch.full((b,), net.start_id)
@@ -107,15 +145,92 @@ def body_timings(b: int, n: int, reps: int, threads: int) -> None:
             decoding = Decoding(beam_size=beam_size, max_len=n)
             beam_search(tokens, state, start, decoding, eos=never, pad=PAD_ID)
 
+    rows = []
     for beam_size, search in ((1, "greedy"), (4, "beam 4")):
         for cached, how in ((True, "cached"), (False, "recomputed")):
             run = functools.partial(decode, beam_size, cached)
             rows.append((f"{search}, {how}", median_seconds(run, reps)))
+    return rows
 
-    print(f"threads {threads}, batch {b}, {n} tokens in and out, vocabulary {VOCAB}")
+
+def print_token_rows(rows: list[tuple[str, float]], tokens: int) -> None:
     print(f"{'':<40}{'s':>9}{'tokens/s':>11}")
     for name, seconds in rows:
-        print(f"{name:<40}{seconds:>9.3f}{b * n / seconds:>11.0f}")
+        print(f"{name:<40}{seconds:>9.3f}{tokens / seconds:>11.0f}")
+
+
+def body_timings(b: int, n: int, reps: int, threads: int) -> None:
+    """Training and decoding tokens/s of the whole translation path (cap, body, language net)."""
+    cap = TextEmbedding(TextEmbedding.Config(), BODY.width, TextSpec(VOCAB, n))
+    parts = with_body(cap, n, "to-de")
+    x = torch.randint(3, VOCAB, (b, n))
+    mask = torch.ones(b, n, dtype=torch.bool)
+    training = training_seconds(parts, x, mask, n, reps)
+    rows = [("training (forward + backward + Adam)", training)]
+    rows += decoding_rows(parts, x, mask, n, reps)
+    print(f"threads {threads}, batch {b}, {n} tokens in and out, vocabulary {VOCAB}")
+    print_token_rows(rows, b * n)
+
+
+def utterances(b: int, seconds: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch of b utterances, their lengths evenly spread from ``seconds[0]`` to
+    ``seconds[1]``: int16 noise (B, T) at a tenth of full scale, zero behind the mask (B, T)."""
+    lengths = (torch.linspace(*seconds, b) * SAMPLE_RATE).round().long()
+    mask = torch.arange(int(lengths.max())) < lengths[:, None]
+    noise = torch.randn(mask.shape) * 0.1 * INT16_SCALE
+    return noise.clamp(-INT16_SCALE, INT16_SCALE - 1).to(torch.int16).masked_fill(~mask, 0), mask
+
+
+class FrontEndTiming(NamedTuple):
+    alone: float  # median seconds of the front end (standardise, then features) on the batch
+    step: float  # median seconds of a training step whose cap has that front end
+
+
+def speech_timings(
+    b: int, n: int, seconds: tuple[float, float], reps: int
+) -> tuple[dict[str, FrontEndTiming], list[tuple[str, float]]]:
+    """Speech recognition (``audio_spectral`` → body → language net) on b utterances of
+    ``seconds``: each front end alone and within a training step of its cap; and the log-mel
+    path's decoding rows (``decoding_rows``) writing n tokens."""
+    x, mask = utterances(b, seconds)
+    spec = AudioSpec(SAMPLE_RATE, x.shape[1], mean=0.0, std=0.1)
+    paths = {}
+    for name in FRONT_ENDS:
+        cap = AudioSpectral(AudioSpectral.Config(front_end=name), BODY.width, spec)
+        paths[name] = with_body(cap, n, "to-en")
+
+    def front_end(cap: AudioSpectral) -> torch.Tensor:
+        return cap.front(cap.standardise(x, mask), mask.sum(1))[0]
+
+    timings = {
+        name: FrontEndTiming(
+            median_seconds(functools.partial(front_end, parts[0]), reps),
+            training_seconds(parts, x, mask, n, reps),
+        )
+        for name, parts in paths.items()
+    }
+    return timings, decoding_rows(paths["log_mel"], x, mask, n, reps)
+
+
+def print_speech(
+    front_ends: dict[str, FrontEndTiming],
+    decoding: list[tuple[str, float]],
+    b: int,
+    n: int,
+    seconds: tuple[float, float],
+    threads: int,
+) -> None:
+    shortest, longest = seconds
+    audio = sum(torch.linspace(shortest, longest, b).tolist())
+    print(f"\nspeech recognition: threads {threads}, batch {b} utterances of {shortest:g}–"
+          f"{longest:g} s ({audio:.0f} s of 16 kHz audio), {n} tokens out, "
+          f"vocabulary {VOCAB}")  # fmt: skip
+    print(f"{'front end':<16}{'alone ms':>10}{'utt/s':>9}{'step ms':>10}{'utt/s':>9}{'share':>8}")
+    for name, (alone, step) in front_ends.items():
+        print(f"{name:<16}{alone * 1e3:>10.1f}{b / alone:>9.0f}{step * 1e3:>10.1f}{b / step:>9.1f}"
+              f"{alone / step:>8.1%}")  # fmt: skip
+    training = ("training (forward + backward + Adam)", front_ends["log_mel"].step)
+    print_token_rows([training, *decoding], b * n)
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
