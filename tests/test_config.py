@@ -394,3 +394,46 @@ def test_a_bad_config_file_is_one_line_naming_where(tmp_path):
         load_config(path)
     path.write_bytes(b"name: \xff\xfe\ntasks: {}\n")  # not UTF-8: read, never a crash
     assert load_yaml(path)["name"] == "\ufffd\ufffd"
+
+
+def test_a_config_starts_from_its_base_and_changes_only_what_it_sets(tmp_path):
+    """``base:`` reads another file first: a new task is added, a task's data changes only the
+    keys given, a section naming another part replaces the base's, and the packaged joint
+    config can be a base by name."""
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "base.yaml").write_text(yaml.safe_dump({
+        **BASE, "model": {"space": {"name": "sus", "hidden": [32]}}, "train": {"lr": 0.01},
+    }))  # fmt: skip
+    (tmp_path / "variant.yaml").write_text(
+        "base: parts/base.yaml\nname: variant\n"
+        "tasks:\n  cls: {data: {val_size: 100}}\n"
+        "  rec: {kind: reconstruction, modality: image, data: {source: fashion_mnist}}\n"
+        "model: {space: {name: moe, experts: 4}}\n"
+    )
+    cfg = load_config(tmp_path / "variant.yaml")
+    assert (cfg.name, list(cfg.tasks), cfg.train.lr) == ("variant", ["cls", "rec"], 0.01)
+    assert cfg.tasks["cls"].data.name == "fashion_mnist"
+    assert cfg.tasks["cls"].data.config.val_size == 100
+    assert cfg.model.space.name == "moe" and "hidden" not in cfg.model.space.params
+    (tmp_path / "more.yaml").write_text("base: variant.yaml\nseed: 7\n")  # a base of a base
+    assert load_config(tmp_path / "more.yaml").model.space.config.experts == 4
+    (tmp_path / "asr.yaml").write_text("base: multimodel/joint\nname: joint-plus\n")
+    assert list(load_yaml(tmp_path / "asr.yaml")["tasks"])[:2] == ["classify", "en_de"]
+
+
+def test_a_base_cycle_or_a_missing_base_is_one_line_naming_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nname: b\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"b\.yaml: base: a\.yaml makes a cycle \(.*a\.yaml → .*b\.yaml → .*a\.yaml\)$",
+    ):
+        load_yaml(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: config file not found"):
+        load_yaml(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(
+        ConfigError, match=r"d\.yaml: base: expected the path of a config file, got \['a\.yaml'\]$"
+    ):
+        load_yaml(tmp_path / "d.yaml")

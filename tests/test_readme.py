@@ -236,15 +236,17 @@ def test_the_python_snippet_runs_as_written(block: Block, folder: Path, capsys) 
 
 
 @pytest.mark.parametrize("block", by_lang("yaml"), ids=block_ids(by_lang("yaml")))
-def test_a_yaml_block_names_its_file_and_agrees_with_it(block: Block) -> None:
+def test_a_yaml_block_names_its_file_and_agrees_with_it(block: Block, tmp_path: Path) -> None:
     first = block.text.split("\n", 1)[0]
     assert first.startswith("# "), f"README.md:{block.line}: first line should be '# FILE'"
-    path = ROOT / first.removeprefix("# ").split()[0]
+    name = first.removeprefix("# ").split()[0]
     shown = yaml.safe_load(block.text)
-    if path.exists():
-        assert_within(shown, yaml.safe_load(path.read_text()), str(path.relative_to(ROOT)))
-    else:
-        load_config(data=shown)  # a file the user writes: valid as it stands
+    if (ROOT / name).exists():
+        assert_within(shown, yaml.safe_load((ROOT / name).read_text()), name)
+    else:  # a file the user writes: valid as it stands, beside the others (its base among them)
+        for other, text in written_files().items():
+            (tmp_path / other).write_text(text)
+        load_config(tmp_path / name)
 
 
 def assert_within(shown, actual, key: str) -> None:

@@ -483,8 +483,17 @@ def packaged_config(name: str | Path) -> Path | None:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """A YAML file's mapping; a path that is not a file may name a packaged config."""
-    path = Path(path)
+    """A YAML file's mapping; a path that is not a file may name a packaged config.
+
+    A file may start from another: ``base: joint.yaml`` (a path relative to the file, or a
+    packaged config's name) reads that file first, and this one's settings go over it (see
+    ``merged``), so a variant is a few lines, not a copy. A base may have a base; a cycle is an
+    error."""
+    return _load_yaml(Path(path), ())
+
+
+def _load_yaml(path: Path, within: tuple[Path, ...]) -> dict[str, Any]:
+    """``load_yaml`` of ``path``, read from the files ``within`` (its bases' children)."""
     if not path.exists():
         path = packaged_config(path) or path
     if not path.exists():
@@ -496,7 +505,34 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base: expected the path of a config file, got {base!r}")
+    within = (*within, path.resolve())
+    found = path.parent / base
+    found = found if found.exists() else packaged_config(base) or found
+    if found.exists() and found.resolve() in within:
+        chain = " → ".join(str(p) for p in (*within, found.resolve()))
+        raise ConfigError(f"{path}: base: {base} makes a cycle ({chain})")
+    return merged(_load_yaml(found, within), data)
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``: where both hold a mapping, merged key by key (a new task is
+    added; a task's ``data`` changes only the keys given), unless ``over``'s names another part
+    (``name: decoder`` over ``name: multimodel``: its settings are another part's, so it
+    replaces); anything else of ``over`` replaces ``base``'s."""
+    out = dict(base)
+    for key, value in over.items():
+        under = out.get(key)
+        if isinstance(under, dict) and isinstance(value, dict):
+            same_part = value.get("name", under.get("name")) == under.get("name")
+            out[key] = merged(under, value) if same_part else value
+        else:
+            out[key] = value
+    return out
 
 
 def to_dict(value: Any) -> Any:
