@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sharedspace.data import DATASETS
-from sharedspace.data import synthetic_speech as speech
+from sharedspace.data import DATASETS, speech_build
+from sharedspace.data.speech_build import augmented
 from sharedspace.data.spoken_text import speakable, speakable_sentences, spoken_form
 from sharedspace.data.synthetic_speech import (
     SPLIT_VOICES,
     SpeechPlan,
-    augmented,
     build_synthetic_speech,
     english_train_sentences,
     load_synthetic_speech,
@@ -31,7 +30,7 @@ NEEDS_ENGINES = pytest.mark.skipif(
     not ENGINES_PRESENT, reason="apt-get install espeak-ng flite festival festvox-kallpc16k "
     "festvox-kdlpc16k festvox-us-slt-hts"
 )  # fmt: skip
-MAKE = speech._make  # what made_files wraps
+MAKE = speech_build._make  # what made_files wraps
 TINY = SpeechPlan(seed=3, train=8, validation=2, test=2)
 
 
@@ -150,7 +149,7 @@ def made_files(monkeypatch, fail_after: int | None = None) -> list[str]:
         made.append(row["file"])
         return MAKE(folder, row, seed, number)
 
-    monkeypatch.setattr(speech, "_make", recording)
+    monkeypatch.setattr(speech_build, "_make", recording)
     return made
 
 

@@ -19,6 +19,7 @@ from sharedspace.data import (  # noqa: F401  (register the loaders)
     parallel,
     real_speech,
     silver_trees,
+    spoken_words_en,
     synthetic_speech,
     text,
     transcribed_audio,

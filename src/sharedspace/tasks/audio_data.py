@@ -2,12 +2,20 @@
 one whole batch at a time (``AudioClips.batch``), and the spec the audio cap is built from.
 
 ``SpokenWords`` is keyword spotting (the issue's second audio problem): each utterance's class is
-its transcript (a word, a letter, a short phrase). A dataset split by transcript keeps every
-recording of a word in one split, so this view pools the dataset's utterances and holds out
-validation and test recordings by a seeded shuffle: the same words, other recordings.
+its transcript (a word, a letter, a short phrase), and a class can only be learnt from training
+recordings of it. So the view decides from the data which splits to use:
+- a dataset whose splits share their classes (validation or test is not empty, and every
+  validation and test transcript occurs in train: ``spoken_words_en``, synthetic speech to train
+  on, real recordings to test on) keeps its own splits, each shuffled by the seed;
+- any other (``transcribed_audio`` splits by a hash of the transcript, so its splits share no
+  word) is pooled, and a seeded shuffle holds out ``validation_fraction`` and ``test_fraction``
+  of the recordings: the same words, other recordings. An evaluation recording whose word no
+  training recording says (a word recorded once) cannot be classified right: a warning says how
+  many there are.
 """
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +65,8 @@ class AudioSplit:
 
 @dataclass
 class SpokenWordsConfig(Sizes):
-    validation_fraction: float = 0.1  # of all utterances, held out by a seeded shuffle
+    # of all utterances, held out by a seeded shuffle when the dataset's splits are pooled
+    validation_fraction: float = 0.1
     test_fraction: float = 0.1
 
     def __post_init__(self) -> None:
@@ -69,7 +78,8 @@ class SpokenWordsConfig(Sizes):
 
 @DATA_VIEWS.register(Classification)
 class SpokenWords(DataView):
-    """Utterances and their transcripts as classes (sorted), split by a seeded shuffle."""
+    """Utterances and their transcripts as classes (sorted): the dataset's splits when they share
+    their classes, else a seeded split of all its recordings (module docstring)."""
 
     kind = "audio"
     target = "classes"
@@ -80,19 +90,55 @@ class SpokenWords(DataView):
     @classmethod
     def prepare(cls, source: str, cfg: Any, data_dir, seed, key, state) -> TaskData:
         ds = load_dataset(source, data_dir)
-        clips = AudioClips.cat([ds.audio[s] for s in SPLIT_NAMES])
-        words = [w for s in SPLIT_NAMES for w in ds.transcripts[s]]
-        classes = sorted(set(words))
+        heard, held = set(ds.transcripts["train"]), ("validation", "test")
+        shared = any(ds.transcripts[s] for s in held) and all(
+            set(ds.transcripts[s]) <= heard for s in held
+        )
+        classes, split = (sorted(heard), _own_splits) if shared else (_all_words(ds), _pooled)
         label = {word: i for i, word in enumerate(classes)}
-        labels = torch.tensor([label[w] for w in words], dtype=torch.long)
-        order = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
-        n_val = round(cfg.validation_fraction * len(words))
-        n_test = round(cfg.test_fraction * len(words))
-        parts = order.split([n_val, n_test, len(words) - n_val - n_test])
-        val, test, train = (AudioSplit(clips, i, labels[i]) for i in parts)
+        splits = split(ds, label, cfg, seed)
         splits = {
-            "train": train.first(cfg.train_size),
-            "validation": val.first(cfg.eval_size),
-            "test": test.first(cfg.eval_size),
+            "train": splits["train"].first(cfg.train_size),
+            "validation": splits["validation"].first(cfg.eval_size),
+            "test": splits["test"].first(cfg.eval_size),
         }
+        trained = set(splits["train"].labels.tolist())
+        for name in ("validation", "test"):
+            unheard = sum(y not in trained for y in splits[name].labels.tolist())
+            if unheard:
+                warnings.warn(
+                    f"{key}: {unheard} of {len(splits[name])} {name} recordings of {source} say "
+                    "a word no training recording says and cannot be classified right",
+                    stacklevel=2,
+                )
         return TaskData(splits, audio_spec(source, data_dir), ClassesTarget(tuple(classes)))
+
+
+def _all_words(ds: TranscribedAudio) -> list[str]:
+    return sorted({w for s in SPLIT_NAMES for w in ds.transcripts[s]})
+
+
+def _labels(words: list[str], label: dict[str, int]) -> torch.Tensor:
+    return torch.tensor([label[w] for w in words], dtype=torch.long)
+
+
+def _own_splits(ds: TranscribedAudio, label: dict[str, int], cfg: Any, seed: int) -> dict:
+    """Each of the dataset's splits, its recordings in a seeded order."""
+    g = torch.Generator().manual_seed(seed)
+    splits = {}
+    for s in SPLIT_NAMES:
+        order = torch.randperm(len(ds.audio[s]), generator=g)
+        splits[s] = AudioSplit(ds.audio[s], order, _labels(ds.transcripts[s], label)[order])
+    return splits
+
+
+def _pooled(ds: TranscribedAudio, label: dict[str, int], cfg: Any, seed: int) -> dict:
+    """All the dataset's recordings, ``cfg``'s fractions held out by a seeded shuffle."""
+    clips = AudioClips.cat([ds.audio[s] for s in SPLIT_NAMES])
+    labels = _labels([w for s in SPLIT_NAMES for w in ds.transcripts[s]], label)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_val = round(cfg.validation_fraction * len(labels))
+    n_test = round(cfg.test_fraction * len(labels))
+    parts = order.split([n_val, n_test, len(labels) - n_val - n_test])
+    val, test, train = (AudioSplit(clips, i, labels[i]) for i in parts)
+    return {"train": train, "validation": val, "test": test}
