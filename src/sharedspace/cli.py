@@ -74,10 +74,15 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from sharedspace.runs import evaluate_run
+    from sharedspace.runs import evaluate_on_other_data, evaluate_run
 
-    metrics = evaluate_run(args.run_dir, args.split, args.weights)
+    if not args.overrides:
+        return print(json.dumps(evaluate_run(args.run_dir, args.split, args.weights), indent=2))
+    metrics, written = evaluate_on_other_data(
+        args.run_dir, args.overrides, args.split, args.weights
+    )
     print(json.dumps(metrics, indent=2))
+    print(f"written: {written} (and .md, .csv beside it)")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -169,6 +174,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a run's checkpoint on a split")
     p.add_argument("run_dir", type=Path)
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="other data for some tasks: tasks.<task>.data.<key>=value, e.g. "
+        "tasks.asr.data.source=real_speech_en (results-<split>-<sources>.json in the run folder)",
+    )
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument(
         "--weights",

@@ -6,8 +6,19 @@ checkpoints, from which everything the run saw is rebuilt::
 
     run = load_run("runs/sus-all_three")             # final weights; "best", "latest" or a file
     logits = run.predict("classification", batch)    # (B, 10)
+
+A trained run is evaluated on other data (``evaluate_on_other_data``) by overrides of its tasks'
+data sections only, as ``train`` takes them (``tasks.asr.data.source=real_speech_en``): each task
+named keeps the tokenizer it trained with, and the model is the trained one, built from the
+trained data's specs — so a cap that standardises by its dataset's statistics keeps the trained
+statistics — into which the new data must fit (the same vocabulary, no longer targets than it
+decodes). Its numbers go to ``results-<split>-<sources>.json``/``.md``/``.csv`` beside the run's
+own results, which stay as the run wrote them.
 """
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +32,15 @@ from sharedspace.analysis.reconstruction import reconstruction_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import ExperimentConfig
 from sharedspace.data import tokenizer_from_state
-from sharedspace.errors import CheckpointError, DataError, SharedSpaceError
+from sharedspace.errors import CheckpointError, ConfigError, DataError, SharedSpaceError, short
+from sharedspace.files import atomic_write
+from sharedspace.modalities import build_modality_cap
 from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.outputs import OUTPUTS
+from sharedspace.overrides import Override
 from sharedspace.representation import PaddedSequence, masked_mean
 from sharedspace.resolve import load_config
+from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
@@ -142,6 +158,134 @@ def evaluate_run(
     run = load_run(run_dir, weights)
     size, cpu = run.config.train.eval_batch_size, torch.device("cpu")
     return {task.name: evaluate(run.model, task, split, size, cpu) for task in run.tasks}
+
+
+def evaluate_on_other_data(
+    run_dir: Path, overrides: list[str], split: str = "test", weights: str | Path = "latest"
+) -> tuple[dict[str, dict[str, float]], Path]:
+    """Evaluate the tasks whose data ``overrides`` change (``tasks.<t>.data.<key>=value``) with
+    the run's trained model (the weights ``load_run`` names) on ``split`` of their new data;
+    returns their metrics and the ``results-<split>-<sources>.json`` written into the run folder
+    (a ``.md`` and ``.csv`` beside it). Any other key, a task the run lacks, or data the trained
+    model cannot read (module docstring) is one ConfigError before anything is evaluated."""
+    run = load_run(run_dir, weights)
+    names = _changed_tasks(overrides, run.config)
+    cfg = load_config(run.run_dir / layout.CONFIG, list(overrides))
+    states = {task.name: task.data.state for task in run.tasks}  # the trained tokenizers
+    tasks = build_tasks(cfg, states, names=names)
+    for task in tasks:
+        _check_fits(run, cfg, task, split)
+    size, cpu = run.config.train.eval_batch_size, torch.device("cpu")
+    metrics = {task.name: evaluate(run.model, task, split, size, cpu) for task in tasks}
+    return metrics, _write_evaluation(run, cfg, names, list(overrides), split, metrics)
+
+
+def _changed_tasks(overrides: list[str], cfg: ExperimentConfig) -> list[str]:
+    """The tasks whose data the overrides change, in config order; ConfigError for an override
+    of anything but a task's data, or of a task the run does not have."""
+    named = set()
+    for text in overrides:
+        path = Override.parse(text).path
+        if len(path) < 3 or path[0] != "tasks" or path[2] != "data":
+            raise ConfigError(
+                f"override {short(text)}: evaluation changes data only "
+                "(tasks.<task>.data.<key>=…); train a new run to change the rest"
+            )
+        if path[1] not in cfg.tasks:
+            raise ConfigError(
+                f"override {short(text)}: the run has no task {short(path[1])} "
+                f"(its tasks: {', '.join(cfg.tasks)})"
+            )
+        named.add(path[1])
+    return [name for name in cfg.tasks if name in named]
+
+
+def _check_fits(run: Run, cfg: ExperimentConfig, task: Task, split: str) -> None:
+    """ConfigError (one line, naming the task's data section) unless the trained model reads
+    ``task``'s new data as it read the trained data: the same kind of input, which a cap built
+    for it would hold in weights of the same shapes (statistics may differ: the trained ones
+    stay); targets the trained output reads as the same (a vocabulary or classes), no longer
+    than it decodes; and examples in ``split``."""
+    key, trained = f"tasks.{task.name}.data", run.task(task.name)
+    source = cfg.tasks[task.name].data.name
+    spec, was = task.data.spec, trained.data.spec
+    section = cfg.model.modalities[task.modality]
+    if spec.kind != was.kind:
+        raise ConfigError(
+            f"{key}: {source} gives {spec.kind} input; the trained {task.modality} "
+            f"cap reads {was.kind}"
+        )
+    cap, where = run.model.caps[task.modality], f"model.modalities.{task.modality}"
+    with torch.random.fork_rng():  # built for its shapes only; the trained cap stays
+        fitted = build_modality_cap(section, cap.out_dim, spec, where)
+    if _shapes(fitted) != _shapes(cap):
+        raise ConfigError(
+            f"{key}: the trained {task.modality} cap was built for {short(was)}, not "
+            f"{source}'s {short(spec)}"
+        )
+    target, was = task.data.target, trained.data.target
+    path = run.model.paths[trained.index]
+    if path.output is None:
+        with torch.random.fork_rng():
+            task.build_head(run.model.space.out_dim)  # refuses targets longer than it decodes
+    elif path.decodes and target.max_len > run.model.space.max_len:
+        raise ConfigError(
+            f"{key}.max_len: {target.max_len} tokens, but the trained model decodes at most "
+            f"{run.model.space.max_len} (model.space.max_len)"
+        )
+    reads = OUTPUTS.get(cfg.model.outputs[path.output].name).reads if path.output else _any_len
+    if reads(target) != reads(was):
+        raise ConfigError(
+            f"{key}: {source}'s targets ({short(target)}) are not those the trained "
+            f"model writes ({short(was)}): another vocabulary"
+        )
+    if not len(task.data.splits[split]):
+        raise ConfigError(f"{key}: {source} has no {split} examples (--split …)")
+
+
+def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(value.shape) for name, value in module.state_dict().items()}
+
+
+def _any_len(target: Any) -> Any:
+    """A target spec as a task's own head reads it once its length fits: all but ``max_len``."""
+    has_len = any(f.name == "max_len" for f in dataclasses.fields(target))
+    return dataclasses.replace(target, max_len=0) if has_len else target
+
+
+def _write_evaluation(
+    run: Run,
+    cfg: ExperimentConfig,
+    names: list[str],
+    overrides: list[str],
+    split: str,
+    metrics: dict[str, dict[str, float]],
+) -> Path:
+    """``results-<split>-<sources>.json``/``.md``/``.csv`` in the run folder, written atomically
+    (the sources of the changed tasks, then a digest of the overrides when they change more
+    than sources: two evaluations of different data never share a file)."""
+    sources = list(dict.fromkeys(cfg.tasks[name].data.name for name in names))
+    stem = f"results-{split}-{'+'.join(sources)}"
+    if any(Override.parse(text).path[3:] != ("source",) for text in overrides):
+        stem += "-" + hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    record = {
+        split: metrics,
+        "evaluation": {"overrides": overrides, "split": split, "sources": sources, **run.info},
+    }
+    data = json.dumps(record, indent=2).encode()
+    path = run.run_dir / f"{stem}.json"
+    atomic_write(path, lambda f: f.write(data))
+    rows = [
+        {"Task": task, "Metric": metric, split.capitalize(): value}
+        for task, values in metrics.items()
+        for metric, value in values.items()
+    ]
+    note = (
+        f"{run.run_dir.name} (step {run.info['step']}, {Path(run.info['weights']).name}) "
+        f"evaluated on the {split} split of {', '.join(sources)}: {' '.join(overrides)}"
+    )
+    write_table(rows, ["Task", "Metric", split.capitalize()], run.run_dir / stem, True, note)
+    return path
 
 
 def finished(run_dir: Path) -> bool:

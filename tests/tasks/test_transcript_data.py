@@ -214,3 +214,32 @@ def test_speech_recognition_overfits_a_few_utterances_to_exact_transcripts(toys,
     beam = result.model.predict(0, batch, Decoding(beam_size=3))
     assert task.texts(greedy) == task.texts(beam) == task.texts(batch["y"])
     assert sorted(task.texts(batch["y"])) == sorted(SENTENCES)
+
+
+def load_heard_once(data_dir=None) -> TranscribedAudio:
+    """Three of the tone sentences, all in the test split (as real_speech_en)."""
+    empty, said = AudioClips.of([]), SENTENCES[:3]
+    return TranscribedAudio(
+        audio={
+            "train": empty,
+            "validation": empty,
+            "test": AudioClips.of([spoken(s) for s in said]),
+        },
+        transcripts={"train": [], "validation": [], "test": said},
+        names={"train": [], "validation": [], "test": [f"{i}.wav" for i in range(3)]},
+    )
+
+
+def test_a_test_only_set_is_read_with_a_trained_tokenizer_and_never_fits_one(toys):
+    dataset("heard_once", kind="audio", splits=TranscribedAudio)(load_heard_once)
+    cfg = Transcripts.Config(tokenizer="char", vocab_size=16, max_len=10)
+    trained = Transcripts.prepare("tones", cfg, None, 0, "k", {})
+    data = Transcripts.prepare("heard_once", cfg, None, 0, "tasks.asr.data", trained.state)
+    assert [len(s) for s in data.splits.values()] == [0, 0, 3]
+    assert data.target == trained.target  # the trained tokenizer's ids
+    batch = data.splits["test"].get(torch.arange(3))
+    ids = [y[m].tolist()[:-1] for y, m in zip(batch["y"], batch["y_mask"], strict=True)]
+    assert sorted(map(data.detokenize, ids)) == sorted(SENTENCES[:3])  # <eos> dropped
+    message = r"^tasks.asr.data.source: heard_once has no training utterances to fit a tokenizer"
+    with pytest.raises(ConfigError, match=message + r" .*tasks.asr.data.source=heard_once\)$"):
+        Transcripts.prepare("heard_once", cfg, None, 0, "tasks.asr.data", {})

@@ -1,5 +1,6 @@
 """Build the run's tasks, in config order (the order is the task index the space receives)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from sharedspace.config import ExperimentConfig
@@ -12,15 +13,19 @@ def build_tasks(
     cfg: ExperimentConfig,
     states: dict[str, dict[str, Any]] | None = None,
     vocabularies: dict[str, dict[str, Any]] | None = None,
+    names: Collection[str] | None = None,
 ) -> list[Task]:
     """``cfg`` is resolved (typed data and head configs); ``states`` (task name →
     TaskData.state, from a checkpoint) restores tokenizers exactly. Tasks of one
     ``data.vocabulary`` read one tokenizer (tasks/vocabulary.py): the one ``vocabularies``
-    (vocabulary name → tokenizer state) gives, else fitted on their text."""
+    (vocabulary name → tokenizer state) gives, else fitted on their text. ``names``: only these
+    tasks, each with its index in the config (a run's tasks evaluated on other data)."""
     states = states or {}
     shared = shared_tokenizers(cfg, states, vocabularies)
     tasks = []
     for index, (name, tcfg) in enumerate(cfg.tasks.items()):
+        if names is not None and name not in names:
+            continue
         kind = TASKS.get(tcfg.kind)
         source = tcfg.data.name
         view = DATA_VIEWS.pick(tcfg.kind, source, tcfg.data.config.view)

@@ -15,7 +15,9 @@ exactly, so the error rates read what the decoder wrote.
 
 Utterances longer than ``max_seconds`` or with a transcript longer than ``max_len`` tokens are
 dropped, never truncated (a cut transcript teaches stopping mid-sentence, cut audio asks for words
-it cannot hear); dropped validation or test utterances are warned of, as long pairs are.
+it cannot hear); dropped validation or test utterances are warned of, as long pairs are. A split
+the dataset leaves empty stays empty: ``real_speech_en`` is a test set only, read with the tokenizer
+of a run trained elsewhere (``sharedspace evaluate RUN tasks.<t>.data.source=real_speech_en``).
 """
 
 import functools
@@ -103,6 +105,12 @@ class Transcripts(DataView):
         data: TranscribedAudio = load_dataset(source, data_dir)
         if "tokenizer" in state:
             tokenizer = tokenizer_from_state(state["tokenizer"])
+        elif not data.transcripts["train"]:
+            raise ConfigError(
+                f"{key}.source: {source} has no training utterances to fit a tokenizer on (a "
+                "test set: evaluate a trained run on it, sharedspace evaluate RUN "
+                f"{key}.source={source})"
+            )
         else:
             tokenizer = _fitted(source, data_dir, cfg.tokenizer, cfg.vocab_size)
         longest = cfg.max_seconds * SAMPLE_RATE
@@ -117,13 +125,13 @@ class Transcripts(DataView):
             ]
             why = f"longer than max_seconds {cfg.max_seconds} or max_len {cfg.max_len} tokens"
             warn_unscored(key, split, len(fits), len(encoded), why)
-            if not fits:
+            if encoded and not fits:  # an empty split (a test-only set's) stays empty
                 raise ConfigError(
                     f"{key}: the {split} split of {source} has no utterance within max_seconds "
                     f"{cfg.max_seconds} and max_len {cfg.max_len} ({len(encoded)} before the cap)"
                 )
             order = shuffled(len(fits), seed + i)  # datasets list utterances by name: mix them
-            index = torch.tensor([j for j, _ in fits])[order]
+            index = torch.tensor([j for j, _ in fits], dtype=torch.long)[order]
             ids, lengths = padded([t for _, t in fits], cfg.max_len)
             part = TranscriptSplit(clips, index, ids[order], lengths[order])
             splits[split] = part.first(cfg.train_size if split == "train" else cfg.eval_size)
