@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BUDGET ?= default
 ARGS ?=
 
-.PHONY: run test lint bench data data-multimodel clean-venv
+.PHONY: run test lint bench data data-multimodel data-speech clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -49,6 +49,25 @@ data-multimodel: $(VENV)/.installed data
 	@if command -v link-parser >/dev/null; then \
 		$(VENV)/bin/sharedspace data download english_silver_trees --data-dir $(DATA_DIR); \
 	else echo "Skipped english_silver_trees: it needs link-parser (apt-get install link-grammar)"; fi
+
+# Speech (README, Audio): the speech engines and Debian's real recordings (installed when run as
+# root), the audio extra, then the synthesised speech, made once into the default data folder
+# (about 4.5 minutes on 2 CPU cores; a build that is interrupted resumes).
+SPEECH_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+	ktuberling-data klettres-data tuxpaint-stamps-default pocketsphinx-testdata
+data-speech: $(VENV)/.installed
+	@if command -v espeak-ng >/dev/null && command -v flite >/dev/null \
+		&& command -v festival >/dev/null && [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] \
+		&& [ -f /usr/share/ktuberling/sounds/en.soundtheme ] && [ -f /usr/share/klettres/en/sounds.xml ] \
+		&& [ -d /usr/share/tuxpaint/stamps ] && [ -d /usr/share/pocketsphinx/test/data ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SPEECH_DEBS) >/dev/null; \
+	else \
+		echo "Missing speech engines or recordings: run 'sudo apt-get install $(SPEECH_DEBS)'"; \
+	fi
+	$(PY) -m pip install -q -e '.[audio]'
+	$(VENV)/bin/sharedspace data download synthetic_speech --data-dir $(DATA_DIR)
+	$(VENV)/bin/sharedspace data download spoken_words_en --data-dir $(DATA_DIR)
 
 run: $(VENV)/.installed data
 	$(VENV)/bin/sharedspace reproduce sus --budget $(BUDGET) --resume $(ARGS)

@@ -10,6 +10,7 @@ must list every module and config folder, and nothing that is not there.
 """
 
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from sharedspace.cli import main, parser
+from sharedspace.config import load_yaml
 from sharedspace.data import silver_trees, treebank
 from sharedspace.data.download import DOWNLOADS, FETCHERS
 from sharedspace.experiments.discovery import PLANS
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "sharedspace"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 SMOKE = BUDGETS["smoke"]
+SYNTHESISED = ("synthetic_speech", "spoken_words_en")  # data a test cannot make in seconds
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,17 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
         assert args.name in DOWNLOADS or args.name in FETCHERS
         return
     if args.command == "train":
-        if "captions" in Path(args.config).read_text() and not pictures_installed():
+        sections = json.dumps(load_yaml(Path(args.config)))  # its base's too
+        if any(f'"{source}"' in sections for source in SYNTHESISED):
+            pytest.skip(f"{args.config} reads synthesised speech (minutes to make, engines)")
+        if '"captions"' in sections and not pictures_installed():
             pytest.skip(f"{args.config} reads the captioning pictures: make data-multimodel")
         argv = with_smoke(argv, str(args.config))
     if args.command == "discover":  # the study's smoke search: seconds
         argv = [*argv, *PLANS["smoke"].search]
     if args.command == "reproduce":
+        if args.experiment == "multimodel_speech":  # its smoke study: test_multimodel.py
+            pytest.skip("reproduce multimodel_speech reads synthesised speech (minutes to make)")
         if args.experiment == "multimodel" and not pictures_installed():
             pytest.skip("reproduce multimodel reads the captioning pictures: make data-multimodel")
         budget = [i for i, a in enumerate(argv) if a == "--budget"]  # --budget NAME

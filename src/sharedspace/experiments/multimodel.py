@@ -4,6 +4,13 @@ English and German and English and French, both ways (gettext), Turkish dependen
 (gold), English constituency parsing (silver, link-grammar's) and image captioning.
 
     sharedspace reproduce multimodel [--budget smoke|default|full] [--data-dir DIR] [key=value …]
+    sharedspace reproduce multimodel_speech [--budget …]   # the three modalities: + speech
+
+``multimodel_speech`` is the same study on ``configs/multimodel/joint_speech.yaml``: the eight
+problems plus speech recognition and keyword spotting, trained jointly and (the speech problems)
+alone. Speech recognition is scored on its synthetic test (unheard voices and sentences) and on
+real recordings (``real_speech_en``, with the run's trained model and tokenizer, as ``sharedspace
+evaluate`` does); keyword spotting's test split is real recordings.
 
 Runs, all from the joint config with its hyperparameters unchanged (Adam β = (0.85, 0.997), clip
 2.0, label smoothing 0.1, warm-up + rsqrt), every problem drawn uniformly per step:
@@ -16,6 +23,7 @@ Runs, all from the joint config with its hyperparameters unchanged (Adam β = (0
    rows of table 1 and a run of parsing + classification per seed.
 3. **Block ablation** (the paper's Table 4) on classification + en → de: all blocks, without the
    MoE blocks, without attention (seed 0 and the budget's ablation seeds).
+   (Tables 2–3 are the text study's only.)
 4. **Transfer explained** on the first seed's joint model: the gradient cosine and TAG affinity
    between the problems on the shared parameters (``train/transfer.py``, averaged over a few
    training batches of each problem: the joint run draws one problem a step, so the trainer's
@@ -24,13 +32,14 @@ Runs, all from the joint config with its hyperparameters unchanged (Adam β = (0
 
 Metrics on the test split: log-perplexity (nats per token; classification: its cross-entropy),
 per-token accuracy (classification: top-1), BLEU (sacrebleu, corpus, greedy decoding) for
-translation and captioning, exact match ("full" in the paper) for parsing. Every run keeps its
-folder under ``OUT/multimodel-BUDGET/``, so ``--resume`` continues.
+translation and captioning, exact match ("full" in the paper) for parsing, word and character
+error rates (greedy) for speech recognition. Every run keeps its folder under
+``OUT/multimodel-BUDGET/`` (``multimodel_speech-BUDGET/``), so ``--resume`` continues.
 """
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +58,7 @@ from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.files import atomic_write
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
+from sharedspace.runs import evaluate_on_other_data
 from sharedspace.spaces.moe import MoELayer
 from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.text_scores import bleu_interval, signatures
@@ -59,6 +69,7 @@ from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task
 
 CONFIG = CONFIGS / "multimodel" / "joint.yaml"
 PROBLEMS = ("classify", "en_de", "de_en", "en_fr", "fr_en", "parse", "parse_en", "caption")
+SPEECH_PROBLEMS = ("asr", "words")
 LABELS = {
     "classify": "Image classification (Fashion-MNIST)",
     "en_de": "Translation en → de (gettext)",
@@ -68,7 +79,10 @@ LABELS = {
     "parse": "Turkish dependency parsing (gold)",
     "parse_en": "English constituency parsing (silver)",
     "caption": "Image captioning (Tux Paint test)",
+    "asr": "Speech recognition (synthetic test)",
+    "words": "Keyword spotting (real recordings)",
 }
+METRICS = ("log-ppl", "accuracy", "BLEU", "full", "WER", "CER")
 PARSES = ("parse", "parse_en")  # their "full" column: exact match
 ABLATIONS = {  # run key → (label, the body's settings)
     "all": ("All blocks", {}),
@@ -77,6 +91,27 @@ ABLATIONS = {  # run key → (label, the body's settings)
 }
 ABLATED = ("classify", "en_de")
 PROBE_BATCH = 32  # examples of one problem in a batch the probes read (the joint config's)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a study trains and tabulates: its config and problems (in table order), the problems
+    it also trains alone, whether it has the paper's parsing and block tables, and per problem a
+    test-only dataset its runs are scored on too, with its row's label (real recordings)."""
+
+    config: Path
+    problems: tuple[str, ...]
+    alone: tuple[str, ...]
+    paper_tables: bool
+    other_tests: dict[str, tuple[str, str]] = field(default_factory=dict)  # → (source, label)
+
+
+TEXT = Design(CONFIG, PROBLEMS, PROBLEMS, paper_tables=True)
+SPEECH = Design(
+    CONFIGS / "multimodel" / "joint_speech.yaml", (*PROBLEMS, *SPEECH_PROBLEMS), SPEECH_PROBLEMS,
+    paper_tables=False,
+    other_tests={"asr": ("real_speech_en", "Speech recognition (real recordings)")},
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,25 +151,30 @@ STUDIES = {
 }  # fmt: skip
 
 
-def study_runs(study: Study) -> dict[str, tuple[tuple[str, ...], dict[str, Any], int]]:
+def study_runs(
+    study: Study, design: Design = TEXT
+) -> dict[str, tuple[tuple[str, ...], dict[str, Any], int]]:
     """Run name → (its problems, the body's settings, its seed), in training order."""
     runs: dict[str, tuple[tuple[str, ...], dict[str, Any], int]] = {}
     for seed in study.seeds:
-        runs[f"joint-s{seed}"] = (PROBLEMS, {}, seed)
-        runs |= {f"alone-{p}-s{seed}": ((p,), {}, seed) for p in PROBLEMS}
-        runs[f"parse_classify-s{seed}"] = (("parse", "classify"), {}, seed)
-    for seed in study.ablation_seeds:
+        runs[f"joint-s{seed}"] = (design.problems, {}, seed)
+        runs |= {f"alone-{p}-s{seed}": ((p,), {}, seed) for p in design.alone}
+        if design.paper_tables:
+            runs[f"parse_classify-s{seed}"] = (("parse", "classify"), {}, seed)
+    for seed in study.ablation_seeds if design.paper_tables else ():
         runs |= {
             f"blocks_{key}-s{seed}": (ABLATED, body, seed) for key, (_, body) in ABLATIONS.items()
         }
     return runs
 
 
-def run_configs(study: Study, run: RunOptions, folder: Path) -> dict[str, ExperimentConfig]:
+def run_configs(
+    study: Study, design: Design, run: RunOptions, folder: Path
+) -> dict[str, ExperimentConfig]:
     """Every run's config, each validated before any trains."""
     raws = {}
-    for name, (problems, body, seed) in study_runs(study).items():
-        raw = load_yaml(CONFIG)
+    for name, (problems, body, seed) in study_runs(study, design).items():
+        raw = load_yaml(design.config)
         raw["tasks"] = {p: raw["tasks"][p] for p in problems}
         raw["model"]["space"].update(body)
         study.budget.apply(raw)
@@ -142,7 +182,7 @@ def run_configs(study: Study, run: RunOptions, folder: Path) -> dict[str, Experi
         raw.update(name=name, seed=seed, out_dir=str(folder), data_dir=run.data_dir)
         raws[name] = raw
     apply_to_each(list(raws.values()), list(run.overrides))
-    return {name: load_config(data=raw, source=str(CONFIG)) for name, raw in raws.items()}
+    return {name: load_config(data=raw, source=str(design.config)) for name, raw in raws.items()}
 
 
 def fitted_on(cfg: ExperimentConfig) -> dict[str, dict[str, Any]]:
@@ -181,31 +221,40 @@ def study_vocabularies(cfg: ExperimentConfig, path: Path, refit: bool) -> dict[s
     return vocabularies
 
 
-def scores(result: TrainResult, problem: str) -> dict[str, float | None]:
-    """A problem's test scores in the paper's terms (None where a metric does not apply)."""
-    test = result.metrics["test"][problem]
+def scores(test: dict[str, float], problem: str) -> dict[str, float | None]:
+    """A problem's scores on a split (its ``metrics``) in the paper's terms (None where a metric
+    does not apply)."""
     accuracy = test.get("token_accuracy", test.get("accuracy"))
     return {
         "log-ppl": test["loss"],
         "accuracy": accuracy,
         "BLEU": test.get("bleu") if problem not in PARSES else None,
         "full": test.get("exact_match") if problem in PARSES else None,
+        "WER": test.get("wer"),
+        "CER": test.get("cer"),
     }
 
 
-def mean_row(label: str, runs: list[TrainResult], problem: str) -> dict[str, Any]:
-    """One table row: each score's mean and std over the seeds' runs."""
+def mean_row(label: str, tests: list[dict[str, float]], problem: str) -> dict[str, Any]:
+    """One table row: each score's mean and std over the seeds' runs' ``tests`` (metrics)."""
     row: dict[str, Any] = {"Problem": label}
-    for metric in ("log-ppl", "accuracy", "BLEU", "full"):
-        values = [scores(r, problem)[metric] for r in runs]
+    for metric in METRICS:
+        values = [scores(test, problem)[metric] for test in tests]
         if all(v is not None for v in values):
             row[metric], row[f"{metric} std"] = mean_std(values)
     return row
 
 
+def seed_tests(
+    results: dict[str, TrainResult], key: str, seeds: tuple[int, ...], problem: str
+) -> list[dict[str, float]]:
+    """``problem``'s test metrics in the runs ``KEY-sSEED`` of ``seeds``."""
+    return [results[f"{key}-s{seed}"].metrics["test"][problem] for seed in seeds]
+
+
 def columns(first: str, rows: list[dict[str, Any]]) -> list[str]:
     """The table's columns: ``first``, then every score some row has, each with its std."""
-    found = [m for m in ("log-ppl", "accuracy", "BLEU", "full") if any(m in r for r in rows)]
+    found = [m for m in METRICS if any(m in r for r in rows)]
     return [first, *(c for m in found for c in (m, f"{m} std"))]
 
 
@@ -289,38 +338,93 @@ def expert_use(result: TrainResult, batches: int) -> tuple[list[str], np.ndarray
 
 @EXPERIMENTS.register("multimodel")
 def reproduce_multimodel(run: RunOptions) -> Path:
-    """Train every run, then write results (joint vs single), parsing and blocks (.md/.csv),
-    the transfer heatmaps and the expert-use map; returns results.md."""
+    """The eight image and text problems: results (joint vs single), parsing and blocks
+    (.md/.csv), captioning BLEU intervals, the transfer heatmaps and the expert-use map; returns
+    results.md."""
+    return reproduce(TEXT, "multimodel", run)
+
+
+@EXPERIMENTS.register("multimodel_speech")
+def reproduce_multimodel_speech(run: RunOptions) -> Path:
+    """The three modalities: every problem jointly with speech, speech alone, speech on real
+    recordings (other_tests), the heatmaps and expert map with speech; returns results.md."""
+    return reproduce(SPEECH, "multimodel_speech", run)
+
+
+def reproduce(design: Design, name: str, run: RunOptions) -> Path:
+    """Train every run of ``design`` at ``run``'s budget into ``OUT/NAME-BUDGET/``, then write
+    its tables and figures there; returns results.md."""
     study = budget_setting(STUDIES, run.budget)
-    folder = Path(run.out_dir) / f"multimodel-{run.budget}"
-    configs = run_configs(study, run, folder)
-    origin = Origin(str(CONFIG), list(run.overrides))
+    folder = Path(run.out_dir) / f"{name}-{run.budget}"
+    configs = run_configs(study, design, run, folder)
+    origin = Origin(str(design.config), list(run.overrides))
     folder.mkdir(parents=True, exist_ok=True)
     joint_cfg = configs[f"joint-s{study.seeds[0]}"]
     vocabularies = study_vocabularies(joint_cfg, folder / "vocabulary.json", run.overwrite)
     results: dict[str, TrainResult] = {}
-    for name, cfg in configs.items():
-        print(f"== {folder / name}", flush=True)
-        results[name] = train(
+    for run_name, cfg in configs.items():
+        print(f"== {folder / run_name}", flush=True)
+        results[run_name] = train(
             cfg, resume=run.resume, overwrite=run.overwrite, origin=origin,
             vocabularies=vocabularies,
         )  # fmt: skip
     note = table_note(run.budget, list(configs.values()), list(results.values()))
     note += f"; {study.steps} batches of 32 a problem in every run; BLEU: {signatures()['bleu']}"
 
-    def seeds_of(key: str, seeds: tuple[int, ...]) -> list[TrainResult]:
-        return [results[f"{key}-s{seed}"] for seed in seeds]
-
     rows = []
-    for problem in PROBLEMS:
-        joint = mean_row(f"{LABELS[problem]}, joint", seeds_of("joint", study.seeds), problem)
-        alone = seeds_of(f"alone-{problem}", study.seeds)
-        rows += [joint, mean_row(f"{LABELS[problem]}, alone", alone, problem)]
+    for problem in design.problems:
+        keys = {"joint": "joint", "alone": f"alone-{problem}"}
+        for how in ("joint", "alone") if problem in design.alone else ("joint",):
+            tests = seed_tests(results, keys[how], study.seeds, problem)
+            rows.append(mean_row(f"{LABELS[problem]}, {how}", tests, problem))
     md, _ = write_table(
         rows, columns("Problem", rows), folder / layout.RESULTS, overwrite=True, note=note
     )
+    if design.other_tests:
+        write_other_tests(design, study, results, folder, note)
+    if design.paper_tables:
+        write_paper_tables(study, results, folder, note)
+
+    joint = results[f"joint-s{study.seeds[0]}"]
+    names = [t.name for t in joint.tasks]
+    cosine, affinity = probe_transfer(joint, study.probe_batches, joint_cfg.train.lr)
+    title = f"MultiModel joint, seed {study.seeds[0]}: trained model, {study.probe_batches} probes"
+    transfer_figure(names, cosine, affinity, folder / "transfer.png", title)
+    layers, share = expert_use(joint, study.probe_batches)
+    gates_figure(
+        share, names, folder / "experts.png", f"Expert use per problem: {', '.join(layers)}"
+    )
+    return md
+
+
+def write_other_tests(
+    design: Design, study: Study, results: dict[str, TrainResult], folder: Path, note: str
+) -> None:
+    """``other_tests.md`` (.csv): each problem of ``design.other_tests`` scored on the test split
+    of its other dataset, jointly and alone, by every seed's trained run (each run keeps the
+    numbers in its ``results-test-SOURCE.json``, as ``sharedspace evaluate`` writes them)."""
+    rows = []
+    for problem, (source, label) in design.other_tests.items():
+        for key, how in (("joint", "joint"), (f"alone-{problem}", "alone")):
+            tests = [
+                evaluate_on_other_data(
+                    results[f"{key}-s{seed}"].run_dir, [f"tasks.{problem}.data.source={source}"]
+                )[0][problem]
+                for seed in study.seeds
+            ]
+            rows.append(mean_row(f"{label}, {how}", tests, problem))
+    write_table(
+        rows, columns("Problem", rows), folder / "other_tests", overwrite=True,
+        note=f"{note}; test split of the named dataset, read by each trained run",
+    )  # fmt: skip
+
+
+def write_paper_tables(
+    study: Study, results: dict[str, TrainResult], folder: Path, note: str
+) -> None:
+    """The paper's Tables 3 (parsing) and 4 (blocks), and captioning's BLEU intervals."""
     parsing = [
-        mean_row(label, seeds_of(key, study.seeds), "parse")
+        mean_row(label, seed_tests(results, key, study.seeds, "parse"), "parse")
         for key, label in (
             ("alone-parse", "Turkish parsing alone"),
             ("parse_classify", "Turkish parsing + image classification"),
@@ -328,12 +432,11 @@ def reproduce_multimodel(run: RunOptions) -> Path:
         )
     ]
     write_table(parsing, columns("Problem", parsing), folder / "parsing", overwrite=True, note=note)
-    blocks = [
-        {**mean_row(label, seeds_of(f"blocks_{key}", study.ablation_seeds), problem),
-         "Problem": f"{LABELS[problem]}: {label.lower()}"}
-        for problem in ABLATED
-        for key, (label, _) in ABLATIONS.items()
-    ]  # fmt: skip
+    blocks = []
+    for problem in ABLATED:
+        for key, (label, _) in ABLATIONS.items():
+            tests = seed_tests(results, f"blocks_{key}", study.ablation_seeds, problem)
+            blocks.append(mean_row(f"{LABELS[problem]}: {label.lower()}", tests, problem))
     write_table(blocks, columns("Problem", blocks), folder / "blocks", overwrite=True, note=note)
 
     intervals = []
@@ -344,15 +447,3 @@ def reproduce_multimodel(run: RunOptions) -> Path:
     caption_note = f"{note}; captioning test BLEU with its bootstrap interval (1,000 resamples)"
     columns_ci = ["Run", "BLEU", "95 % low", "95 % high"]
     write_table(intervals, columns_ci, folder / "caption_bleu", overwrite=True, note=caption_note)
-
-    joint = results[f"joint-s{study.seeds[0]}"]
-    names = [t.name for t in joint.tasks]
-    lr = configs[f"joint-s{study.seeds[0]}"].train.lr
-    cosine, affinity = probe_transfer(joint, study.probe_batches, lr)
-    title = f"MultiModel joint, seed {study.seeds[0]}: trained model, {study.probe_batches} probes"
-    transfer_figure(names, cosine, affinity, folder / "transfer.png", title)
-    layers, share = expert_use(joint, study.probe_batches)
-    gates_figure(
-        share, names, folder / "experts.png", f"Expert use per problem: {', '.join(layers)}"
-    )
-    return md
