@@ -15,7 +15,7 @@ from sharedspace.data.audio import AudioClips
 from sharedspace.data.transcribed_audio import SPLIT_NAMES, TranscribedAudio
 from sharedspace.errors import ConfigError
 from sharedspace.resolve import load_config
-from sharedspace.runs import evaluate_on_other_data, evaluate_run, load_run
+from sharedspace.runs import Run, evaluate_on_other_data, evaluate_run, load_run
 from sharedspace.tasks.audio_data import audio_spec
 from sharedspace.tasks.transcript_data import Transcripts
 from sharedspace.train.evaluation import evaluate
@@ -51,8 +51,8 @@ def load_other_tones(data_dir=None) -> TranscribedAudio:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A speech recognition run (dataset statistics, not per utterance) and a keyword-spotting
-    run, each trained a few steps on ``tones``; the toy datasets stay registered for the
-    module's tests."""
+    run, each trained a few steps on ``tones`` (their ``TrainResult``s); the toy datasets stay
+    registered for the module's tests."""
     out = tmp_path_factory.mktemp("runs")
     asr = {
         "kind": "seq2seq",
@@ -70,13 +70,13 @@ def runs(tmp_path_factory):
         spotting = asr_config(out, {"words": words}, max_steps=3) | {"name": "words"}
         spotting["model"] |= {"space": {"name": "sus", "hidden": [16], "out_dim": 16}}
         del spotting["model"]["outputs"]
-        yield asr_run.run_dir, train(load_config(data=spotting)).run_dir
+        yield asr_run, train(load_config(data=spotting))
 
 
 def test_speech_recognition_is_evaluated_on_a_test_only_set_as_trained(runs):
     """The numbers are those of the trained model (the TRAINED level and tokenizer) on the new
     utterances, computed here by hand; the new set's own level would give others."""
-    run_dir = runs[0]
+    run_dir = runs[0].run_dir
     before = {name: (run_dir / name).read_bytes() for name in ("results.json", "run.json")}
     metrics, written = evaluate_on_other_data(run_dir, ["tasks.asr.data.source=loud_tones"])
     assert written == run_dir / "results-test-loud_tones.json"
@@ -108,31 +108,44 @@ def test_speech_recognition_is_evaluated_on_a_test_only_set_as_trained(runs):
     )
 
 
+def test_the_run_a_train_call_holds_is_evaluated_as_its_folder(runs):
+    """``Run.of`` (what ``reproduce`` evaluates, its data not rebuilt) gives the numbers and
+    the file that the run folder loaded from disk gives."""
+    overrides = ["tasks.asr.data.source=loud_tones"]
+    from_disk, path = evaluate_on_other_data(runs[0].run_dir, overrides)
+    recorded = json.loads(path.read_text())["evaluation"]
+    held, written = evaluate_on_other_data(Run.of(runs[0]), overrides)
+    assert written == path and held["asr"] == pytest.approx(from_disk["asr"])
+    assert json.loads(path.read_text())["evaluation"] == recorded | {
+        "weights": str(runs[0].run_dir / "model.safetensors")
+    }
+
+
 def test_the_command_prints_and_writes_the_numbers(capsys, runs):
     status, out, err = run_cli(
-        capsys, "evaluate", runs[0], "--split", "test", "tasks.asr.data.source=loud_tones"
+        capsys, "evaluate", runs[0].run_dir, "--split", "test", "tasks.asr.data.source=loud_tones"
     )
     assert status == 0, err
     printed, written = out.rsplit("written: ", 1)
-    path = runs[0] / "results-test-loud_tones.json"
+    path = runs[0].run_dir / "results-test-loud_tones.json"
     assert (
         written.startswith(f"{path} ")
         and json.loads(printed) == json.loads(path.read_text())["test"]
     )
     assert set(json.loads(printed)) == {"asr"}
     # without overrides: every task on its own data, as before, and no file
-    status, out, _ = run_cli(capsys, "evaluate", runs[0], "--split", "validation")
+    status, out, _ = run_cli(capsys, "evaluate", runs[0].run_dir, "--split", "validation")
     assert status == 0 and set(json.loads(out)) == {"asr"}
-    assert not list(runs[0].glob("results-validation*"))
+    assert not list(runs[0].run_dir.glob("results-validation*"))
 
 
 def test_a_change_beside_the_source_gets_a_file_of_its_own(runs):
     overrides = ["tasks.asr.data.source=loud_tones", "tasks.asr.data.eval_size=2"]
-    metrics, written = evaluate_on_other_data(runs[0], overrides)
+    metrics, written = evaluate_on_other_data(runs[0].run_dir, overrides)
     assert written.name.startswith("results-test-loud_tones-") and written.suffix == ".json"
     assert written.name != "results-test-loud_tones.json"
     assert json.loads(written.read_text())["evaluation"]["overrides"] == overrides
-    full, _ = evaluate_on_other_data(runs[0], overrides[:1])
+    full, _ = evaluate_on_other_data(runs[0].run_dir, overrides[:1])
     assert metrics != full  # two utterances of six
 
 
@@ -149,19 +162,19 @@ def test_a_change_beside_the_source_gets_a_file_of_its_own(runs):
 )  # fmt: skip
 def test_anything_but_data_that_fits_is_refused_in_one_line(runs, override, message):
     with pytest.raises(ConfigError, match=message) as caught:
-        evaluate_on_other_data(runs[0], ["tasks.asr.data.source=loud_tones", override])
+        evaluate_on_other_data(runs[0].run_dir, ["tasks.asr.data.source=loud_tones", override])
     assert "\n" not in str(caught.value)
 
 
 def test_an_empty_split_of_the_new_data_is_refused(runs):
     with pytest.raises(ConfigError, match="loud_tones has no validation examples"):
-        evaluate_on_other_data(runs[0], ["tasks.asr.data.source=loud_tones"], "validation")
+        evaluate_on_other_data(runs[0].run_dir, ["tasks.asr.data.source=loud_tones"], "validation")
 
 
 def test_keyword_spotting_reads_the_same_classes_or_nothing(runs):
     """The same sentences (the test-only set pools them, sorted as in training) are evaluated;
     a set with one other sentence has other classes: refused, not scored against wrong names."""
-    words = runs[1]
+    words = runs[1].run_dir
     metrics, _ = evaluate_on_other_data(words, ["tasks.words.data.source=loud_tones"])
     assert set(metrics["words"]) >= {"accuracy", "loss"}
     with pytest.raises(

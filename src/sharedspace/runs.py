@@ -46,7 +46,7 @@ from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import load_weights
-from sharedspace.train.trainer import stored_results
+from sharedspace.train.trainer import TrainResult, stored_results
 
 
 @dataclass
@@ -66,6 +66,14 @@ class Run:
             if task.name == name:
                 return task
         raise SharedSpaceError(f"{self.run_dir}: no task {name!r} ({', '.join(self.names)})")
+
+    @classmethod
+    def of(cls, result: TrainResult) -> "Run":
+        """The run a ``train`` call just made or resumed, without rebuilding its data: its model
+        (the final weights, ``model.safetensors``) and tasks as that call holds them."""
+        cfg = load_config(result.run_dir / layout.CONFIG)
+        info = {"weights": str(result.run_dir / layout.FINAL), "step": result.steps}
+        return cls(result.model.eval(), result.tasks, cfg, result.run_dir, info)
 
     @property
     def names(self) -> list[str]:
@@ -161,22 +169,24 @@ def evaluate_run(
 
 
 def evaluate_on_other_data(
-    run_dir: Path, overrides: list[str], split: str = "test", weights: str | Path = "latest"
+    run: Run | Path, overrides: list[str], split: str = "test", weights: str | Path = "latest"
 ) -> tuple[dict[str, dict[str, float]], Path]:
     """Evaluate the tasks whose data ``overrides`` change (``tasks.<t>.data.<key>=value``) with
-    the run's trained model (the weights ``load_run`` names) on ``split`` of their new data;
-    returns their metrics and the ``results-<split>-<sources>.json`` written into the run folder
-    (a ``.md`` and ``.csv`` beside it). Any other key, a task the run lacks, or data the trained
-    model cannot read (module docstring) is one ConfigError before anything is evaluated."""
-    run = load_run(run_dir, weights)
+    a trained run (a ``Run``, or a run folder loaded with the weights ``load_run`` names) on
+    ``split`` of their new data; returns their metrics and the
+    ``results-<split>-<sources>.json`` written into the run folder (a ``.md`` and ``.csv``
+    beside it). Any other key, a task the run lacks, or data the trained model cannot read
+    (module docstring) is one ConfigError before anything is evaluated."""
+    if not isinstance(run, Run):
+        run = load_run(run, weights)
     names = _changed_tasks(overrides, run.config)
     cfg = load_config(run.run_dir / layout.CONFIG, list(overrides))
     states = {task.name: task.data.state for task in run.tasks}  # the trained tokenizers
     tasks = build_tasks(cfg, states, names=names)
     for task in tasks:
         _check_fits(run, cfg, task, split)
-    size, cpu = run.config.train.eval_batch_size, torch.device("cpu")
-    metrics = {task.name: evaluate(run.model, task, split, size, cpu) for task in tasks}
+    size, device = run.config.train.eval_batch_size, next(run.model.parameters()).device
+    metrics = {task.name: evaluate(run.model, task, split, size, device) for task in tasks}
     return metrics, _write_evaluation(run, cfg, names, list(overrides), split, metrics)
 
 

@@ -58,7 +58,7 @@ from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.files import atomic_write
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
-from sharedspace.runs import evaluate_on_other_data
+from sharedspace.runs import Run, evaluate_on_other_data
 from sharedspace.spaces.moe import MoELayer
 from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.text_scores import bleu_interval, signatures
@@ -245,6 +245,12 @@ def mean_row(label: str, tests: list[dict[str, float]], problem: str) -> dict[st
     return row
 
 
+def trained(problem: str, how: str) -> str:
+    """The name, less its ``-sSEED``, of the study's run that trained ``problem`` ``how``
+    (``joint``: with every problem, or ``alone``)."""
+    return "joint" if how == "joint" else f"alone-{problem}"
+
+
 def seed_tests(
     results: dict[str, TrainResult], key: str, seeds: tuple[int, ...], problem: str
 ) -> list[dict[str, float]]:
@@ -373,9 +379,8 @@ def reproduce(design: Design, name: str, run: RunOptions) -> Path:
 
     rows = []
     for problem in design.problems:
-        keys = {"joint": "joint", "alone": f"alone-{problem}"}
         for how in ("joint", "alone") if problem in design.alone else ("joint",):
-            tests = seed_tests(results, keys[how], study.seeds, problem)
+            tests = seed_tests(results, trained(problem, how), study.seeds, problem)
             rows.append(mean_row(f"{LABELS[problem]}, {how}", tests, problem))
     md, _ = write_table(
         rows, columns("Problem", rows), folder / layout.RESULTS, overwrite=True, note=note
@@ -405,10 +410,11 @@ def write_other_tests(
     numbers in its ``results-test-SOURCE.json``, as ``sharedspace evaluate`` writes them)."""
     rows = []
     for problem, (source, label) in design.other_tests.items():
-        for key, how in (("joint", "joint"), (f"alone-{problem}", "alone")):
+        for how in ("joint", "alone"):
             tests = [
                 evaluate_on_other_data(
-                    results[f"{key}-s{seed}"].run_dir, [f"tasks.{problem}.data.source={source}"]
+                    Run.of(results[f"{trained(problem, how)}-s{seed}"]),
+                    [f"tasks.{problem}.data.source={source}"],
                 )[0][problem]
                 for seed in study.seeds
             ]
@@ -426,7 +432,7 @@ def write_paper_tables(
     parsing = [
         mean_row(label, seed_tests(results, key, study.seeds, "parse"), "parse")
         for key, label in (
-            ("alone-parse", "Turkish parsing alone"),
+            (trained("parse", "alone"), "Turkish parsing alone"),
             ("parse_classify", "Turkish parsing + image classification"),
             ("joint", "Turkish parsing with all problems"),
         )
