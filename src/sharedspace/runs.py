@@ -51,9 +51,10 @@ from sharedspace.train.trainer import TrainResult, stored_results
 
 @dataclass
 class Run:
-    """A trained run rebuilt from its folder: the model (on the CPU, in eval mode), its tasks
-    with their data and tokenizers, the config it was trained with, and where the weights came
-    from (``info``: step, and metric and value for the best weights)."""
+    """A trained run rebuilt from its folder: the model (in eval mode; on the CPU from
+    ``load_run``, on the training device from ``Run.of``), its tasks with their data and
+    tokenizers, the config it was trained with, and where the weights came from (``info``: step,
+    and metric and value for the best weights)."""
 
     model: SharedSpaceModel
     tasks: list[Task]
