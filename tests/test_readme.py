@@ -193,6 +193,8 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
             pytest.skip(f"{args.config} reads synthesised speech (minutes to make, engines)")
         if '"captions"' in sections and not pictures_installed():
             pytest.skip(f"{args.config} reads the captioning pictures: make data-multimodel")
+        if '"scene_objects"' in sections and not pictures_installed():
+            pytest.skip(f"{args.config} reads the stamps and emoji: make data-multimodel")
         argv = with_smoke(argv, str(args.config))
     if args.command == "discover":  # the study's smoke search: seconds
         argv = [*argv, *PLANS["smoke"].search]

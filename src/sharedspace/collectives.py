@@ -88,6 +88,29 @@ def all_reduce_sums(sums: dict[str, torch.Tensor], procs: Processes) -> dict[str
     return {k: float(v) for k, v in sums.items()}
 
 
+def all_gather_rows(rows: dict[str, torch.Tensor], procs: Processes) -> dict[str, torch.Tensor]:
+    """Every process's rows (n_rank, …) of each key, joined in rank order (Σ n_rank, …).
+
+    For metrics that need every example at once (COCO-style AP ranks all detections of a split):
+    shards differ in length, so each is padded to the longest before one all-gather per key.
+    """
+    if procs.world == 1:
+        return rows
+    device = next(iter(rows.values())).device
+    counts = [torch.zeros((), dtype=torch.long, device=device) for _ in range(procs.world)]
+    dist.all_gather(counts, torch.tensor(len(next(iter(rows.values()))), device=device))
+    longest = max(int(c) for c in counts)
+    joined = {}
+    for key in sorted(rows):
+        values = rows[key]
+        padded = values.new_zeros((longest, *values.shape[1:]))
+        padded[: len(values)] = values
+        parts = [torch.empty_like(padded) for _ in range(procs.world)]
+        dist.all_gather(parts, padded)
+        joined[key] = torch.cat([part[: int(c)] for part, c in zip(parts, counts, strict=True)])
+    return joined
+
+
 def total(values: torch.Tensor, procs: Processes) -> torch.Tensor:
     """The sum of ``values`` over processes (a NaN or inf on any rank reaches every rank)."""
     if procs.world > 1:

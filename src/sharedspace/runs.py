@@ -38,7 +38,7 @@ from sharedspace.modalities import build_modality_cap
 from sharedspace.model import SharedSpaceModel, build_model
 from sharedspace.outputs import OUTPUTS
 from sharedspace.overrides import Override
-from sharedspace.representation import PaddedSequence, masked_mean
+from sharedspace.representation import pooled
 from sharedspace.resolve import load_config
 from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
@@ -323,7 +323,7 @@ def space_vectors(
             start = min(task.index * per_task, max(0, len(split) - per_task))
             batch = split.get(torch.arange(start, min(start + per_task, len(split))))
             z, _ = model.embed(task.index, _to(batch, model))
-            z = masked_mean(z) if isinstance(z, PaddedSequence) else z
+            z = pooled(z)
             vectors.append(z.float().cpu().numpy())
             modality += [task.modality] * len(z)
             names += [task.name] * len(z)

@@ -9,7 +9,7 @@ from sharedspace.data.specs import AudioSpec, BitsSpec, ImageSpec, TextSpec
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES, build_modality_cap
 from sharedspace.parts import collect
-from sharedspace.representation import FORMS, PaddedSequence, form_of
+from sharedspace.representation import FORMS, PaddedSequence, form_of, width_of
 
 
 def _audio() -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,7 +49,7 @@ def test_cap_contract(name):
     assert set(collect(cap.modules())) <= set(cap.aux_losses)
     assert form_of(out) == cap.produces and cap.out_dim == 40
     values = out.values if isinstance(out, PaddedSequence) else out
-    assert values.shape[0] == 5 and values.shape[-1] == 40
+    assert values.shape[0] == 5 and width_of(out) == 40
     if isinstance(out, PaddedSequence):  # from unpadded input (mask None) every position is real
         # a cap whose positions are not its input's (audio: frames downsampled from samples)
         # declares how it maps a mask; every other cap keeps its input's mask exactly

@@ -38,6 +38,9 @@ def z_of(form: str) -> tuple[torch.Tensor, object]:
     if form == "vector":
         leaf = torch.randn(B, D, requires_grad=True)
         return leaf, leaf
+    if form == "map":
+        leaf = torch.randn(B, D, 3, 2, requires_grad=True)
+        return leaf, leaf
     leaf = torch.randn(B, L, D, requires_grad=True)
     return leaf, PaddedSequence(leaf, MASK)
 
@@ -51,7 +54,7 @@ def token_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 # targets y, the output's shape, and the loss its task kind would take.
 KINDS = {
     "classes": (
-        ("vector", "sequence"),
+        ("vector", "sequence", "map"),
         lambda t: torch.randint(0, len(t.classes), (B,)),
         lambda t: (B, len(t.classes)),
         F.cross_entropy,
@@ -74,6 +77,8 @@ KINDS = {
         lambda t: (B, *t.shape),
         F.mse_loss,
     ),
+    # no shared output net writes boxes: a detection task has its own head (tasks/detection.py)
+    "boxes": ((), None, None, None),
 }
 CASES = [
     (name, kind, form)

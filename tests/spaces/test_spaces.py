@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sharedspace.config import Component
 from sharedspace.parts import collect
-from sharedspace.representation import FORMS, PaddedSequence, form_of
+from sharedspace.representation import FORMS, PaddedSequence, form_of, width_of
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
 
@@ -23,6 +23,8 @@ def build(name: str, in_dim: int = 64, num_tasks: int = 3, **params):
 
 def representation(form: str) -> tuple[torch.Tensor, object]:
     values = torch.randn(6, 64, requires_grad=True) if form == "vector" else None
+    if form == "map":
+        values = torch.randn(6, 64, 3, 2, requires_grad=True)
     if form == "sequence":
         values = torch.randn(6, 4, 64, requires_grad=True)
         return values, PaddedSequence(
@@ -64,7 +66,7 @@ def test_space_contract(name, form):
         aux = collect(space.modules())
         assert form_of(z) == space.forms[form] and set(aux) <= set(space.aux_losses)
         values = z.values if isinstance(z, PaddedSequence) else z
-        assert values.shape[0] == 6 and values.shape[-1] == space.out_dim
+        assert values.shape[0] == 6 and width_of(z) == space.out_dim
         total = total + values.sum() + sum(aux.values(), torch.zeros(()))
     if getattr(space, "decodes", False):
         targets = embedded_targets(space.out_dim)

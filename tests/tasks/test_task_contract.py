@@ -13,10 +13,14 @@ from PIL import Image
 from sharedspace.config import from_dict
 from sharedspace.data import ParallelSplits
 from sharedspace.data.captions import CaptionedImages
+from sharedspace.data.coco import DetectionImages
+from sharedspace.data.scene_objects import SceneObjects
 from sharedspace.parts import collect
 from sharedspace.representation import PaddedSequence
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.views import DATA_VIEWS
+from tests.data.coco_files import write_coco
+from tests.data.cutout_files import write_cutouts
 
 CASES = [
     (name, kind, view, form)
@@ -30,6 +34,8 @@ FIELDS = {
     "audio": {},
     ParallelSplits: {"tokenizer": "word", "vocab_size": 64},  # views of aligned texts
     CaptionedImages: {"vocab_size": 64},  # views of images with captions
+    SceneObjects: {"scenes": 8, "eval_scenes": 4, "size": 32},  # scenes of pasted objects
+    DetectionImages: {},  # images with boxes (COCO's format)
 }
 
 
@@ -57,6 +63,8 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
     return {
         ParallelSplits: ("translation_pairs", pairs),
         CaptionedImages: ("captioned_images", pictures),
+        SceneObjects: ("object_cutouts", write_cutouts(tmp_path_factory.mktemp("objects"))),
+        DetectionImages: ("coco_detection", write_coco(tmp_path_factory.mktemp("coco"))),
         "image": ("fashion_mnist", tiny_data_dir),
         "text": ("fortunes", tiny_category_dir),
         "bits": ("random_bits", None),
@@ -83,9 +91,13 @@ def test_task_contract(name, kind, view, form, sources):
     torch.manual_seed(0)
     head = task.build_head(16)
     batch = data.splits["train"].get(torch.arange(4))
-    z = torch.randn(4, 16) if form == "vector" else PaddedSequence(
-        torch.randn(4, 3, 16), torch.tensor([[True, True, True], [True, False, False]] * 2)
-    )  # fmt: skip
+    z = {
+        "vector": torch.randn(4, 16),
+        "sequence": PaddedSequence(
+            torch.randn(4, 3, 16), torch.tensor([[True, True, True], [True, False, False]] * 2)
+        ),
+        "map": torch.randn(4, 16, 8, 8),  # a feature map of stride 4 on 32 px images
+    }[form]
     output = head(z, batch)  # only the output: aux losses are emitted (parts.emit)
     assert set(collect(head.modules())) <= set(cls.aux_losses)
     terms = task.loss(output, batch)
@@ -97,10 +109,18 @@ def test_task_contract(name, kind, view, form, sources):
     prediction = head.predict(z) if cls.decodes else None
     if prediction is not None:
         assert prediction.dtype == torch.long and prediction.shape[0] == 4
-    sums = task.metric_sums(output.detach(), batch, prediction)
+    # a head's output is a tensor, or a dict of them (a detection head's maps)
+    is_dict = isinstance(output, dict)
+    output = {k: v.detach() for k, v in output.items()} if is_dict else output.detach()
+    sums = task.metric_sums(output, batch, prediction)
     metrics = task.metrics({k: float(v) for k, v in sums.items()})
     assert set(metrics) >= {"loss"} and all(math.isfinite(v) for v in metrics.values())
     assert set(metrics) <= set(cls.goals), (
         f"metrics without a goal: {set(metrics) - set(cls.goals)}"
     )
+    rows = task.metric_rows(output, batch, prediction)  # metrics of the whole split, if any
+    assert all(len(v) == 4 for v in rows.values())
+    whole = task.row_metrics(rows) if rows else {}
+    overall = {k for k in whole if "/" not in k}  # per-class numbers ("ap/<class>") aside
+    assert overall <= set(cls.goals) and not overall & set(metrics)
     assert set(cls.goals.values()) <= {"max", "min"}

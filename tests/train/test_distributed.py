@@ -65,7 +65,11 @@ def assert_same_weights(two: dict, one: dict) -> None:
     """Model weights of 2 and of 1 process agree, except the attentions' key bias (self- and
     cross-attention): its gradient is zero in exact arithmetic (softmax ignores a shift), so
     Adam normalises float noise there and it drifts ~1e-4 apart; the query and value biases
-    beside it must agree."""
+    beside it must agree. Elsewhere they agree to 1e-4, a tenth of one Adam step at lr 1e-3: two
+    half batches sum in another order than one whole, and Adam's normalised step carries that
+    float noise wherever a gradient is small (an embedding row few examples reach, a weight
+    near a ReLU's kink) — up to 6e-5 apart after 12 steps on one AMD EPYC, under 1e-5 on
+    another, while every step's losses agree to 1e-4 relative."""
     for name, value in one.items():
         if name.endswith("attn.in_proj_bias"):  # torch's attention: query, key, value
             q, _, v = value.chunk(3)
@@ -76,7 +80,7 @@ def assert_same_weights(two: dict, one: dict) -> None:
         else:
             other = two[name]
         label = lambda m, name=name: f"{name}: {m}"  # noqa: E731
-        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=label)
+        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-4, msg=label)
 
 
 @pytest.mark.slow

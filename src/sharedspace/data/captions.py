@@ -27,7 +27,7 @@ import glob
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,9 @@ from sharedspace.untrusted import MiB, inside, loads_json, read_bytes, regular_f
 # timed for on 2 CPU cores; an object a caption names (one stamp, one emoji) stays recognisable at
 # 32, and the ~4.6k images of ``captions`` take 14 MB in memory.
 IMAGE_SIZE = 32
+# A cutout's longer side (``cutout``): objects pasted into scenes of 64–96 pixels at up to 60 % of
+# the scene are only ever downsampled; the ~4.5k objects of ``scene_objects`` take 75 MB.
+OBJECT_SIZE = 64
 SPLIT_NAMES = ("train", "validation", "test")
 IMAGE_FILE_LIMIT = 64 * MiB  # one image file; a 48-megapixel JPEG is about 20 MB
 MAX_PIXELS = 64_000_000  # refused from the header, before decoding (Pillow's own guard: 89M)
@@ -86,7 +89,7 @@ class Captioned:
     """One image and its captions, before splitting."""
 
     name: str  # where it came from; images are ordered by it within a split
-    image: np.ndarray  # (3, S, S) uint8
+    image: np.ndarray  # (3, S, S) uint8; a cutout's (4, S, S) RGBA
     captions: dict[str, str]  # language → caption
     group: str = ""
     key: str = ""  # what ``split_of`` hashes; default: the caption's ``caption_key``
@@ -128,13 +131,18 @@ def by_hash(items: Iterable[Captioned]) -> Iterable[tuple[str, Captioned]]:
     return ((split_of(item.key), item) for item in items)
 
 
+def crop_to_alpha(image: Image.Image) -> Image.Image:
+    """Any Pillow image → RGBA cropped to the box its alpha draws in (alpha > 0); one that draws
+    nothing is returned whole."""
+    rgba = image.convert("RGBA")
+    box = rgba.getchannel("A").getbbox()
+    return rgba if box is None else rgba.crop(box)
+
+
 def square_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     """Any Pillow image → (3, size, size) uint8: composited on white, cropped to the box its alpha
     draws in, padded to a centred square with white, resized with a Lanczos filter."""
-    rgba = image.convert("RGBA")
-    box = rgba.getchannel("A").getbbox()
-    if box is not None:
-        rgba = rgba.crop(box)
+    rgba = crop_to_alpha(image)
     side = max(rgba.size)
     canvas = Image.new("RGBA", (side, side), (255, 255, 255, 255))
     canvas.alpha_composite(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
@@ -142,9 +150,31 @@ def square_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
-def decode_image(data: bytes, where: str, formats: tuple[str, ...] = DECODERS) -> np.ndarray:
-    """Image file bytes → ``square_image``; a file that is not one of ``formats``, is corrupt or
-    declares more than MAX_PIXELS pixels is a DataError naming ``where``."""
+def cutout(image: Image.Image, size: int = OBJECT_SIZE) -> np.ndarray:
+    """Any Pillow image → (4, size, size) uint8 RGBA with its alpha kept (for pasting into
+    scenes): cropped to the box its alpha draws in, resized so its longer side is ``size`` with a
+    triangle filter (no ringing, so a transparent pixel stays transparent), cropped again to what
+    stays visible and put at the top left of a transparent square. All zero when it draws
+    nothing."""
+    rgba = crop_to_alpha(image)
+    scale = size / max(rgba.size)
+    shape = (max(1, round(rgba.width * scale)), max(1, round(rgba.height * scale)))
+    rgba = crop_to_alpha(rgba.resize(shape, Image.Resampling.BILINEAR))
+    canvas = np.zeros((4, size, size), np.uint8)
+    if rgba.getchannel("A").getbbox() is not None:
+        canvas[:, : rgba.height, : rgba.width] = np.asarray(rgba, dtype=np.uint8).transpose(2, 0, 1)
+    return canvas
+
+
+def decode_image(
+    data: bytes,
+    where: str,
+    formats: tuple[str, ...] = DECODERS,
+    shape: Callable[[Image.Image], np.ndarray] = square_image,
+) -> np.ndarray:
+    """Image file bytes → ``shape`` of the image (``square_image``, or ``cutout``); a file that
+    is not one of ``formats``, is corrupt or declares more than MAX_PIXELS pixels is a DataError
+    naming ``where``."""
     try:
         with Image.open(io.BytesIO(data), formats=list(formats)) as image:
             if image.width * image.height > MAX_PIXELS:
@@ -152,7 +182,7 @@ def decode_image(data: bytes, where: str, formats: tuple[str, ...] = DECODERS) -
                     f"{where}: {image.width}×{image.height} pixels, more than {MAX_PIXELS:,}"
                 )
             image.load()
-            return square_image(image)
+            return shape(image)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
         raise DataError(f"{where}: not a readable {' or '.join(formats)} image ({e})") from None
 
@@ -333,7 +363,3 @@ def _caption_files(folder: Path, skipped: Counter) -> list[_Row]:
     if uncaptioned:
         skipped["images without a NAME.txt"] = len(uncaptioned)
     return rows
-
-
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES

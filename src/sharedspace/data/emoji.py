@@ -23,6 +23,7 @@ from sharedspace.data.captions import (
     CaptionedImages,
     by_hash,
     caption_key,
+    cutout,
     gather,
     square_image,
 )
@@ -45,8 +46,9 @@ GROUP_LINE = re.compile(r"#\s*group:\s*(?P<group>\S.*)")
 SKIN_TONE = re.compile(r"(?:medium-light|medium-dark|light|medium|dark) skin tone")
 
 
-def emoji_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
-    """Every fully-qualified emoji the font draws as one glyph, and the count of the others."""
+def emoji_items(data_dir: Path | None, rgba: bool = False) -> tuple[list[Captioned], Counter]:
+    """Every fully-qualified emoji the font draws as one glyph, and the count of the others; the
+    pictures are ``square_image``'s, or with ``rgba`` ``cutout``'s (alpha kept, for scenes)."""
     font_folder = find_dataset(
         "noto",
         (FONT,),
@@ -71,6 +73,7 @@ def emoji_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
             f"{font_path}: not a font Pillow can read at size {FONT_SIZE} ({e})"
         ) from None
     width = font.getbbox("\N{GRINNING FACE}")[2]  # one glyph's advance
+    shape = cutout if rgba else square_image
     items, skipped = [], Counter()
     for points, name, group in read_emoji_test(names_folder / TEST_FILE):
         text = "".join(chr(int(p, 16)) for p in points.split())
@@ -82,9 +85,7 @@ def emoji_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
             continue
         key = caption_key(SKIN_TONE.sub("", name))
         items.append(
-            Captioned(
-                f"U+{points.replace(' ', ' U+')}", square_image(canvas), {"en": name}, group, key
-            )
+            Captioned(f"U+{points.replace(' ', ' U+')}", shape(canvas), {"en": name}, group, key)
         )
     return items, skipped
 

@@ -8,10 +8,10 @@ computed once per dataset; text from one vocabulary and of one length). Every sp
 ``toy()`` (a small spec) and ``example(batch_size)`` (a batch of inputs it describes), so the
 registry-wide tests run over a new kind without a table.
 
-*Target kinds* (``TARGET_KINDS``: classes, token, tokens, pixels) name what a task's ``y`` is, so
-image → text, audio → text and text → text in another tokenizer are all describable, and an output
-is sized from the target, not from the input. Every target spec class has ``toy()`` (a small spec),
-from which the registry-wide output-net tests build each net.
+*Target kinds* (``TARGET_KINDS``: classes, token, tokens, pixels, boxes) name what a task's ``y``
+is, so image → text, audio → text and text → text in another tokenizer are all describable, and an
+output is sized from the target, not from the input. Every target spec class has ``toy()`` (a
+small spec), from which the registry-wide output-net tests build each net.
 """
 
 from dataclasses import dataclass
@@ -180,3 +180,19 @@ class PixelsTarget:
     @classmethod
     def toy(cls) -> "PixelsTarget":
         return cls((3, 8, 8))
+
+
+@TARGET_KINDS.register("boxes")
+@dataclass(frozen=True)
+class BoxesTarget:
+    """A set of objects per image, padded to ``max_boxes``: ``y`` (B, G) int64 class ids below
+    ``len(classes)``, −1 where there is no object; ``y_boxes`` (B, G, 4) float32 boxes as x0, y0,
+    x1, y1 in pixels of the input image (x1, y1 exclusive), zeros where there is no object."""
+
+    classes: tuple[str, ...]
+    max_boxes: int
+    kind: str = "boxes"
+
+    @classmethod
+    def toy(cls) -> "BoxesTarget":
+        return cls(("cat", "dog", "bird"), max_boxes=4)

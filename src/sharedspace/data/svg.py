@@ -34,7 +34,7 @@ RSVG = "rsvg-convert"
 SVG_RENDER_SIZE = 128  # pixels of the longer side: 4× IMAGE_SIZE, then Lanczos-downsampled
 SVG_TIMEOUT_S = 60
 RENDER_VERSION = 1  # bump when the same SVG would give other pixels (sizes, squaring, filters)
-Drawn = np.ndarray | str  # a (3, S, S) uint8 picture, or why the job gives none
+Drawn = np.ndarray | str  # a (3, S, S) or RGBA (4, S, S) uint8 picture, or why the job gives none
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,10 @@ def render_svg(job: SvgJob) -> Image.Image:
 
 
 def render_all(jobs: Iterable[SvgJob], render: Callable[[SvgJob], Drawn], name: str) -> list[Drawn]:
-    """``render`` (a wrapper of ``render_svg`` that squares the picture, or says why there is
-    none) of every job, in order: read from the cache file of source ``name`` when it holds
-    these very jobs, else drawn by one thread per CPU core and cached."""
+    """``render`` (a wrapper of ``render_svg`` that squares the picture or cuts it out, or says
+    why there is none) of every job, in order: read from the cache file of source ``name`` when
+    it holds these very jobs, else drawn by one thread per CPU core and cached. One ``name`` per
+    wrapper: a source's other cache files are removed when it writes its own."""
     jobs = list(jobs)
     if not jobs:
         return []
@@ -132,7 +133,8 @@ def _read_cache(path: Path, count: int) -> list[Drawn] | None:
     if (
         pictures.dtype != np.uint8
         or pictures.ndim != 4
-        or pictures.shape[:2] != (count, 3)
+        or pictures.shape[0] != count
+        or pictures.shape[1] not in (3, 4)
         or reasons.dtype.kind != "U"
         or reasons.shape != (count,)
     ):

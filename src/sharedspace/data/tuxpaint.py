@@ -19,6 +19,7 @@ from sharedspace.data.captions import (
     Captioned,
     CaptionedImages,
     by_hash,
+    cutout,
     decode_image,
     gather,
     read_caption_file,
@@ -34,8 +35,9 @@ DEBIAN_ROOT = Path("/usr/share/tuxpaint")
 FOLDER = "stamps"
 
 
-def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
-    """Every stamp with a picture and a caption, and the count of those without a picture."""
+def stamp_items(data_dir: Path | None, rgba: bool = False) -> tuple[list[Captioned], Counter]:
+    """Every stamp with a picture and a caption, and the count of those without a picture; the
+    pictures are ``square_image``'s, or with ``rgba`` ``cutout``'s (alpha kept, for scenes)."""
     folder = find_dataset(
         FOLDER,
         ("*/*.txt", "*/*/*.txt", "*/*/*/*.txt"),
@@ -53,7 +55,8 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
     require_rsvg(folder, sum(picture.suffix == ".svg" for _, picture in pictures), "stamps")
     svgs = [p for _, p in pictures if p.suffix == ".svg"]
     jobs = (SvgJob(read_bytes(p, IMAGE_FILE_LIMIT, DataError), str(p)) for p in svgs)
-    drawn = dict(zip(svgs, render_all(jobs, _drawing, "tuxpaint_stamps"), strict=True))
+    draw, cache = (_cutout, "tuxpaint_stamps_rgba") if rgba else (_drawing, "tuxpaint_stamps")
+    drawn = dict(zip(svgs, render_all(jobs, draw, cache), strict=True))
     items = []
     for text, picture in pictures:
         captions = read_caption_file(text)
@@ -62,7 +65,7 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
         name = picture.relative_to(folder).as_posix()
         if picture.suffix == ".png":
             data = read_bytes(picture, IMAGE_FILE_LIMIT, DataError)
-            image = decode_image(data, str(picture), ("PNG",))
+            image = decode_image(data, str(picture), ("PNG",), cutout if rgba else square_image)
         else:
             image = drawn[picture]
         items.append(Captioned(name, image, captions, name.split("/")[0]))
@@ -72,6 +75,11 @@ def stamp_items(data_dir: Path | None) -> tuple[list[Captioned], Counter]:
 def _drawing(job: SvgJob) -> np.ndarray:
     """(3, S, S) uint8 of an SVG stamp rendered by rsvg-convert."""
     return square_image(render_svg(job))
+
+
+def _cutout(job: SvgJob) -> np.ndarray:
+    """(4, S, S) uint8 RGBA ``cutout`` of an SVG stamp rendered by rsvg-convert."""
+    return cutout(render_svg(job))
 
 
 @dataset("tuxpaint_stamps", kind="image", splits=CaptionedImages)

@@ -6,6 +6,7 @@ from sharedspace.modalities.bits import Bits
 from sharedspace.modalities.embedding import TextEmbedding
 from sharedspace.modalities.image import ImageCNN
 from sharedspace.modalities.pixels import Pixels
+from sharedspace.modalities.resnet import ImageResNet
 from sharedspace.modalities.text import TextEncoder, TextTransformer
 from sharedspace.modalities.xception import ImageXception
 
@@ -14,6 +15,7 @@ __all__ = [
     "AudioSpectral",
     "Bits",
     "ImageCNN",
+    "ImageResNet",
     "ImageXception",
     "Pixels",
     "TextEmbedding",

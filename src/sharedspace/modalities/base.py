@@ -1,19 +1,18 @@
 """The modality-cap registry and its builder.
 
 Contract (checked for every entry by one registry-wide test): a cap class has a ``Config``
-dataclass, a ``modality_kind`` (the kind of data it reads: "image", "text", …), the
-representation form it ``produces`` ("vector": (B, out_dim); "sequence": a PaddedSequence of
-(B, T, out_dim)), the ``aux_losses`` it or a module inside it may emit (with ``parts.emit``), is
-built as ``cls(cfg, out_dim, spec)`` where ``spec`` describes the input (data/specs.py), exposes
-``out_dim``, and is called as ``cap(x, mask)`` — inputs and their padding mask (None when the
-input is not padded). A sequence cap keeps its input's mask, unless it defines
+dataclass, a ``modality_kind`` (the kind of data it reads: "image", "text", …), the representation
+form it ``produces`` ("vector": (B, out_dim); "sequence": a PaddedSequence of (B, T, out_dim);
+"map": a feature map (B, out_dim, H, W)), the ``aux_losses`` it or a module inside it may emit (with
+``parts.emit``), is built as ``cls(cfg, out_dim, spec)`` where ``spec`` describes the input
+(data/specs.py), exposes ``out_dim``, and is called as ``cap(x, mask)`` — inputs and their padding
+mask (None when the input is not padded). A sequence cap keeps its input's mask, unless it defines
 ``sequence_mask(mask)``: the output mask an input mask gives (audio: frames downsampled from
-samples). Caps never see the task or its targets. A cap may define a classmethod
-``reads(cfg, spec)``: what of the spec it is built from, which the tasks sharing it must give
-alike (default: the whole spec; a token embedding reads the vocabulary alone, so tasks of one
-vocabulary with inputs of other lengths share it; an image cap set to read grey as colour and
-to standardise each image reads the channels alone, so Fashion-MNIST and colour pictures share
-it).
+samples). Caps never see the task or its targets. A cap may define a classmethod ``reads(cfg,
+spec)``: what of the spec it is built from, which the tasks sharing it must give alike (default: the
+whole spec; a token embedding reads the vocabulary alone, so tasks of one vocabulary with inputs of
+other lengths share it; an image cap set to read grey as colour and to standardise each image reads
+the channels alone, so Fashion-MNIST and colour pictures share it).
 """
 
 from dataclasses import dataclass

@@ -1,7 +1,7 @@
 """Categorical output: one linear layer from the shared space to class logits.
 
 Original (a 1-layer perceptron, as the SUS report's classification heads); a sequence is
-classified by the mean of its real positions.
+classified by the mean of its real positions, a feature map by the mean of its positions.
 """
 
 from dataclasses import dataclass
@@ -11,16 +11,17 @@ from torch import nn
 
 from sharedspace.data.specs import ClassesTarget
 from sharedspace.outputs.base import OUTPUTS, OutputNet
-from sharedspace.representation import PaddedSequence, Representation, masked_mean
+from sharedspace.representation import Representation, pooled
 
 
 @OUTPUTS.register("categorical")
 class Categorical(OutputNet, nn.Linear):
-    """z (B, D) or a PaddedSequence (B, T, D) → logits (B, C), C = ``len(target.classes)``.
+    """z (B, D), a PaddedSequence (B, T, D) or a map (B, D, H, W) → logits (B, C),
+    C = ``len(target.classes)``.
     State-dict keys: ``weight`` (C, D), ``bias`` (C,)."""
 
     target_kinds = ("classes",)
-    accepts = ("vector", "sequence")
+    accepts = ("vector", "sequence", "map")
 
     @dataclass
     class Config:
@@ -32,4 +33,4 @@ class Categorical(OutputNet, nn.Linear):
         super().__init__(in_dim, len(target.classes))
 
     def forward(self, z: Representation, task: int) -> torch.Tensor:
-        return super().forward(masked_mean(z) if isinstance(z, PaddedSequence) else z)
+        return super().forward(pooled(z))

@@ -13,7 +13,7 @@ from sharedspace.spaces.registry import SPACES
 class NoSpace(nn.Module):
     """The cap's output unchanged; task caps read the modality caps' output directly."""
 
-    forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence"}
+    forms: ClassVar[dict[Form, Form]] = {"vector": "vector", "sequence": "sequence", "map": "map"}
     aux_losses = ()
 
     @dataclass

@@ -4,6 +4,7 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     audio_data,
     caption_data,
     classification,
+    detection,
     language_model,
     pair_data,
     reconstruction,

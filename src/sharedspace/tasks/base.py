@@ -25,6 +25,10 @@ Contract (checked for every kind by the registry-wide tests):
   evaluation uses by the task's ``decoding`` settings (``tasks.<t>.decode``).
 - Metrics are kept as sums over a whole split (``metric_sums``) and turned into numbers once
   (``metrics``), so nothing is an average of per-batch averages and DDP simply all-reduces sums.
+  A metric that needs every example at once (COCO-style AP ranks all of a split's detections)
+  gives per-example rows instead (``metric_rows``: (B, …) tensors of a fixed shape past B, such
+  as padded detections), which evaluation joins over the split and every process and hands to
+  ``row_metrics`` once; its numbers join those of ``metrics``.
 - ``goals``: for every metric the kind reports, whether higher ("max") or lower ("min") is
   better — what ``train.keep_best`` and sign-corrected comparisons (Δm) read.
 """
@@ -119,3 +123,14 @@ class Task:
     @staticmethod
     def metrics(sums: dict[str, float]) -> dict[str, float]:
         raise NotImplementedError
+
+    def metric_rows(
+        self, output: Any, batch: dict[str, torch.Tensor], prediction: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-example rows (B, …) for metrics of the whole split (``row_metrics``); none by
+        default, the metrics being sums."""
+        return {}
+
+    def row_metrics(self, rows: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Numbers from the rows of every example of the split (N, …), in split order."""
+        return {}

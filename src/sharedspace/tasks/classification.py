@@ -1,7 +1,8 @@
 """Classification: a 1-layer perceptron on the shared space, cross-entropy, accuracy.
 
-Reads images (class labels), text (document categories) or bit strings (a boolean function of
-them); from a sequence representation it classifies the mean of the real positions.
+Reads images (class labels), text (document categories), bit strings (a boolean function of
+them) or scenes in four turns (the turn: self-supervised rotation prediction); from a sequence
+it classifies the mean of the real positions, from a feature map the mean of its positions.
 """
 
 from typing import ClassVar
@@ -15,12 +16,14 @@ from sharedspace.representation import Representation
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.bits_data import BitStrings
 from sharedspace.tasks.image_data import Images
+from sharedspace.tasks.scene_data import SceneTurns
 from sharedspace.tasks.text_data import Documents
 from sharedspace.tasks.views import DATA_VIEWS
 
 
 class LinearClassifier(Categorical):
-    """A task's own categorical head: (B, D) or a PaddedSequence (B, T, D) → logits (B, classes)."""
+    """A task's own categorical head: (B, D), a PaddedSequence (B, T, D) or a map (B, D, H, W) →
+    logits (B, classes)."""
 
     def forward(self, z: Representation, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return super().forward(z, 0)
@@ -29,7 +32,7 @@ class LinearClassifier(Categorical):
 @TASKS.register("classification")
 class Classification(Task):
     targets = ("classes",)
-    accepts = ("vector", "sequence")
+    accepts = ("vector", "sequence", "map")
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
     smooths_labels = True
 
@@ -55,4 +58,4 @@ class Classification(Task):
         return {"loss": sums["nll"] / sums["count"], "accuracy": sums["correct"] / sums["count"]}
 
 
-DATA_VIEWS.add(Classification, Images, Documents, BitStrings)
+DATA_VIEWS.add(Classification, Images, Documents, BitStrings, SceneTurns)

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import torch
 
+from sharedspace.data.datasets import ImageSplits
 from sharedspace.data.specs import ClassesTarget, ImageSpec, PixelsTarget
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, load_dataset
@@ -60,6 +61,7 @@ class Images(DataView):
     kind = "image"
     target = "classes"
     name = "images"
+    reads = ImageSplits
 
     @dataclass
     class Config(Sizes):

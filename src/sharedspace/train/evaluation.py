@@ -1,23 +1,26 @@
 """Evaluate a task on a whole split: metric sums over every example, reduced over processes.
 
 The same path as training (``model(task, batch)``), plus the prediction path (``model.predict``
-with the task's decoding settings: greedy or beam search) for task kinds that decode.
+with the task's decoding settings: greedy or beam search) for task kinds that decode. A kind whose
+metric needs every example at once also gives per-example rows, joined over the split and the
+processes (``Task.metric_rows``).
 """
 
 import torch
 from torch import nn
 
-from sharedspace.collectives import SINGLE, Processes, all_reduce_sums
+from sharedspace.collectives import SINGLE, Processes, all_gather_rows, all_reduce_sums
 from sharedspace.tasks import Task
 
+Tensors = dict[str, torch.Tensor]
 
-def _sums(
-    model: nn.Module, task: Task, batch: dict[str, torch.Tensor], decode: bool
-) -> dict[str, torch.Tensor]:
+
+def _scored(model: nn.Module, task: Task, batch: Tensors, decode: bool) -> tuple[Tensors, Tensors]:
+    """The batch's metric sums and metric rows."""
     output, _ = model(task.index, batch)
     decoded = task.decodes and decode
     prediction = model.predict(task.index, batch, task.decoding) if decoded else None
-    return task.metric_sums(output, batch, prediction)
+    return task.metric_sums(output, batch, prediction), task.metric_rows(output, batch, prediction)
 
 
 @torch.inference_mode()
@@ -37,14 +40,24 @@ def evaluate(
     lo, hi = n * procs.rank // procs.world, n * (procs.rank + 1) // procs.world
     was_training = model.training
     model.eval()
-    totals: dict[str, torch.Tensor] = {}
+    totals: Tensors = {}
+    rows: dict[str, list[torch.Tensor]] = {}
     for start in range(lo, hi, batch_size):
         idx = torch.arange(start, min(start + batch_size, hi))
         batch = {k: v.to(device, non_blocking=True) for k, v in data.get(idx).items()}
-        for k, v in _sums(model, task, batch, decode).items():
+        sums, batch_rows = _scored(model, task, batch, decode)
+        for k, v in sums.items():
             totals[k] = totals[k] + v if k in totals else v
+        for k, v in batch_rows.items():
+            rows.setdefault(k, []).append(v)
     if not totals:  # an empty shard still joins the reduction
         probe = {k: v.to(device) for k, v in data.get(torch.arange(1)).items()}
-        totals = {k: torch.zeros_like(v) for k, v in _sums(model, task, probe, decode).items()}
+        sums, probe_rows = _scored(model, task, probe, decode)
+        totals = {k: torch.zeros_like(v) for k, v in sums.items()}
+        rows = {k: [v[:0]] for k, v in probe_rows.items()}
     model.train(was_training)
-    return task.metrics(all_reduce_sums(totals, procs))
+    result = task.metrics(all_reduce_sums(totals, procs))
+    if rows:
+        joined = {k: torch.cat(v) for k, v in rows.items()}
+        result |= task.row_metrics(all_gather_rows(joined, procs))
+    return result

@@ -1,0 +1,68 @@
+"""A small residual backbone that keeps the image's layout: a feature map for dense heads.
+
+The image cap of detection and of the self-supervised tasks co-trained with it (Yan et al.,
+Berkeley report, ch. 4, whose backbone is a ResNet): a strided 3×3 stem, then residual stages
+(``layers.residual``), then a 1×1 conv to the shared width. Sized for 64–96 px scenes on 2 CPU
+cores: with the defaults the map has stride 4 (96 px → 24 × 24 cells), CenterNet's output stride.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from sharedspace.data.specs import ImageSpec
+from sharedspace.errors import ConfigError
+from sharedspace.layers.residual import norm, stage
+from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
+
+
+@MODALITIES.register("image_resnet")
+class ImageResNet(ImageCap):
+    """uint8 images (B, C, H, W) → a feature map (B, out_dim, H / s, W / s), s the product of the
+    strides (rounded up at each halving), channels-last in memory."""
+
+    modality_kind = "image"
+    produces = "map"
+    aux_losses = ()
+
+    @dataclass
+    class Config(ImageInput):
+        stem: int = 32  # channels of the stem's 3×3 conv, strided 2
+        channels: list[int] = field(default_factory=lambda: [32, 64, 96])  # one stage each
+        blocks: list[int] = field(default_factory=lambda: [1, 1, 1])  # basic blocks per stage
+        strides: list[int] = field(default_factory=lambda: [1, 2, 1])  # of each stage's first
+
+        def __post_init__(self) -> None:
+            if not len(self.channels) == len(self.blocks) == len(self.strides):
+                raise ConfigError(
+                    f"channels, blocks, strides: expected one per stage, got {len(self.channels)}"
+                    f", {len(self.blocks)}, {len(self.strides)}"
+                )
+            if min([self.stem, *self.channels, *self.blocks, *self.strides], default=1) < 1:
+                raise ConfigError("stem, channels, blocks, strides: expected whole numbers ≥ 1")
+
+    @classmethod
+    def reads(cls, cfg: ImageInput, spec: ImageSpec) -> tuple:
+        """The channels and the statistics unless per image, not the size: a map of any size
+        (64 px scenes and 32 px pictures can share the cap)."""
+        return super().reads(cfg, spec)[:2]
+
+    def __init__(self, cfg: Config, out_dim: int, spec: ImageSpec) -> None:
+        super().__init__(cfg, spec)
+        self.out_dim = out_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(self.channels, cfg.stem, 3, stride=2, padding=1, bias=False),
+            norm(cfg.stem),
+            nn.ReLU(),
+        ]
+        c = cfg.stem
+        for c_out, blocks, stride in zip(cfg.channels, cfg.blocks, cfg.strides, strict=True):
+            layers.append(stage(c, c_out, blocks, stride))
+            c = c_out
+        self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        self.proj = nn.Identity() if out_dim == c else nn.Conv2d(c, out_dim, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.standardise(x).contiguous(memory_format=torch.channels_last)
+        return self.proj(self.features(x))  # (B, out_dim, H / s, W / s)
