@@ -4,8 +4,11 @@ split's objects apart and refuses bad sizes before any data loads."""
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import nn
 
+from sharedspace.collectives import Processes
 from sharedspace.config import from_dict
 from sharedspace.data.scene_objects import Cutouts
 from sharedspace.data.scenes import Scenes as ComposedScenes
@@ -175,3 +178,31 @@ def test_rotation_and_detection_on_one_config_read_the_same_scenes(tmp_path):
     assert torch.equal(few.splits["train"].images, boxes.splits["train"].images[:5])
     assert few.spec == boxes.spec  # the statistics of all 12: the tasks share the image cap
     assert turns.target.classes == ("0", "90", "180", "270") and turns.spec == boxes.spec
+
+
+def _evaluate_on_two(rank: int, init: str, state: dict, out: str) -> None:
+    """One of two processes (gloo, CPU): the overfit detector scored on its shard of the test
+    scenes (4 and 4 of 8), the rows of both gathered."""
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        task = task_on(8)
+        model = Detector(task)
+        model.load_state_dict(state)
+        procs = Processes(rank, 2, rank)
+        scores = evaluate(model, task, "test", 3, torch.device("cpu"), procs)
+        if rank == 0:
+            torch.save(scores, out)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_score_the_ap_one_does(overfit, tmp_path):
+    """Each process detects on its shard; AP is scored on every shard's rows gathered."""
+    task, model = overfit
+    one = evaluate(model, task, "test", 3, torch.device("cpu"))
+    out, init = tmp_path / "two.pt", f"file://{tmp_path / 'store'}"
+    mp.spawn(_evaluate_on_two, args=(init, model.state_dict(), str(out)), nprocs=2, join=True)
+    two = torch.load(out)
+    assert 0.05 < one["ap"] < 0.95 and set(two) == set(one)
+    assert two == pytest.approx(one, rel=1e-6, nan_ok=True)
