@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from sharedspace.config import Range, number
 from sharedspace.data.specs import ImageSpec
 from sharedspace.errors import ConfigError
 from sharedspace.layers.residual import norm, stage
 from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
+
+STAGE = {"range": Range(ge=1)}  # a list of whole numbers ≥ 1, one per stage
 
 
 @MODALITIES.register("image_resnet")
@@ -28,10 +31,10 @@ class ImageResNet(ImageCap):
 
     @dataclass
     class Config(ImageInput):
-        stem: int = 32  # channels of the stem's 3×3 conv, strided 2
-        channels: list[int] = field(default_factory=lambda: [32, 64, 96])  # one stage each
-        blocks: list[int] = field(default_factory=lambda: [1, 1, 1])  # basic blocks per stage
-        strides: list[int] = field(default_factory=lambda: [1, 2, 1])  # of each stage's first
+        stem: int = number(32, ge=1)  # channels of the stem's 3×3 conv, strided 2
+        channels: list[int] = field(default_factory=lambda: [32, 64, 96], metadata=STAGE)
+        blocks: list[int] = field(default_factory=lambda: [1, 1, 1], metadata=STAGE)  # per stage
+        strides: list[int] = field(default_factory=lambda: [1, 2, 1], metadata=STAGE)  # 1st block
 
         def __post_init__(self) -> None:
             if not len(self.channels) == len(self.blocks) == len(self.strides):
@@ -39,8 +42,6 @@ class ImageResNet(ImageCap):
                     f"channels, blocks, strides: expected one per stage, got {len(self.channels)}"
                     f", {len(self.blocks)}, {len(self.strides)}"
                 )
-            if min([self.stem, *self.channels, *self.blocks, *self.strides], default=1) < 1:
-                raise ConfigError("stem, channels, blocks, strides: expected whole numbers ≥ 1")
 
     @classmethod
     def reads(cls, cfg: ImageInput, spec: ImageSpec) -> tuple:

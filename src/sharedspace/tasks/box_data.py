@@ -43,10 +43,9 @@ class ImageBoxes(DataView):
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
         ds = load_dataset(source, data_dir)
-        kept = {"train": cfg.train_size, "validation": cfg.eval_size, "test": cfg.eval_size}
         splits = {
             split: BoxedSplit(ds.images[split], ds.labels[split], ds.boxes[split]).first(n)
-            for split, n in kept.items()
+            for split, n in cfg.per_split().items()
         }
         target = BoxesTarget(ds.classes, ds.labels["train"].shape[1])
         return TaskData(splits, images_spec(ds.images["train"]), target)

@@ -81,6 +81,10 @@ class Sizes:
             if value is not None and not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"{name}: expected a whole number ≥ 1, got {value!r}")
 
+    def per_split(self) -> dict[str, int | None]:
+        """How many examples of each split a task keeps (its first ones; None: all)."""
+        return {"train": self.train_size, "validation": self.eval_size, "test": self.eval_size}
+
 
 class DataView:
     """Makes a task's splits from one kind of dataset: ``kind`` is the data kind it reads (a

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharedspace.errors import ConfigError
+from sharedspace.config import number
 from sharedspace.layers.boxes import (
     Detections,
     decode_centers,
@@ -72,19 +72,12 @@ class Detection(Task):
 
     @dataclass
     class Config:
-        hidden: int = 64  # channels of each branch's 3×3 conv (CenterNet's head_conv)
+        hidden: int = number(64, ge=1)  # channels of each branch's 3×3 conv (CenterNet's)
         size_weight: float = 0.1  # λ_size of the L1 loss on box sizes (CenterNet's)
         offset_weight: float = 1.0  # λ_off of the L1 loss on centre offsets
-        detections: int = 100  # kept per image, best first (COCO scores at most 100)
-        nms_iou: float | None = None  # class-aware NMS after the peaks; None: peaks only
-
-        def __post_init__(self) -> None:
-            if self.hidden < 1 or self.detections < 1:
-                raise ConfigError(
-                    f"hidden, detections: expected ≥ 1, got {self.hidden}, {self.detections}"
-                )
-            if self.nms_iou is not None and not 0 < self.nms_iou <= 1:
-                raise ConfigError(f"nms_iou: expected in (0, 1] or null, got {self.nms_iou}")
+        detections: int = number(100, ge=1)  # kept per image, best first (COCO scores ≤ 100)
+        # class-aware NMS after the peaks at this IoU; None: peaks only
+        nms_iou: float | None = number(None, gt=0, le=1)
 
     def build_head(self, in_dim: int) -> nn.Module:
         return CenterHead(in_dim, len(self.data.target.classes), self.head_cfg.hidden)

@@ -46,21 +46,15 @@ class Composition:
 
 
 @functools.lru_cache(maxsize=2)
-def scenes_spec(images: torch.Tensor) -> ImageSpec:
-    """The statistics of a set of composed training scenes, computed once (keyed by the tensor's
-    identity: the composition cache hands out the same tensor)."""
-    return images_spec(images)
-
-
-@functools.lru_cache(maxsize=2)
 def composed(
     source: str, data_dir: str | None, seed: int, how: Composition
-) -> dict[str, ComposedScenes]:
-    """Every split's scenes of ``how``, composed once per process."""
+) -> tuple[dict[str, ComposedScenes], ImageSpec]:
+    """Every split's scenes of ``how`` and the statistics of the training scenes, made once per
+    process."""
     objects = load_dataset(source, data_dir)
     backgrounds = photographs()
     counts = {"train": how.scenes, "validation": how.eval_scenes, "test": how.eval_scenes}
-    return {
+    scenes = {
         split: compose_scenes(
             objects.splits[split],
             backgrounds,
@@ -73,6 +67,7 @@ def composed(
         )
         for split, n in counts.items()
     }
+    return scenes, images_spec(scenes["train"].images)
 
 
 class Scenes(DataView):
@@ -120,8 +115,14 @@ class Scenes(DataView):
                     raise ConfigError(f"{field_name}: expected {expected}, got {value!r}")
 
         def composition(self) -> Composition:
-            fields = (self.scenes, self.eval_scenes, self.size, self.min_objects)
-            return Composition(*fields, self.max_objects, tuple(self.scale))
+            return Composition(
+                scenes=self.scenes,
+                eval_scenes=self.eval_scenes,
+                size=self.size,
+                min_objects=self.min_objects,
+                max_objects=self.max_objects,
+                scale=tuple(self.scale),
+            )
 
     @classmethod
     def scenes_of(
@@ -130,14 +131,12 @@ class Scenes(DataView):
         """Every split's scenes, cut to ``train_size`` and ``eval_size`` (views, not copies),
         and the spec of all the training scenes composed: tasks that read fewer of them (the
         labelled 10 %) give the image cap the same statistics, so they share it."""
-        scenes = composed(source, data_dir, seed, cfg.composition())
-        kept = {"train": cfg.train_size, "validation": cfg.eval_size, "test": cfg.eval_size}
+        scenes, spec = composed(source, data_dir, seed, cfg.composition())
         cut = {
             split: ComposedScenes(c.images[:n], c.boxes[:n], c.labels[:n], c.objects[:n])
-            for split, c in scenes.items()
-            for n in [kept[split]]
+            for (split, c), n in zip(scenes.items(), cfg.per_split().values(), strict=True)
         }
-        return cut, scenes_spec(scenes["train"].images)
+        return cut, spec
 
     @classmethod
     def prepare(cls, source, cfg, data_dir, seed, key, state):
