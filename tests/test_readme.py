@@ -203,6 +203,8 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
             pytest.skip("reproduce multimodel_speech reads synthesised speech (minutes to make)")
         if args.experiment == "multimodel" and not pictures_installed():
             pytest.skip("reproduce multimodel reads the captioning pictures: make data-multimodel")
+        if args.experiment == "self_supervised" and not pictures_installed():
+            pytest.skip("reproduce self_supervised reads the stamps: make data-multimodel")
         budget = [i for i, a in enumerate(argv) if a == "--budget"]  # --budget NAME
         argv = [a for i, a in enumerate(argv) if i not in budget and i - 1 not in budget]
         argv = [a for a in argv if not a.startswith("--budget=")] + ["--budget", "smoke"]

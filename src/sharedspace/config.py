@@ -537,12 +537,15 @@ def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def to_dict(value: Any) -> Any:
     """Plain data of a config: components as ``{name_key: name, ...}`` with every default filled
-    in once resolved, so a saved config states everything the run used."""
+    in once resolved, so a saved config states everything the run used (not what is derived from
+    it: fields a config sets itself, ``init=False``)."""
     if isinstance(value, Component):
         params = to_dict(value.config) if value.config is not None else value.params
         return {value.name_key: value.name, **params} if value.name_key else dict(params)
     if dataclasses.is_dataclass(value):
-        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
     if isinstance(value, dict):
         return {k: to_dict(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

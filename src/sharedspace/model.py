@@ -8,7 +8,9 @@ output is a token sequence and whose space decodes takes a third path: the outpu
 targets shifted right behind the task's start token, the space reads them with the input and
 returns one state per target position, and the output net turns the states into logits — one
 decoder and one language net serve every such task, told apart by their start tokens
-(MultiModel's target-space embedding). The model returns the output and the named auxiliary
+(MultiModel's target-space embedding). A task whose examples are several frames (``x`` (B, F, …):
+views of one scene as a camera moves) has them read as B·F inputs by the cap and the space, and
+its head joins each example's F outputs. The model returns the output and the named auxiliary
 losses that any module emitted during that forward (``parts.emit``). ``feedback(task, losses)``
 hands the per-example losses of that batch to every part that learns from the loss.
 
@@ -59,6 +61,7 @@ class TaskPath:
     modality: str
     output: str | None = None
     decodes: bool = False
+    frames: int = 1  # inputs per example (``TaskData.frames``)
 
 
 class SharedSpaceModel(nn.Module):
@@ -88,7 +91,10 @@ class SharedSpaceModel(nn.Module):
         """The task's cap on the batch's inputs, after dropping what a call outside the model
         (a probe, a test) left emitted."""
         collect(self._emitters)
-        return self.caps[self.paths[task].modality](batch["x"], batch.get("x_mask"))
+        path, x, mask = self.paths[task], batch["x"], batch.get("x_mask")
+        if path.frames > 1:  # (B, F, …) → (B·F, …)
+            x, mask = x.flatten(0, 1), None if mask is None else mask.flatten(0, 1)
+        return self.caps[path.modality](x, mask)
 
     def embed(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[Representation, AuxLosses]:
         """A batch's inputs → the space's output ((B, D) or a PaddedSequence) and aux losses."""
@@ -225,9 +231,21 @@ def build_model(cfg: ExperimentConfig, tasks: list[Task]) -> SharedSpaceModel:
                 f"model.space.max_len: {space.max_len}, but task {task.name}'s targets are up "
                 f"to {task.data.target.max_len} tokens long (<eos> included)"
             )
-        paths.append(TaskPath(task.modality, task.output, decodes))
+        if task.data.frames > 1 and task.output is not None:
+            raise ConfigError(
+                f"tasks.{task.name}.output: its examples are {task.data.frames} frames each, "
+                "which only a task's own head joins; leave output out"
+            )
+        paths.append(TaskPath(task.modality, task.output, decodes, task.data.frames))
     heads = {task.index: task.build_head(space.out_dim) for task in tasks if task.output is None}
-    return SharedSpaceModel(caps, space, heads, paths, outputs)
+    model = SharedSpaceModel(caps, space, heads, paths, outputs)
+    framed = [task.name for task in tasks if task.data.frames > 1]
+    if framed and model._learns_from_loss:
+        raise ConfigError(
+            f"model.space: {cfg.model.space.name} learns from each example's loss, but task "
+            f"{framed[0]}'s examples are several frames, each of which it reads as an example"
+        )
+    return model
 
 
 def _one_spec_each(

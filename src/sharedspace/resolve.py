@@ -122,6 +122,8 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> None:
         for key, section in cfg.model.modalities.items()
     }
     space = check(resolve_component, SPACES, cfg.model.space, "model.space")
+    if space is not None and hasattr(cfg.model.space.config, "name_tasks"):
+        check(cfg.model.space.config.name_tasks, list(cfg.tasks), "model.space")
     outputs = {
         key: check(resolve_component, OUTPUTS, section, f"model.outputs.{short_key(key)}")
         for key, section in cfg.model.outputs.items()

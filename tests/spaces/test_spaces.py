@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sharedspace.config import Component
 from sharedspace.parts import collect
-from sharedspace.representation import FORMS, PaddedSequence, form_of, width_of
+from sharedspace.representation import FORMS, PaddedSequence, form_of, pooled, width_of
 from sharedspace.resolve import resolve_component
 from sharedspace.spaces import SPACES, build_space
 
@@ -107,6 +107,12 @@ def test_none_space_is_the_identity():
     assert space(h, 0) is h and space.out_dim == 10
 
 
+def inputs(space, tasks: int, n: int, dim: int) -> torch.Tensor:
+    """(tasks, n, dim) random vectors, or (tasks, n, dim, 2, 2) maps for a space of maps only."""
+    shape = (tasks, n, dim) if "vector" in space.forms else (tasks, n, dim, 2, 2)
+    return torch.randn(shape)
+
+
 def train_step(space, heads, optimizer, x, y, tasks: list[int]) -> None:
     """One step on ``tasks`` as the trainer takes it: forward, per-example losses, the
     loss-feedback hook and the aux losses, one backward, one optimizer step."""
@@ -114,7 +120,7 @@ def train_step(space, heads, optimizer, x, y, tasks: list[int]) -> None:
     for t in tasks:
         z = space(x[t], t)
         aux = collect(space.modules())
-        losses = F.cross_entropy(heads[t](z), y[t], reduction="none")
+        losses = F.cross_entropy(heads[t](pooled(z)), y[t], reduction="none")
         feedback = getattr(space, "loss_feedback", lambda *_: {})(t, losses.detach())
         total = total + losses.mean() + sum({**aux, **feedback}.values(), torch.zeros(()))
     optimizer.zero_grad()
@@ -124,18 +130,18 @@ def train_step(space, heads, optimizer, x, y, tasks: list[int]) -> None:
 
 @pytest.mark.parametrize("name", list(SPACES))
 def test_space_overfits_a_tiny_batch(name):
-    """Two tasks on 32 random vectors with random labels, a linear head each, trained as the
-    trainer does (forward, per-example losses, the loss-feedback hook, aux losses)."""
+    """Two tasks on 32 random vectors (or maps) with random labels, a linear head each, trained as
+    the trainer does (forward, per-example losses, the loss-feedback hook, aux losses)."""
     torch.manual_seed(0)
     space = build(name, in_dim=16, num_tasks=2)
     heads = torch.nn.ModuleList(torch.nn.Linear(space.out_dim, 4) for _ in range(2))
-    x, y = torch.randn(2, 32, 16), torch.randint(0, 4, (2, 32))
+    x, y = inputs(space, 2, 32, 16), torch.randint(0, 4, (2, 32))
     optimizer = torch.optim.Adam([*space.parameters(), *heads.parameters()], lr=1e-2)
 
     def evaluation_loss() -> torch.Tensor:
         space.eval()
         z = [space(x[t], t) for t in range(2)]
-        return sum(F.cross_entropy(heads[t](z[t]), y[t]) for t in range(2)) / 2
+        return sum(F.cross_entropy(heads[t](pooled(z[t])), y[t]) for t in range(2)) / 2
 
     with torch.no_grad():
         before = evaluation_loss()
@@ -159,7 +165,7 @@ def test_a_task_not_stepped_leaves_its_own_parameters_bit_unchanged(name):
         pytest.skip(f"{name} has no task-specific parameters")
     assert sorted(own) == [0, 1] and all(own.values())
     heads = torch.nn.ModuleList(torch.nn.Linear(space.out_dim, 3) for _ in range(2))
-    x, y = torch.randn(2, 16, 8), torch.randint(0, 3, (2, 16))
+    x, y = inputs(space, 2, 16, 8), torch.randint(0, 3, (2, 16))
     optimizer = torch.optim.Adam([*space.parameters(), *heads.parameters()], lr=0.1, fused=True)
     train_step(space, heads, optimizer, x, y, [0, 1])
     before = [[p.detach().clone() for p in own[t]] for t in (0, 1)]

@@ -91,12 +91,14 @@ def test_task_contract(name, kind, view, form, sources):
     torch.manual_seed(0)
     head = task.build_head(16)
     batch = data.splits["train"].get(torch.arange(4))
+    n = 4 * data.frames  # the space's outputs: one per input, F inputs an example
     z = {
-        "vector": torch.randn(4, 16),
+        "vector": torch.randn(n, 16),
         "sequence": PaddedSequence(
-            torch.randn(4, 3, 16), torch.tensor([[True, True, True], [True, False, False]] * 2)
+            torch.randn(n, 3, 16),
+            torch.tensor([[True, True, True], [True, False, False]] * 2).repeat(data.frames, 1),
         ),
-        "map": torch.randn(4, 16, 8, 8),  # a feature map of stride 4 on 32 px images
+        "map": torch.randn(n, 16, 8, 8),  # a feature map of stride 4 on 32 px images
     }[form]
     output = head(z, batch)  # only the output: aux losses are emitted (parts.emit)
     assert set(collect(head.modules())) <= set(cls.aux_losses)

@@ -5,6 +5,7 @@ from sharedspace.experiments import (  # noqa: F401  (register their experiments
     discovery,
     multimodel,
     parity,
+    self_supervised,
     sus,
     weighting,
 )

@@ -4,11 +4,17 @@ The image cap of detection and of the self-supervised tasks co-trained with it (
 Berkeley report, ch. 4, whose backbone is a ResNet): a strided 3×3 stem, then residual stages
 (``layers.residual``), then a 1×1 conv to the shared width. Sized for 64–96 px scenes on 2 CPU
 cores: with the defaults the map has stride 4 (96 px → 24 × 24 cells), CenterNet's output stride.
+
+``hypercolumn``: the map is, at each cell, the stem's and every stage's features there (Larsson
+et al. 2016, whose colorization reads them: low stages keep the edges and colours that deep ones
+pool away), each resized to the last stage's cells (bilinear, antialiased where it shrinks) and
+joined before the 1×1 conv.
 """
 
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sharedspace.config import Range, number
@@ -35,6 +41,7 @@ class ImageResNet(ImageCap):
         channels: list[int] = field(default_factory=lambda: [32, 64, 96], metadata=STAGE)
         blocks: list[int] = field(default_factory=lambda: [1, 1, 1], metadata=STAGE)  # per stage
         strides: list[int] = field(default_factory=lambda: [1, 2, 1], metadata=STAGE)  # 1st block
+        hypercolumn: bool = False  # the 1×1 conv reads the stem's and every stage's features
 
         def __post_init__(self) -> None:
             if not len(self.channels) == len(self.blocks) == len(self.strides):
@@ -62,8 +69,22 @@ class ImageResNet(ImageCap):
             layers.append(stage(c, c_out, blocks, stride))
             c = c_out
         self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        self.hypercolumn = cfg.hypercolumn
+        if self.hypercolumn:
+            c = cfg.stem + sum(cfg.channels)
         self.proj = nn.Identity() if out_dim == c else nn.Conv2d(c, out_dim, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.standardise(x).contiguous(memory_format=torch.channels_last)
-        return self.proj(self.features(x))  # (B, out_dim, H / s, W / s)
+        if not self.hypercolumn:
+            return self.proj(self.features(x))  # (B, out_dim, H / s, W / s)
+        stem, stages = self.features[:3], self.features[3:]
+        columns = [stem(x)]
+        for layer in stages:
+            columns.append(layer(columns[-1]))
+        cells = columns[-1].shape[-2:]
+        resized = [
+            c if c.shape[-2:] == cells else F.interpolate(c, cells, mode="bilinear", antialias=True)
+            for c in columns
+        ]
+        return self.proj(torch.cat(resized, 1))  # (B, out_dim, H / s, W / s)

@@ -13,7 +13,9 @@ in that step; every other space's parameters all get one from every task togethe
 declare ``param_groups()`` and ``task_parameters()`` (see ``parts``): per-task gates are kept as
 ``ParameterRows``, so a task not in the step leaves its own parameters untouched. A space whose
 defaults are slow to train on a test's tiny batch declares ``toy``, the settings of a small
-instance, which the registry-wide tests build instead.
+instance, which the registry-wide tests build instead. A space whose settings name tasks (groups
+of tasks by name) gives its ``Config`` a ``name_tasks(tasks, key)`` method, which reading the
+config calls with the run's task names in order (ConfigError for a name that is not a task).
 
 A space that ``decodes`` (class attribute, default False) is an autoregressive decoder over the
 cap's output as memory: it is also called as ``space(h, task, targets)`` with ``targets`` the
@@ -27,6 +29,7 @@ positions: ``steps.step(x (N, out_dim), state) -> (states (N, out_dim), state)``
 
 from sharedspace.spaces import (  # noqa: F401  (registers the entries)
     blocks,
+    branched,
     cross_stitch,
     decoder,
     mixture,

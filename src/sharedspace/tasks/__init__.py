@@ -4,6 +4,8 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     audio_data,
     caption_data,
     classification,
+    clip_classification,
+    colorization,
     detection,
     language_model,
     pair_data,

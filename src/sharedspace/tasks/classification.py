@@ -29,15 +29,12 @@ class LinearClassifier(Categorical):
         return super().forward(z, 0)
 
 
-@TASKS.register("classification")
-class Classification(Task):
+class CrossEntropy(Task):
+    """Class logits (B, C) against class ids ``y`` (B,): what every classifying kind shares."""
+
     targets = ("classes",)
-    accepts = ("vector", "sequence", "map")
     goals: ClassVar[dict[str, str]] = {"loss": "min", "accuracy": "max"}
     smooths_labels = True
-
-    def build_head(self, in_dim: int) -> nn.Module:
-        return LinearClassifier(Categorical.Config(), in_dim, self.data.target, 1)
 
     def loss(self, output, batch):
         losses = F.cross_entropy(
@@ -56,6 +53,14 @@ class Classification(Task):
     def metrics(sums):
         """loss: mean cross-entropy (nats); accuracy: fraction correct, 0–1."""
         return {"loss": sums["nll"] / sums["count"], "accuracy": sums["correct"] / sums["count"]}
+
+
+@TASKS.register("classification")
+class Classification(CrossEntropy):
+    accepts = ("vector", "sequence", "map")
+
+    def build_head(self, in_dim: int) -> nn.Module:
+        return LinearClassifier(Categorical.Config(), in_dim, self.data.target, 1)
 
 
 DATA_VIEWS.add(Classification, Images, Documents, BitStrings, SceneTurns)

@@ -61,6 +61,9 @@ class TaskData:
     # scores of the decoded text beyond BLEU and chrF that the target side's data defines (a
     # dependency tree's uas and las); None: none
     score_text: TextScorer | None = None
+    # inputs per example: > 1, ``x`` is (B, F, …), F frames that the cap and the space read as
+    # B·F inputs and the task's head joins (views of one scene as a camera moves)
+    frames: int = 1
 
 
 @dataclass

@@ -1,13 +1,12 @@
 """Image reconstruction: a 2-layer MLP from the shared space to pixels, MSE on the 0–1 scale."""
 
-from typing import ClassVar
-
 import torch
 from torch import nn
 
 from sharedspace.outputs.pixels import Pixels
-from sharedspace.tasks.base import TASKS, LossTerms, Task
+from sharedspace.tasks.base import TASKS
 from sharedspace.tasks.image_data import ImagePixels
+from sharedspace.tasks.pixel_error import PixelError
 from sharedspace.tasks.views import DATA_VIEWS
 
 
@@ -19,46 +18,15 @@ class PixelDecoder(Pixels):
 
 
 @TASKS.register("reconstruction")
-class Reconstruction(Task):
-    targets = ("pixels",)
-    goals: ClassVar[dict[str, str]] = {
-        "loss": "min",
-        "mse_pixel_01": "min",
-        "mse_pixel_255": "min",
-        "sse_image_01": "min",
-    }
-
+class Reconstruction(PixelError):
     Config = Pixels.Config  # the head's settings
 
     def build_head(self, in_dim: int) -> nn.Module:
         return PixelDecoder(self.head_cfg, in_dim, self.data.target, 1)
 
     @staticmethod
-    def _squared_error(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (output - batch["x"].float() / 255).square()  # the input is the target
-
-    def loss(self, output, batch):
-        return LossTerms.per_example(self._squared_error(output, batch).flatten(1).mean(1))
-
-    def metric_sums(self, output, batch, prediction=None):
-        return {
-            "sse": self._squared_error(output, batch).sum().double(),
-            "images": torch.tensor(len(output), dtype=torch.float64),
-            "values": torch.tensor(output.numel(), dtype=torch.float64),
-        }
-
-    @staticmethod
-    def metrics(sums):
-        """mse_pixel_01: mean squared error per value, pixels on the 0–1 scale (the loss);
-        mse_pixel_255: the same on the 0–255 scale (×255²);
-        sse_image_01: squared error summed over one image's values, 0–1 scale, mean over images."""
-        mse = sums["sse"] / sums["values"]
-        return {
-            "loss": mse,
-            "mse_pixel_01": mse,
-            "mse_pixel_255": mse * 255**2,
-            "sse_image_01": sums["sse"] / sums["images"],
-        }
+    def target(batch):
+        return batch["x"].float() / 255  # the input itself
 
 
 DATA_VIEWS.add(Reconstruction, ImagePixels)

@@ -1,4 +1,5 @@
-"""Scenes of real objects as tasks read them: their boxes (detection) or their turns (rotation).
+"""Scenes of real objects as tasks read them: their boxes (detection), their turns (rotation) or
+their colours from grey (colorization).
 
 Scenes are composed from a dataset of cut-out objects (``scene_objects``, or a user's
 ``object_cutouts``) by ``data.scenes.compose_scenes``, each split's from that split's objects
@@ -18,11 +19,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 
+from sharedspace.config import number
 from sharedspace.data.scene_objects import SceneObjects, photographs
 from sharedspace.data.scenes import MIN_SIZE, compose_scenes
 from sharedspace.data.scenes import Scenes as ComposedScenes
-from sharedspace.data.specs import BoxesTarget, ClassesTarget, ImageSpec
+from sharedspace.data.specs import BoxesTarget, ClassesTarget, ImageSpec, PixelsTarget
 from sharedspace.errors import ConfigError
 from sharedspace.tasks.box_data import BoxedSplit
 from sharedspace.tasks.data import DataView, Sizes, TaskData, load_dataset
@@ -31,6 +34,7 @@ from sharedspace.tasks.image_data import images_spec
 # the seeds of the validation and test scenes: fixed, so runs of any seed share them
 EVAL_SEEDS = {"validation": 1_000_003, "test": 2_000_003}
 TURNS = ("0", "90", "180", "270")  # degrees counter-clockwise: the rotation task's classes
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601's weights of R, G, B in grey
 
 
 @dataclass(frozen=True)
@@ -181,3 +185,57 @@ class SceneTurns(Scenes):
         scenes, spec = cls.scenes_of(source, cfg, data_dir, seed)
         splits = {s: TurnedSplit(c.images) for s, c in scenes.items()}
         return TaskData(splits, spec, ClassesTarget(TURNS))
+
+
+def grey(images: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB (B, 3, H, W) → their luma (ITU-R BT.601), rounded, in all three channels."""
+    luma = torch.tensordot(torch.tensor(LUMA), images.float(), ([0], [1]))  # (B, H, W)
+    return luma.round().to(torch.uint8).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+
+@dataclass
+class GreySplit:
+    """Colour images in grey, to predict their colours (colorization): ``x`` (B, 3, S, S) uint8,
+    the luma in every channel, so the image cap reads it as it reads the colour scenes; ``y``
+    (B, 3, S / f, S / f) float32 on the 0–1 scale, each value the mean of f × f pixels (the
+    colour at 1/f of the resolution: the report's 1/4)."""
+
+    images: torch.Tensor  # (N, 3, S, S) uint8
+    downscale: int  # f
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.images[idx]
+        return {"x": grey(x), "y": F.avg_pool2d(x.float() / 255, self.downscale)}
+
+    def first(self, n: int | None) -> "GreySplit":
+        return GreySplit(self.images[:n], self.downscale)
+
+
+class SceneColours(Scenes):
+    """The scenes of ``Scenes`` in grey, without their boxes, to predict their colours at
+    1/``downscale`` of the resolution: the self-supervised colorization task. The input spec is
+    the colour scenes' (the image cap is the one detection reads, unchanged)."""
+
+    target = "pixels"
+    name = "grey"
+
+    @dataclass
+    class Config(Scenes.Config):
+        downscale: int = number(4, ge=1)  # the colour target's side: the scene's / downscale
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.downscale >= 1 and self.size % self.downscale:  # < 1: the range's error
+                raise ConfigError(
+                    f"downscale: expected a divisor of size ({self.size}), got {self.downscale}"
+                )
+
+    @classmethod
+    def prepare(cls, source, cfg, data_dir, seed, key, state):
+        scenes, spec = cls.scenes_of(source, cfg, data_dir, seed)
+        splits = {s: GreySplit(c.images, cfg.downscale) for s, c in scenes.items()}
+        side = cfg.size // cfg.downscale
+        return TaskData(splits, spec, PixelsTarget((3, side, side)))
