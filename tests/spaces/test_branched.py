@@ -23,14 +23,14 @@ def branched(groups: dict, tasks=TASKS, **params) -> Branched:
 
 def test_a_group_shares_one_branch_and_a_task_in_none_has_its_own():
     space = branched({"aux": ["colour", "distance", "angle"]})
-    assert space.branch_of == (1, 0, 0, 0) and len(space.branches) == 2
+    assert space.branch_of == (0, 1, 1, 1) and len(space.branches) == 2
     h = torch.randn(2, 8, 6, 6)
     aux = [space(h, t) for t in (1, 2, 3)]
     assert all(torch.equal(aux[0], z) for z in aux[1:])
     assert not torch.allclose(space(h, 0), aux[0])  # detection's own copy
     assert space(h, 0).shape == (2, 8, 6, 6)
     own = space.task_parameters()
-    assert set(own) == {0} and own[0] == list(space.branches[1].parameters())
+    assert set(own) == {0} and own[0] == list(space.branches[0].parameters())
     assert branched({}).branch_of == (0, 1, 2, 3)  # no groups: a branch each
 
 
@@ -41,9 +41,10 @@ def test_the_branch_sets_width_and_stride():
 
 def test_a_step_of_one_branch_leaves_the_others_untouched():
     space = branched({"aux": ["colour", "angle"]})
+    assert space.branch_of == (0, 1, 1, 2)  # numbered as their first task comes
     space(torch.randn(2, 8, 4, 4), 1).sum().backward()
-    assert all(p.grad is not None for p in space.branches[0].parameters())
-    assert all(p.grad is None for b in space.branches[1:] for p in b.parameters())
+    assert all(p.grad is not None for p in space.branches[1].parameters())
+    assert all(p.grad is None for b in (0, 2) for p in space.branches[b].parameters())
 
 
 @pytest.mark.parametrize(

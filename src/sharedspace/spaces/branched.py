@@ -42,21 +42,25 @@ class Branched(nn.Module):
         branch_of: tuple[int, ...] = field(default=(), init=False)
 
         def name_tasks(self, tasks: Sequence[str], key: str = "model.space") -> None:
-            """Set ``branch_of`` for the run's tasks, in order: the groups' branches first, then
-            one per task in no group. ConfigError for a task not in the run, or in two groups."""
-            branch: dict[str, int] = {}
-            for index, (group, members) in enumerate(self.groups.items()):
+            """Set ``branch_of`` for the run's tasks, in order, branches numbered as their first
+            task comes (task 0's is branch 0, whatever the groups). ConfigError for a task not
+            in the run, or in two groups."""
+            group_of: dict[str, str] = {}
+            for group, members in self.groups.items():
                 for name in members:
                     if name not in tasks:
                         known = ", ".join(tasks)
                         raise ConfigError(
                             f"{key}.groups.{group}: {name!r} is not a task; tasks: {known}"
                         )
-                    if name in branch:
+                    if name in group_of:
                         raise ConfigError(f"{key}.groups.{group}: {name!r} is in two groups")
-                    branch[name] = index
-            alone = iter(range(len(self.groups), len(self.groups) + len(tasks)))
-            self.branch_of = tuple(branch[t] if t in branch else next(alone) for t in tasks)
+                    group_of[name] = group
+            owner = [("group", group_of[t]) if t in group_of else ("task", t) for t in tasks]
+            numbers: dict[tuple[str, str], int] = {}  # a group, or a lone task → its branch
+            for who in owner:
+                numbers.setdefault(who, len(numbers))
+            self.branch_of = tuple(numbers[who] for who in owner)
 
     def __init__(self, cfg: Config, in_dim: int, num_tasks: int) -> None:
         super().__init__()
