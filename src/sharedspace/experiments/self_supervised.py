@@ -34,6 +34,7 @@ from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.overrides import apply_to_each
 from sharedspace.resolve import load_config
 from sharedspace.tables import mean_std, write_table
+from sharedspace.tasks.scene_data import Scenes
 from sharedspace.train.record import Origin
 from sharedspace.train.trainer import TrainResult, train
 
@@ -101,7 +102,7 @@ def arm_config(
     data = raw["tasks"][MAIN]["data"]
     share = REGIMES[regime][1]
     if share < 1:
-        data["train_size"] = max(1, int(data.get("scenes", 8000) * share))
+        data["train_size"] = max(1, int(data.get("scenes", Scenes.Config.scenes) * share))
     raw["model"]["space"]["groups"] = {"aux": list(aux)} if aux else {}
     if weighting == "fixed":
         raw["train"]["weighting"] = {

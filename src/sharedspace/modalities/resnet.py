@@ -24,6 +24,7 @@ from sharedspace.layers.residual import norm, stage
 from sharedspace.modalities.base import MODALITIES, ImageCap, ImageInput
 
 STAGE = {"range": Range(ge=1)}  # a list of whole numbers ≥ 1, one per stage
+STEM_LAYERS = 3  # the first modules of ``features``: conv, norm, ReLU
 
 
 @MODALITIES.register("image_resnet")
@@ -78,11 +79,12 @@ class ImageResNet(ImageCap):
         x = self.standardise(x).contiguous(memory_format=torch.channels_last)
         if not self.hypercolumn:
             return self.proj(self.features(x))  # (B, out_dim, H / s, W / s)
-        stem, stages = self.features[:3], self.features[3:]
-        columns = [stem(x)]
-        for layer in stages:
-            columns.append(layer(columns[-1]))
-        cells = columns[-1].shape[-2:]
+        columns = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i >= STEM_LAYERS - 1:  # after the stem, and after each stage
+                columns.append(x)
+        cells = x.shape[-2:]
         resized = [
             c if c.shape[-2:] == cells else F.interpolate(c, cells, mode="bilinear", antialias=True)
             for c in columns
