@@ -58,6 +58,12 @@ def test_train_then_evaluate_gives_the_same_test_numbers(capsys, tiny_data_dir, 
     evaluated = json.loads(out)
     for task, values in trained.items():
         assert evaluated[task] == pytest.approx(values)
+    (tmp_path / "tiny" / "space_pca.png").unlink()
+    status, out, _ = run_cli(capsys, "figures", tmp_path / "tiny")
+    assert status == 0 and out == f"figure: {tmp_path / 'tiny' / 'space_pca.png'}\n"
+    assert (tmp_path / "tiny" / "space_pca.png").stat().st_size > 0
+    status, _, err = run_cli(capsys, "figures", tmp_path / "tiny", "--weights", "best")
+    assert status == 2 and "no best weights" in err
 
 
 def test_list_shows_every_registered_part_with_its_settings(capsys):
@@ -162,6 +168,7 @@ def test_a_valid_nproc_passes_the_checks(capsys, tmp_path, no_launch):
         ("_train", ["train", "c.yaml"]),
         ("_evaluate", ["evaluate", "runs/x"]),
         ("_report", ["report", "runs/x"]),
+        ("_figures", ["figures", "runs/x"]),
         ("_validate", ["validate", "c.yaml"]),
         ("_reproduce", ["reproduce", "sus"]),
         ("_discover", ["discover"]),

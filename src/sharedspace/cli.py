@@ -85,6 +85,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"written: {written} (and .md, .csv beside it)")
 
 
+def _figures(args: argparse.Namespace) -> None:
+    from sharedspace.runs import draw_run_figures, load_run
+
+    run = load_run(args.run_dir, args.weights)
+    for figure in draw_run_figures(run.run_dir, run.model, run.tasks):
+        print(f"figure: {figure}")
+
+
 def _report(args: argparse.Namespace) -> None:
     from sharedspace.analysis.report import write_report
 
@@ -187,6 +195,13 @@ def parser() -> argparse.ArgumentParser:
         help="final, best (train.keep_best), latest (checkpoint) or a file; default: latest",
     )
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("figures", help="draw a run's figures again, from its folder")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument(
+        "--weights", default="final", help="final, best (train.keep_best), latest or a file"
+    )
+    p.set_defaults(func=_figures)
 
     p = sub.add_parser("report", help="one HTML page of runs: tables, curves, figures, configs")
     p.add_argument("paths", nargs="+", type=Path, help="run folders or folders holding runs")

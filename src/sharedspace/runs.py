@@ -17,6 +17,7 @@ own results, which stay as the run wrote them.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -27,8 +28,11 @@ import numpy as np
 import torch
 
 from sharedspace import layout
+from sharedspace.analysis.clips import clip_figure
+from sharedspace.analysis.colorization import colorization_grid
+from sharedspace.analysis.detections import detection_figure
 from sharedspace.analysis.embedding import pca_figure
-from sharedspace.analysis.reconstruction import reconstruction_grid
+from sharedspace.analysis.image_grid import image_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import ExperimentConfig
 from sharedspace.data import tokenizer_from_state
@@ -42,6 +46,9 @@ from sharedspace.representation import pooled
 from sharedspace.resolve import load_config
 from sharedspace.tables import write_table
 from sharedspace.tasks import Task, build_tasks
+from sharedspace.tasks.clip_classification import ClipClassification
+from sharedspace.tasks.colorization import Colorization
+from sharedspace.tasks.detection import Detection
 from sharedspace.tasks.reconstruction import Reconstruction
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
@@ -330,17 +337,74 @@ def space_vectors(
     return np.concatenate(vectors), modality, names
 
 
-def reconstructions(
-    model: SharedSpaceModel, tasks: list[Task], n: int = 16
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The first ``n`` test images of the run's reconstruction task and their reconstructions."""
-    for task in tasks:
-        if isinstance(task, Reconstruction):
-            batch = task.data.splits["test"].get(torch.arange(n))
-            with torch.inference_mode():
-                output, _ = model(task.index, _to(batch, model))
-            return batch["x"].float() / 255, output.cpu()
-    return None
+FIGURE_EXAMPLES = 16  # test examples a task's figure shows (detection: half as many)
+CLIP_SEARCH = 2_000  # test clips searched for one of each class
+
+
+@functools.singledispatch
+def task_figure(task: Task, model: SharedSpaceModel, path: Path) -> bool:
+    """Draw what the trained ``model`` makes of some of ``task``'s test examples into ``path``;
+    False where the task's kind has no figure. A kind registers its own
+    (``@task_figure.register``), found along its class's bases."""
+    return False
+
+
+@torch.inference_mode()
+def _outputs(
+    task: Task, model: SharedSpaceModel, idx: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], Any]:
+    """Test examples ``idx`` of the task as its data gives them, and the model's output (CPU)."""
+    batch = task.data.splits["test"].get(idx)
+    output, _ = model(task.index, _to(batch, model))
+    return batch, _cpu(output)
+
+
+def _cpu(output: Any) -> Any:
+    if isinstance(output, dict):
+        return {key: value.cpu() for key, value in output.items()}
+    return output.cpu()
+
+
+def _first(task: Task, n: int) -> torch.Tensor:
+    return torch.arange(min(n, len(task.data.splits["test"])))
+
+
+@task_figure.register
+def _(task: Reconstruction, model: SharedSpaceModel, path: Path) -> bool:
+    batch, output = _outputs(task, model, _first(task, FIGURE_EXAMPLES))
+    title = "top: input, bottom: reconstruction"
+    image_grid([batch["x"].float() / 255, output], path, title)
+    return True
+
+
+@task_figure.register
+def _(task: Colorization, model: SharedSpaceModel, path: Path) -> bool:
+    batch, output = _outputs(task, model, _first(task, FIGURE_EXAMPLES))
+    colorization_grid(batch["x"], output, batch["y"], path)
+    return True
+
+
+@task_figure.register
+def _(task: Detection, model: SharedSpaceModel, path: Path) -> bool:
+    batch, output = _outputs(task, model, _first(task, FIGURE_EXAMPLES // 2))
+    found = task.detect(output, batch)
+    classes = task.data.target.classes
+    detection_figure(batch["x"], found, (batch["y_boxes"], batch["y"]), classes, path)
+    return True
+
+
+@task_figure.register
+def _(task: ClipClassification, model: SharedSpaceModel, path: Path) -> bool:
+    labels = task.data.splits["test"].get(_first(task, CLIP_SEARCH))["y"]
+    classes = task.data.target.classes
+    idx = [int(hits[0]) for c in range(len(classes)) if len(hits := (labels == c).nonzero())]
+    batch, logits = _outputs(task, model, torch.tensor(idx))
+    names = [
+        f"{classes[int(y)]}\n(predicted {classes[int(p)]})"
+        for y, p in zip(batch["y"], logits.argmax(-1), strict=True)
+    ]
+    clip_figure(batch["x"], names, path, f"{task.name}: a test clip of each class")
+    return True
 
 
 def _to(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -353,15 +417,15 @@ def draw_run_figures(
     run_dir: Path, model: SharedSpaceModel, tasks: list[Task], title: str = ""
 ) -> list[Path]:
     """The figures a run supports, written into its folder: ``space_pca.png`` (where each
-    task's test inputs land in the space), ``reconstructions.png`` with a reconstruction task,
-    ``transfer.png`` when the run probed task transfer (``train.transfer_every``)."""
+    task's test inputs land in the space), ``task-<name>.png`` for each task whose kind draws
+    some test examples (``task_figure``: reconstructions, colourisations, detections, a clip of
+    each class), ``transfer.png`` when the run probed task transfer (``train.transfer_every``)."""
     run_dir, title = Path(run_dir), title or Path(run_dir).name
     drawn = [run_dir / "space_pca.png"]
     pca_figure(*space_vectors(model, tasks), drawn[0], title)
-    pair = reconstructions(model, tasks)
-    if pair is not None:
-        drawn.append(run_dir / "reconstructions.png")
-        reconstruction_grid(*pair, drawn[-1])
+    for task in tasks:
+        if task_figure(task, model, run_dir / f"task-{task.name}.png"):
+            drawn.append(run_dir / f"task-{task.name}.png")
     try:
         names, _, cosine, affinity = read_transfer(run_dir)
     except SharedSpaceError:

@@ -41,5 +41,5 @@ def test_smoke_table_has_every_configuration_and_figure(tiny_data_dir, tmp_path)
         run = tmp_path / "sus-smoke" / setting
         assert (run / "space_pca.png").exists()
         has_reconstruction = setting not in ("classification", "next_word")
-        assert (run / "reconstructions.png").exists() == has_reconstruction
+        assert (run / "task-reconstruction.png").exists() == has_reconstruction
     assert "| Configuration |" in md.read_text()

@@ -257,8 +257,9 @@ def test_transfer_probes_are_logged_drawn_and_leave_training_unchanged(tiny_data
     ]
     assert all(r[f"cosine.{r['task']}"] == pytest.approx(1.0) for r in records)
     drawn = {every: draw_run_figures(r.run_dir, r.model, r.tasks) for every, r in runs.items()}
-    assert [p.name for p in drawn[0]] == ["space_pca.png", "reconstructions.png"]
-    assert [p.name for p in drawn[4]] == ["space_pca.png", "reconstructions.png", "transfer.png"]
+    assert [p.name for p in drawn[0]] == ["space_pca.png", "task-reconstruction.png"]
+    names = ["space_pca.png", "task-reconstruction.png", "transfer.png"]
+    assert [p.name for p in drawn[4]] == names
     assert all(p.stat().st_size > 0 for p in drawn[4])
 
 

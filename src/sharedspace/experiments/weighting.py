@@ -50,8 +50,8 @@ BUDGETS = {
     # seconds: wiring only, numbers meaningless
     "smoke": (
         Budget(
-            train={"max_steps": 6, "log_every": 3, "warmup_steps": 2, "transfer_every": 3,
-                   "eval_every": None, "progress": False},
+            train={"max_steps": 4, "batch_size": 32, "log_every": 2, "warmup_steps": 2,
+                   "transfer_every": 3, "eval_every": None, "progress": False},
             data={"image": {"train_size": 512, "val_size": 256, "eval_size": 256},
                   "text": {"train_size": 512, "eval_size": 256}},
         ),
