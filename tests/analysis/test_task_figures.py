@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from sharedspace.analysis.clips import clip_figure
-from sharedspace.analysis.colorization import LUMA, colorization_grid, on_luma
+from sharedspace.analysis.colorization import colorization_grid, on_luma
 from sharedspace.analysis.detections import detection_figure
 from sharedspace.layers.boxes import Detections
+from sharedspace.tasks.scene_data import LUMA
 
 
 def test_on_luma_keeps_the_inputs_luma_and_the_predictions_chroma():

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sharedspace.analysis.image_grid import image_grid
-
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as the grey inputs are made
+from sharedspace.tasks.scene_data import LUMA  # the weights the grey inputs are made with
 
 
 def on_luma(colours: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:

@@ -185,7 +185,7 @@ def reproduce_self_supervised(run: RunOptions, arms: list[str] | None = None) ->
         # seed by seed: the runs of a seed compose the same scenes, made once (``composed``)
         runs = [(a, r, weighting, s) for s in seeds for a in arms for r in REGIMES]
         runs = [r for r in runs if run_name(*r) not in results]
-        if not runs:  # (the overrides would fit no config)
+        if not runs:  # every one trained already (a learned method on the arm of all four)
             return
         configs.update(run_configs(runs, study, folder, run))
         for arm, regime, _, seed in runs:
