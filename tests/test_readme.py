@@ -3,10 +3,12 @@
 A ``bash`` block's commands run in order in a fresh folder of their own (where ``configs/`` and
 ``examples/`` are what a clone has), on tiny generated datasets in the real formats: ``sharedspace``
 and ``torchrun`` commands as written plus a smoke budget (a few steps on a few examples), ``make``
-with ``-n``, benchmarks with ``--help``; a download only parses. A ``yaml`` block names its file on
-its first line: an excerpt of a file in the repository must agree with it, any other is a file the
-user writes, put in each block's folder. The ``python`` snippet runs as written. The layout block
-must list every module and config folder, and nothing that is not there.
+with ``-n``, benchmarks with ``--help``; a download only parses, and so does a ``reproduce E``
+with no options, whose smoke study ``tests/experiments/test_E.py`` runs on data like this. A
+``yaml`` block names its file on its first line: an excerpt of a file in the repository must
+agree with it, any other is a file the user writes, put in each block's folder. The ``python``
+snippet runs as written. The layout block must list every module and config folder, and nothing
+that is not there.
 """
 
 import dataclasses
@@ -27,7 +29,9 @@ from sharedspace.cli import main, parser
 from sharedspace.config import load_yaml
 from sharedspace.data import silver_trees, treebank
 from sharedspace.data.download import DOWNLOADS, FETCHERS
+from sharedspace.experiments import EXPERIMENTS
 from sharedspace.experiments.discovery import PLANS
+from sharedspace.experiments.self_supervised import STUDIES
 from sharedspace.experiments.sus import BUDGETS
 from sharedspace.resolve import load_config
 from sharedspace.tasks.data import source_kind
@@ -46,7 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "sharedspace"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 SMOKE = BUDGETS["smoke"]
+# views that compose scenes (``scenes``): the self-supervised study's smoke counts, at the
+# config's own size (the image sizes above only cap what a task reads of the 10,000 composed)
+SCENES_SMOKE = {k: v for k, v in STUDIES["smoke"].budget.data["image"].items() if k != "size"}
 SYNTHESISED = ("synthetic_speech", "spoken_words_en")  # data a test cannot make in seconds
+STUDY_TESTS = {"multimodel_speech": "multimodel"}  # a study tested in another's test file
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,10 @@ def with_smoke(argv: list[str], config: str) -> list[str]:
     cfg = load_config(config, overrides)
     smoke = [f"train.{k}={v}" for k, v in SMOKE.train.items()]
     for name, task in cfg.tasks.items():
-        fields = SMOKE.data.get(source_kind(task.data.name), {})
         known = {f.name for f in dataclasses.fields(task.data.config)}  # what its view reads
+        fields = (
+            SCENES_SMOKE if "scenes" in known else SMOKE.data.get(source_kind(task.data.name), {})
+        )
         smoke += [f"tasks.{name}.data.{k}={v}" for k, v in fields.items() if k in known]
     given = {o.split("=")[0].lstrip("+~") for o in overrides}
     return argv + [o for o in smoke if o.split("=")[0] not in given]
@@ -199,12 +209,13 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     if args.command == "discover":  # the study's smoke search: seconds
         argv = [*argv, *PLANS["smoke"].search]
     if args.command == "reproduce":
-        if args.experiment == "multimodel_speech":  # its smoke study: test_multimodel.py
-            pytest.skip("reproduce multimodel_speech reads synthesised speech (minutes to make)")
-        if args.experiment == "multimodel" and not pictures_installed():
-            pytest.skip("reproduce multimodel reads the captioning pictures: make data-multimodel")
-        if args.experiment == "self_supervised" and not pictures_installed():
-            pytest.skip("reproduce self_supervised reads the stamps: make data-multimodel")
+        assert args.experiment in EXPERIMENTS, f"reproduce {args.experiment}: no such experiment"
+        if not (args.data_dir or args.overrides or args.resume or args.overwrite):
+            # as written, its smoke study is the one its own test runs on data like this: once
+            own = STUDY_TESTS.get(args.experiment, args.experiment)
+            test = ROOT / "tests" / "experiments" / f"test_{own}.py"
+            assert '"smoke"' in test.read_text(), f"{test} should run the smoke study"
+            return
         budget = [i for i, a in enumerate(argv) if a == "--budget"]  # --budget NAME
         argv = [a for i, a in enumerate(argv) if i not in budget and i - 1 not in budget]
         argv = [a for a in argv if not a.startswith("--budget=")] + ["--budget", "smoke"]

@@ -251,3 +251,21 @@ def test_a_missing_solver_is_a_one_line_error_naming_the_extra(monkeypatch):
 def test_an_aggregator_setting_torchjd_refuses_is_a_config_error(name, params):
     with pytest.raises(ConfigError, match=r"train.weighting: .*(non-negative|positive)"):
         weighting(name, **params)
+
+
+@pytest.mark.parametrize("name", list(WEIGHTINGS))
+def test_every_weighting_resumes_from_its_state_dict(name):
+    """What a checkpoint keeps: a weighting loaded with another's state after a few steps weighs
+    the next step as that one does (learned weights, loss histories, random draws)."""
+
+    def step_at(w, n):  # step n, with losses that change from step to step
+        x = torch.ones((), requires_grad=True)
+        losses = {"a": 2 * x / (n + 1), "b": x.square() * (n + 1)}
+        _, weights = w.backward(losses, torch.tensor(0.0), StepContext(n, [x], [x], SINGLE))
+        return {**{k: float(v) for k, v in weights.items()}, "grad": float(x.grad)}
+
+    first, second = weighting(name), weighting(name)
+    for n in range(4):
+        step_at(first, n)
+    second.load_state_dict(first.state_dict())
+    assert step_at(second, 4) == pytest.approx(step_at(first, 4))
