@@ -12,6 +12,7 @@ from PIL import Image
 
 from sharedspace.config import from_dict
 from sharedspace.data import ParallelSplits
+from sharedspace.data.attribute_pairs import PairImages
 from sharedspace.data.captions import CaptionedImages
 from sharedspace.data.coco import DetectionImages
 from sharedspace.data.scene_objects import SceneObjects
@@ -36,6 +37,7 @@ FIELDS = {
     CaptionedImages: {"vocab_size": 64},  # views of images with captions
     SceneObjects: {"scenes": 8, "eval_scenes": 4, "size": 32},  # scenes of pasted objects
     DetectionImages: {},  # images with boxes (COCO's format)
+    PairImages: {"train_size": 64, "eval_size": 16},  # pictures of attribute–object pairs
 }
 
 
@@ -65,6 +67,7 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
         CaptionedImages: ("captioned_images", pictures),
         SceneObjects: ("object_cutouts", write_cutouts(tmp_path_factory.mktemp("objects"))),
         DetectionImages: ("coco_detection", write_coco(tmp_path_factory.mktemp("coco"))),
+        PairImages: ("fashion_mnist_states", tiny_data_dir),
         "image": ("fashion_mnist", tiny_data_dir),
         "text": ("fortunes", tiny_category_dir),
         "bits": ("random_bits", None),

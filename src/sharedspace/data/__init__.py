@@ -22,6 +22,7 @@ from sharedspace.data import (  # noqa: F401  (register the loaders)
     scene_objects,
     silver_trees,
     spoken_words_en,
+    state_pairs,
     synthetic_speech,
     text,
     transcribed_audio,

@@ -11,6 +11,7 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     pair_data,
     reconstruction,
     seq2seq,
+    state_data,
     transcript_data,
 )
 from sharedspace.tasks.base import TASKS, LossTerms, Task
