@@ -107,6 +107,12 @@ class PairImages:
     attributes: dict[str, torch.Tensor]  # split → (N,) int64 ids into pairs.attributes
     objects: dict[str, torch.Tensor]  # split → (N,) int64 ids into pairs.objects
 
+    @property
+    def train_images(self) -> torch.Tensor:
+        """(N, 3, H, W) uint8: the training pictures, whose statistics an image cap reads
+        (``tasks.image_data.image_spec``, computed once per dataset)."""
+        return self.images["train"]
+
 
 def pair_images(
     ds: ImageSplits, states: tuple[str, ...], unseen: int, split_seed: int = 0

@@ -14,7 +14,7 @@ from sharedspace.data.attribute_pairs import PairImages
 from sharedspace.data.specs import ClassesTarget
 from sharedspace.tasks.classification import Classification
 from sharedspace.tasks.data import DataView, LabelledSplit, Sizes, TaskData, load_dataset
-from sharedspace.tasks.image_data import images_spec
+from sharedspace.tasks.image_data import image_spec
 from sharedspace.tasks.views import DATA_VIEWS
 
 
@@ -51,4 +51,4 @@ class SeenPairImages(DataView):
             labels = {"attribute": attributes, "object": objects, "pair": pair}[cfg.label]
             kept = pair >= 0
             splits[split] = LabelledSplit(ds.images[split][kept], labels[kept]).first(n)
-        return TaskData(splits, images_spec(ds.images["train"]), ClassesTarget(classes))
+        return TaskData(splits, image_spec(source, data_dir), ClassesTarget(classes))
