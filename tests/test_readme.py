@@ -53,6 +53,9 @@ SMOKE = BUDGETS["smoke"]
 # views that compose scenes (``scenes``): the self-supervised study's smoke counts, at the
 # config's own size (the image sizes above only cap what a task reads of the 10,000 composed)
 SCENES_SMOKE = {k: v for k, v in STUDIES["smoke"].budget.data["image"].items() if k != "size"}
+# validation and test examples a README train command scores: its smoke numbers are never read,
+# and scoring 256 examples of each of MultiModel's 8 problems with decoding took a minute
+README_EVAL = 32
 SYNTHESISED = ("synthetic_speech", "spoken_words_en")  # data a test cannot make in seconds
 STUDY_TESTS = {"multimodel_speech": "multimodel"}  # a study tested in another's test file
 
@@ -186,6 +189,8 @@ def with_smoke(argv: list[str], config: str) -> list[str]:
         fields = (
             SCENES_SMOKE if "scenes" in known else SMOKE.data.get(source_kind(task.data.name), {})
         )
+        fields = {k: min(v, README_EVAL) if k in ("val_size", "eval_size") else v
+                  for k, v in fields.items()}  # fmt: skip
         smoke += [f"tasks.{name}.data.{k}={v}" for k, v in fields.items() if k in known]
     given = {o.split("=")[0].lstrip("+~") for o in overrides}
     return argv + [o for o in smoke if o.split("=")[0] not in given]

@@ -121,3 +121,37 @@ def tiny_config(
         "train": {"epochs": 1, "batch_size": 32, "warmup_steps": 2, "progress": False, **train},
     }
     return load_config(data=raw, overrides=list(overrides))
+
+
+def compositional_features(
+    attributes: int = 6, objects: int = 4, dim: int = 16, per_pair: int = 40, seed: int = 0
+):
+    """``PairFeatures`` whose pictures' features are compositional, as a zero-shot method needs:
+    relu(attribute vector + object vector + noise), so an unseen pair's features follow from its
+    attribute's and its object's. 3 validation-unseen and 3 test-unseen pairs; ``per_pair``
+    training features of each seen pair, half as many of each pair in validation and test."""
+    import torch
+
+    from sharedspace.data.attribute_pairs import split_pairs
+    from sharedspace.data.pair_features import PairFeatures
+
+    g = torch.Generator().manual_seed(seed)
+    split = split_pairs(
+        tuple(f"attr{i}" for i in range(attributes)), tuple(f"obj{i}" for i in range(objects)), 3
+    )
+    a_vectors, o_vectors = (
+        torch.randn(attributes, dim, generator=g),
+        torch.randn(objects, dim, generator=g),
+    )
+    pair_sets = {
+        "train": (split.seen, per_pair),
+        "validation": (split.seen + split.validation_unseen, per_pair // 2),
+        "test": (split.seen + split.test_unseen, per_pair // 2),
+    }
+    features, attrs, objs = {}, {}, {}
+    for name, (pairs, n) in pair_sets.items():
+        ids = torch.tensor(pairs).repeat_interleave(n, 0)  # (N, 2)
+        noise = 0.3 * torch.randn(len(ids), dim, generator=g)
+        features[name] = (a_vectors[ids[:, 0]] + o_vectors[ids[:, 1]] + noise).relu()
+        attrs[name], objs[name] = ids[:, 0].clone(), ids[:, 1].clone()
+    return PairFeatures(split, features, attrs, objs, {"made": "tests.tiny"})

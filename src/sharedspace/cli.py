@@ -93,6 +93,13 @@ def _figures(args: argparse.Namespace) -> None:
         print(f"figure: {figure}")
 
 
+def _features(args: argparse.Namespace) -> None:
+    from sharedspace.features import export_features
+
+    path = export_features(args.run_dir, args.weights, args.task, args.out, args.overwrite)
+    print(f"features: {path} (a zero-shot config reads them with data_dir={path.parent})")
+
+
 def _report(args: argparse.Namespace) -> None:
     from sharedspace.analysis.report import write_report
 
@@ -202,6 +209,16 @@ def parser() -> argparse.ArgumentParser:
         "--weights", default="final", help="final, best (train.keep_best), latest or a file"
     )
     p.set_defaults(func=_figures)
+
+    p = sub.add_parser("features", help="a run's features of attribute–object pair pictures")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--weights", default="final", help="final, best, latest or a file")
+    p.add_argument("--task", default=None, help="the task whose pictures (default: the only one)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="default: RUN/features/features.safetensors"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=_features)
 
     p = sub.add_parser("report", help="one HTML page of runs: tables, curves, figures, configs")
     p.add_argument("paths", nargs="+", type=Path, help="run folders or folders holding runs")

@@ -171,8 +171,9 @@ class OptimizerSettings:
     momentum: float = number(0.9, ge=0, le=1)  # SGD's
     weight_decay: float = number(0.0, ge=0)
     warmup_steps: int = number(100, ge=0)  # linear warm-up from lr / warmup_steps
-    schedule: str = "cosine"  # a SCHEDULES entry: cosine, constant, linear, rsqrt
-    min_lr_ratio: float = number(0.05, ge=0, le=1)  # cosine's and linear's floor, × lr
+    schedule: str = "cosine"  # a SCHEDULES entry: cosine, constant, linear, rsqrt, step
+    min_lr_ratio: float = number(0.05, ge=0, le=1)  # cosine's and linear's floor, × lr; step's
+    decay_at: float = number(0.75, ge=0, le=1)  # step: the fraction of steps after which it drops
     # the largest global L2 norm of the gradients it steps on (clipped to it, the norm logged)
     clip_grad_norm: float | None = number(None, gt=0)
 

@@ -36,6 +36,7 @@ from sharedspace.registry import Registry
 from sharedspace.spaces import BLOCKS, SPACES
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
+from sharedspace.tasks.feature_generator import CONDITIONINGS
 from sharedspace.tasks.views import DATA_VIEWS
 from sharedspace.tasks.vocabulary import vocabulary_groups
 from sharedspace.train.optimizers import OPTIMIZERS
@@ -50,7 +51,7 @@ AUX_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # one folder inside out_dir, never ".."
 # kinds of part that a part's own Config may hold (``component(registry=…)``)
-NESTED: dict[str, Registry] = {"block": BLOCKS}
+NESTED: dict[str, Registry] = {"block": BLOCKS, "conditioning": CONDITIONINGS}
 
 
 def load_config(

@@ -32,6 +32,7 @@ from sharedspace.analysis.clips import clip_figure
 from sharedspace.analysis.colorization import colorization_grid
 from sharedspace.analysis.detections import detection_figure
 from sharedspace.analysis.embedding import pca_figure
+from sharedspace.analysis.generated_features import real_and_generated
 from sharedspace.analysis.image_grid import image_grid
 from sharedspace.analysis.transfer import read_transfer, transfer_figure
 from sharedspace.config import ExperimentConfig
@@ -50,6 +51,7 @@ from sharedspace.tasks.clip_classification import ClipClassification
 from sharedspace.tasks.colorization import Colorization
 from sharedspace.tasks.detection import Detection
 from sharedspace.tasks.reconstruction import Reconstruction
+from sharedspace.tasks.zero_shot import ZeroShot
 from sharedspace.train.checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import load_weights
@@ -407,10 +409,27 @@ def _(task: ClipClassification, model: SharedSpaceModel, path: Path) -> bool:
     return True
 
 
+@task_figure.register
+def _(task: ZeroShot, model: SharedSpaceModel, path: Path) -> bool:
+    """Real and generated features of (up to 8 of) the test-unseen pairs, 100 of each."""
+    target, split = task.data.target, task.data.splits["test"]
+    pairs = [i for i, s in enumerate(target.sets) if s == "test"][:8]
+    real = torch.cat([(split.labels == c).nonzero()[:100, 0] for c in pairs])
+    drawn = torch.tensor(pairs).repeat_interleave(100)
+    with torch.inference_mode(), model.replay(model.stream_positions()):  # the run's draws kept
+        generated = model.heads[str(task.index)].generate(drawn.to(_device(model))).cpu()
+    names = target.classes
+    real_and_generated(split.features[real], split.labels[real], generated, drawn, names, path)
+    return True
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def _to(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The batch on the model's device (a model just trained may be on a GPU)."""
-    device = next(model.parameters()).device
-    return {key: value.to(device) for key, value in batch.items()}
+    return {key: value.to(_device(model)) for key, value in batch.items()}
 
 
 def draw_run_figures(

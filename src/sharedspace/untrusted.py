@@ -2,8 +2,8 @@
 
 All of these are untrusted input. The rule every reader follows: no code runs, no link is followed
 out of the folder being read, and memory and time are bounded by the file's size. This module keeps
-the checks that every layer needs in one place (standard library only, so data, train and analysis
-may all use it):
+the checks that every layer needs in one place (the standard library and safetensors, so data,
+train and analysis may all use it):
 
 - ``open_regular`` opens without blocking and checks the *opened* file with ``fstat``: a FIFO, a
   device or a link to ``/dev/zero`` is refused before a byte is read, and no check-then-open race
@@ -12,14 +12,20 @@ may all use it):
 - ``inside`` refuses a path whose resolved form leaves a folder (links out of a run folder).
 - ``loads_json`` turns malformed or absurdly nested JSON (a ``RecursionError`` deep in the parser)
   into the project's one-line error naming the file.
+- ``read_safetensors`` reads a safetensors file (weights, exported features) whose header is
+  bounded, from the file just checked.
 """
 
 import errno
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import IO, Any
+
+import torch
+from safetensors import SafetensorError, safe_open
 
 from sharedspace.errors import SharedSpaceError
 
@@ -113,3 +119,28 @@ def read_json(
 ) -> Any:
     """The JSON value in a regular file of at most ``limit`` bytes; any failure is one ``error``."""
     return loads_json(read_bytes(path, limit, error), path, error)
+
+
+def read_safetensors(
+    path: Path, header_limit: int, error: type[SharedSpaceError] = SharedSpaceError
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file: a regular file whose header is at most
+    ``header_limit`` bytes (checked before the library reads it), read from the file just
+    checked, not whatever the path names by then; any failure is ``error`` naming ``path``."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        raise error(f"{path}: no such file")
+    with open_regular(path, sys.maxsize, error) as file:
+        size = int.from_bytes(file.read(8), "little")  # safetensors: header length, then header
+        if size > header_limit:
+            raise error(
+                f"{path}: a header of {size:,} bytes, more than the {header_limit:,} expected"
+            )
+        opened = f"/proc/self/fd/{file.fileno()}" if os.path.isdir("/proc/self/fd") else path
+        try:
+            with safe_open(opened, framework="pt", device="cpu") as f:
+                metadata = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
+        except (SafetensorError, OSError, ValueError) as err:
+            raise error(f"{path}: not a readable safetensors file ({err})") from None
+    return tensors, metadata

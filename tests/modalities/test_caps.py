@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sharedspace.config import Component, from_dict
-from sharedspace.data.specs import AudioSpec, BitsSpec, ImageSpec, TextSpec
+from sharedspace.data.specs import AudioSpec, BitsSpec, FeatureSpec, ImageSpec, TextSpec
 from sharedspace.errors import ConfigError
 from sharedspace.modalities import MODALITIES, build_modality_cap
 from sharedspace.parts import collect
@@ -19,6 +19,8 @@ def _audio() -> tuple[torch.Tensor, torch.Tensor]:
 
 SPECS = {
     "audio": (AudioSpec.toy(), _audio),
+    # a features cap passes vectors as they are: at the width of the test
+    "features": (FeatureSpec(40), lambda: (torch.randn(5, 40, requires_grad=True), None)),
     "bits": (BitsSpec(20), lambda: (torch.randint(0, 2, (5, 20), dtype=torch.uint8), None)),
     "image": (
         ImageSpec(3, 32, 32, (0.5,) * 3, (0.25,) * 3),

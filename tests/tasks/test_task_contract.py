@@ -15,6 +15,7 @@ from sharedspace.data import ParallelSplits
 from sharedspace.data.attribute_pairs import PairImages
 from sharedspace.data.captions import CaptionedImages
 from sharedspace.data.coco import DetectionImages
+from sharedspace.data.pair_features import FILE, save_pair_features
 from sharedspace.data.scene_objects import SceneObjects
 from sharedspace.parts import collect
 from sharedspace.representation import PaddedSequence
@@ -22,6 +23,7 @@ from sharedspace.tasks import TASKS
 from sharedspace.tasks.views import DATA_VIEWS
 from tests.data.coco_files import write_coco
 from tests.data.cutout_files import write_cutouts
+from tests.tiny import compositional_features
 
 CASES = [
     (name, kind, view, form)
@@ -33,6 +35,7 @@ FIELDS = {
     "text": {"vocab_size": 64},
     "bits": {"train_size": 64, "val_size": 16, "test_size": 16, "parity": [0, 1]},
     "audio": {},
+    "features": {},
     ParallelSplits: {"tokenizer": "word", "vocab_size": 64},  # views of aligned texts
     CaptionedImages: {"vocab_size": 64},  # views of images with captions
     SceneObjects: {"scenes": 8, "eval_scenes": 4, "size": 32},  # scenes of pasted objects
@@ -62,6 +65,8 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
             noise = np.random.default_rng(i).integers(-3000, 3000, 800 + 80 * i, dtype=np.int16)
             f.writeframes(noise.tobytes())
     (speech / "transcripts.tsv").write_text("".join(f"{i}.wav\tsay {i % 4}\n" for i in range(12)))
+    features = tmp_path_factory.mktemp("features")
+    save_pair_features(compositional_features(dim=16), features / "pair_features" / FILE)
     return {
         ParallelSplits: ("translation_pairs", pairs),
         CaptionedImages: ("captioned_images", pictures),
@@ -72,6 +77,7 @@ def sources(tiny_data_dir, tiny_category_dir, tmp_path_factory):
         "text": ("fortunes", tiny_category_dir),
         "bits": ("random_bits", None),
         "audio": ("transcribed_audio", speech),
+        "features": ("pair_features", features),  # at the width of z below
     }
 
 
@@ -114,7 +120,8 @@ def test_task_contract(name, kind, view, form, sources):
     prediction = head.predict(z) if cls.decodes else None
     if prediction is not None:
         assert prediction.dtype == torch.long and prediction.shape[0] == 4
-    # a head's output is a tensor, or a dict of them (a detection head's maps)
+    # a head's output is a tensor, a dict of them (a detection head's maps), or an object of
+    # the kind's own that detaches (the zero-shot head's, whose terms are computed on demand)
     is_dict = isinstance(output, dict)
     output = {k: v.detach() for k, v in output.items()} if is_dict else output.detach()
     sums = task.metric_sums(output, batch, prediction)

@@ -45,7 +45,7 @@ def test_weights_round_trip_with_task_states_and_info(tmp_path):
 
 
 def test_unreadable_or_foreign_files_are_one_line_errors(tmp_path):
-    with pytest.raises(CheckpointError, match="no such weights file"):
+    with pytest.raises(CheckpointError, match="no such file"):
         load_weights(tmp_path / "missing.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 40)
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):

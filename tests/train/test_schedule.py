@@ -29,3 +29,11 @@ def test_rsqrt_peaks_at_the_end_of_warmup_then_falls_as_one_over_sqrt_step():
     assert [lr_at(s, cfg, 100) for s in (0, 3, 4, 15, 63)] == pytest.approx(
         [0.25, 1.0, (4 / 5) ** 0.5, 0.5, 0.25]
     )
+
+
+def test_step_schedule_drops_once_at_its_fraction():
+    """TFG's: lr until 3/4 of training, then lr ÷ 10 (40 steps: steps 0–29, then 30–39)."""
+    cfg = TrainConfig(lr=1e-4, warmup_steps=0, schedule="step", min_lr_ratio=0.1, decay_at=0.75)
+    rates = [lr_at(s, cfg, 40) for s in range(40)]
+    assert rates[:30] == [1e-4] * 30
+    assert rates[30:] == pytest.approx([1e-5] * 10)

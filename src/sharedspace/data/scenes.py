@@ -71,7 +71,7 @@ def compose_scenes(
     ``seed`` give the same scenes. A bad argument is a ConfigError, no objects a DataError."""
     _check(objects, backgrounds, n, size, max_objects, min_objects, scale, max_hidden, mix)
     rng = np.random.default_rng(seed)
-    photos = [_pyramid(b, size) for b in backgrounds]
+    photos = [photo_pyramid(b, size) for b in backgrounds]
     labels = objects.labels.numpy()
     groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     weights = np.asarray(mix, dtype=np.float64) / sum(mix)
@@ -79,7 +79,7 @@ def compose_scenes(
     boxes = torch.zeros((n, max_objects, 4), dtype=torch.float32)
     picked = torch.full((n, max_objects), -1, dtype=torch.int64)
     for i in range(n):
-        canvas = _background(rng, photos, size, weights)  # (3, S, S) float32, 0–1
+        canvas = draw_background(rng, photos, size, weights)  # (3, S, S) float32, 0–1
         count = int(rng.integers(min_objects, max_objects + 1))
         placed = _paste_objects(rng, canvas, objects, groups, count, scale, max_hidden, balanced)
         if len(placed) < min_objects:
@@ -133,7 +133,7 @@ def _check(
         raise DataError(f"compose_scenes: {name} draws nothing (alpha 0 everywhere)")
 
 
-def _pyramid(photo: torch.Tensor, size: int) -> list[torch.Tensor]:
+def photo_pyramid(photo: torch.Tensor, size: int) -> list[torch.Tensor]:
     """A photograph (3, H, W) uint8 as (1, 3, H, W) float32 in 0–1, then halved (antialiased)
     while its shorter side stays at least 2 × ``size``: a crop is resized from the smallest
     level that holds it at ``size`` pixels or more, reading up to 16× fewer pixels."""
@@ -144,7 +144,7 @@ def _pyramid(photo: torch.Tensor, size: int) -> list[torch.Tensor]:
     return levels
 
 
-def _background(
+def draw_background(
     rng: np.random.Generator, photos: list[list[torch.Tensor]], size: int, weights: np.ndarray
 ) -> np.ndarray:
     """(3, S, S) float32 in 0–1: a photograph's crop, a flat colour or a gradient."""

@@ -124,6 +124,29 @@ class AudioSpec:
         return {"x": x.clamp(-32768, 32767).to(torch.int16), "x_mask": mask}
 
 
+@DATA_KINDS.register("features")
+@dataclass(frozen=True)
+class FeatureSpec:
+    """float32 feature vectors of ``dim`` values (a frozen network's image features);
+    ``nonnegative``: every training vector is ≥ 0 (features taken after a ReLU), which a
+    generator of such features reproduces with a ReLU of its own."""
+
+    dim: int
+    nonnegative: bool = False
+    kind: str = "features"
+
+    @classmethod
+    def toy(cls) -> "FeatureSpec":
+        return cls(dim=12)
+
+    def example(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``: (B, dim) float32."""
+        x = torch.randn(batch_size, self.dim, generator=generator)
+        return {"x": x.relu() if self.nonnegative else x}
+
+
 @TARGET_KINDS.register("classes")
 @dataclass(frozen=True)
 class ClassesTarget:
@@ -135,6 +158,30 @@ class ClassesTarget:
     @classmethod
     def toy(cls) -> "ClassesTarget":
         return cls(("cat", "dog", "bird", "fish", "frog"))
+
+
+@TARGET_KINDS.register("pairs")
+@dataclass(frozen=True)
+class PairsTarget:
+    """``y``: (B,) int64 ids of attribute–object pairs: pair i is (``attributes[pairs[i][0]]``,
+    ``objects[pairs[i][1]]``); ``sets[i]`` says where it is trained or scored: "seen" (training
+    pictures exist), "validation" or "test" (unseen: only that split's pictures show it)."""
+
+    attributes: tuple[str, ...]
+    objects: tuple[str, ...]
+    pairs: tuple[tuple[int, int], ...]
+    sets: tuple[str, ...]
+    kind: str = "pairs"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(f"{self.attributes[a]} {self.objects[o]}" for a, o in self.pairs)
+
+    @classmethod
+    def toy(cls) -> "PairsTarget":
+        pairs = ((0, 0), (1, 1), (2, 0), (0, 1), (1, 0), (2, 1))
+        sets = ("seen", "seen", "seen", "seen", "validation", "test")
+        return cls(("red", "small", "striped"), ("shoe", "bag"), pairs, sets)
 
 
 @TARGET_KINDS.register("token")

@@ -8,6 +8,7 @@ from sharedspace.experiments import (  # noqa: F401  (register their experiments
     self_supervised,
     sus,
     weighting,
+    zero_shot,
 )
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions
 

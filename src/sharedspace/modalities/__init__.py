@@ -4,6 +4,7 @@ from sharedspace.modalities.audio import AudioSpectral
 from sharedspace.modalities.base import MODALITIES, build_modality_cap, cap_reads
 from sharedspace.modalities.bits import Bits
 from sharedspace.modalities.embedding import TextEmbedding
+from sharedspace.modalities.features import Features
 from sharedspace.modalities.image import ImageCNN
 from sharedspace.modalities.pixels import Pixels
 from sharedspace.modalities.resnet import ImageResNet
@@ -14,6 +15,7 @@ __all__ = [
     "MODALITIES",
     "AudioSpectral",
     "Bits",
+    "Features",
     "ImageCNN",
     "ImageResNet",
     "ImageXception",

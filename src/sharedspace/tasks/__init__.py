@@ -8,11 +8,13 @@ from sharedspace.tasks import (  # noqa: F401  (register the task kinds)
     colorization,
     detection,
     language_model,
+    pair_baselines,
     pair_data,
     reconstruction,
     seq2seq,
     state_data,
     transcript_data,
+    zero_shot,
 )
 from sharedspace.tasks.base import TASKS, LossTerms, Task
 from sharedspace.tasks.build import build_tasks

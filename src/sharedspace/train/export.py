@@ -12,20 +12,17 @@ written here, and ``load_run`` rebuilds the tokenizers from their data, never tr
 
 import json
 import math
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
 from sharedspace.errors import CheckpointError
 from sharedspace.files import atomic_write
 from sharedspace.tasks import Task
-from sharedspace.untrusted import loads_json, open_regular
+from sharedspace.untrusted import loads_json, read_safetensors
 
 FORMAT = "sharedspace.weights"
 # the header holds tensor names and shapes and the tokenizers (a 1M-token BPE takes 40-85 MB):
@@ -59,23 +56,7 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], d
     """``path`` → (state dict, task states, info) as ``save_weights`` wrote them. The file may
     come from anyone: it must be a regular file whose header (the metadata) is at most
     ``HEADER_LIMIT`` bytes, and each metadata value must be JSON of the type sharedspace writes."""
-    path = Path(path)
-    if not os.path.lexists(path):
-        raise CheckpointError(f"{path}: no such weights file")
-    with open_regular(path, sys.maxsize, CheckpointError) as file:
-        size = int.from_bytes(file.read(8), "little")  # safetensors: header length, then header
-        if size > HEADER_LIMIT:
-            raise CheckpointError(
-                f"{path}: a header of {size:,} bytes, more than the {HEADER_LIMIT:,} expected"
-            )
-        # the file just checked, not whatever the path names by now
-        opened = f"/proc/self/fd/{file.fileno()}" if os.path.isdir("/proc/self/fd") else path
-        try:
-            with safe_open(opened, framework="pt", device="cpu") as f:
-                metadata = f.metadata() or {}
-                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    tensors, metadata = read_safetensors(Path(path), HEADER_LIMIT, CheckpointError)
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: a safetensors file without sharedspace metadata (format {FORMAT!r}); "

@@ -42,6 +42,13 @@ def linear(step: int, cfg: OptimizerSettings, total_steps: int) -> float:
     return cfg.lr - (cfg.lr - floor) * _progress(step, cfg, total_steps)
 
 
+@SCHEDULES.register("step")
+def step_decay(step: int, cfg: OptimizerSettings, total_steps: int) -> float:
+    """``lr`` until ``decay_at`` of the steps, then ``lr × min_lr_ratio`` (a step decay: the TFG
+    report's ÷10 at 3/4 of training is ``min_lr_ratio: 0.1``, ``decay_at: 0.75``)."""
+    return cfg.lr * (cfg.min_lr_ratio if step >= cfg.decay_at * total_steps else 1.0)
+
+
 @SCHEDULES.register("rsqrt")
 def rsqrt(step: int, cfg: OptimizerSettings, total_steps: int) -> float:
     """``lr × sqrt(warmup / step)``: the inverse square-root decay of the Transformer ("noam",
