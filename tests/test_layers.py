@@ -23,6 +23,7 @@ LAYERS = [
     {"resolve"},
     {"analysis"},
     {"runs", "discovery"},
+    {"features"},
     {"experiments"},
     {"catalog"},
     {"cli"},

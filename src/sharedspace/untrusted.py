@@ -144,3 +144,19 @@ def read_safetensors(
         except (SafetensorError, OSError, ValueError) as err:
             raise error(f"{path}: not a readable safetensors file ({err})") from None
     return tensors, metadata
+
+
+def read_tagged_safetensors(
+    path: Path, header_limit: int, tag: str, error: type[SharedSpaceError], other: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, metadata) of a safetensors file sharedspace wrote: its metadata's ``format`` is
+    ``tag`` (else ``error`` saying ``other``: what the file is not, how to get one) and every
+    other value is JSON, returned parsed (``read_safetensors`` for the rest)."""
+    tensors, metadata = read_safetensors(path, header_limit, error)
+    if metadata.get("format") != tag:
+        raise error(f"{path}: no sharedspace metadata (format {tag!r}); {other}")
+    return tensors, {
+        key: loads_json(value, f"{path}: metadata {key!r}", error)
+        for key, value in metadata.items()
+        if key != "format"
+    }

@@ -45,7 +45,7 @@ def _rewrite(path, tensors, metadata):
         ({}, {"attributes": '"red"'}, r"metadata 'attributes' must be a non-empty list"),
         ({}, {"test_unseen": '[[0, "x"]]'}, r"metadata 'test_unseen' must be a list"),
         ({}, {"objects": "[1,"}, r"metadata 'objects': not valid JSON"),
-        ({}, {"format": "other"}, "not a features file of sharedspace"),
+        ({}, {"format": "other"}, "not a features file"),
     ],
 )
 def test_a_damaged_features_file_is_one_data_error_naming_it(tmp_path, tensors, metadata, message):

@@ -79,6 +79,9 @@ KINDS = {
     ),
     # no shared output net writes boxes: a detection task has its own head (tasks/detection.py)
     "boxes": ((), None, None, None),
+    # nor pairs: a zero-shot kind scores every pair with a head of its own (tasks/zero_shot.py,
+    # tasks/pair_baselines.py)
+    "pairs": ((), None, None, None),
 }
 CASES = [
     (name, kind, form)

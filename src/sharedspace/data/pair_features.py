@@ -22,7 +22,7 @@ from sharedspace.data.datasets import dataset
 from sharedspace.data.locate import find_dataset
 from sharedspace.errors import DataError
 from sharedspace.files import atomic_write
-from sharedspace.untrusted import loads_json, read_safetensors
+from sharedspace.untrusted import read_tagged_safetensors
 
 FORMAT = "sharedspace.pair_features"
 FILE = "features.safetensors"
@@ -112,17 +112,8 @@ def save_pair_features(features: PairFeatures, path: Path) -> Path:
 
 def read_pair_features(path: Path) -> PairFeatures:
     """The features ``save_pair_features`` wrote, checked (``PairFeatures.check``)."""
-    tensors, metadata = read_safetensors(Path(path), HEADER_LIMIT, DataError)
-    if metadata.get("format") != FORMAT:
-        raise DataError(
-            f"{path}: not a features file of sharedspace (metadata format {FORMAT!r}); "
-            "make one with: sharedspace features RUN"
-        )
-    meta = {
-        k: loads_json(v, f"{path}: metadata {k!r}", DataError)
-        for k, v in metadata.items()
-        if k != "format"
-    }
+    other = "not a features file (make one with: sharedspace features RUN)"
+    tensors, meta = read_tagged_safetensors(Path(path), HEADER_LIMIT, FORMAT, DataError, other)
     names = {key: _names(meta, key, path) for key in ("attributes", "objects")}
     sets = {key: _pairs(meta, key, path) for key in PAIR_SETS}
     split = PairSplit(names["attributes"], names["objects"], **sets)

@@ -22,7 +22,7 @@ from torch import nn
 from sharedspace.errors import CheckpointError
 from sharedspace.files import atomic_write
 from sharedspace.tasks import Task
-from sharedspace.untrusted import loads_json, read_safetensors
+from sharedspace.untrusted import read_tagged_safetensors
 
 FORMAT = "sharedspace.weights"
 # the header holds tensor names and shapes and the tokenizers (a 1M-token BPE takes 40-85 MB):
@@ -56,17 +56,10 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], d
     """``path`` → (state dict, task states, info) as ``save_weights`` wrote them. The file may
     come from anyone: it must be a regular file whose header (the metadata) is at most
     ``HEADER_LIMIT`` bytes, and each metadata value must be JSON of the type sharedspace writes."""
-    tensors, metadata = read_safetensors(Path(path), HEADER_LIMIT, CheckpointError)
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path}: a safetensors file without sharedspace metadata (format {FORMAT!r}); "
-            "it was not written by a sharedspace run"
-        )
-    info = {
-        key: loads_json(value, f"{path}: metadata {key!r}", CheckpointError)
-        for key, value in metadata.items()
-        if key != "format"
-    }
+    other = "it was not written by a sharedspace run"
+    tensors, info = read_tagged_safetensors(
+        Path(path), HEADER_LIMIT, FORMAT, CheckpointError, other
+    )
     for key, (types, expected, required) in INFO_TYPES.items():
         if key not in info and required:
             raise CheckpointError(f"{path}: its metadata lacks {key!r} ({expected})")
