@@ -29,7 +29,7 @@ import torch
 
 from sharedspace import layout
 from sharedspace.analysis.generated_features import added_noise
-from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml
+from sharedspace.config import CONFIGS, ExperimentConfig, load_yaml, merged
 from sharedspace.data.pair_features import FILE
 from sharedspace.experiments.registry import EXPERIMENTS, RunOptions, budget_setting
 from sharedspace.experiments.sus import Budget, table_note
@@ -76,7 +76,7 @@ STUDIES = {
         {"max_steps": 12, "log_every": 4, "progress": False},
         [0],
     ),
-    # about 30 minutes on 2 CPU cores: the encoder for 2 epochs; TFG 500 steps at 10 × the
+    # 18.6 minutes on 2 CPU cores (README): the encoder for 2 epochs; TFG 500 steps at 10 × the
     # report's rates (1e-3, the description nets 1e-4), ÷10 at 3/4; the baselines 1,000 steps
     "default": Study(
         Budget(train={"epochs": 2}),
@@ -100,7 +100,7 @@ def method_configs(
     where = {"out_dir": str(folder), "data_dir": str(features)}
     raws = {}
     tfg = apply_overrides(load_yaml(CONFIG_DIR / "tfg.yaml"), overrides)
-    _merge(tfg["train"], study.tfg)
+    tfg["train"] = merged(tfg["train"], study.tfg)
     for conditioning in VARIANTS:
         for seed in study.seeds:
             raw = copy.deepcopy(tfg) | where | {"seed": seed}
@@ -108,22 +108,13 @@ def method_configs(
             raws[run_name(conditioning, seed)] = raw
     for stem in BASELINES:
         base = load_yaml(CONFIG_DIR / f"{stem}.yaml")
-        _merge(base["train"], study.baselines)
+        base["train"] = merged(base["train"], study.baselines)
         for seed in study.seeds:
             raws[run_name(stem, seed)] = copy.deepcopy(base) | where | {"seed": seed}
     return {
         name: load_config(data=raw | {"name": name}, source=str(CONFIG_DIR / "tfg.yaml"))
         for name, raw in raws.items()
     }
-
-
-def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
-    """``changes`` into ``into``, nested dicts key by key."""
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = copy.deepcopy(value)
 
 
 def closed_world_rows(results: dict[str, TrainResult], seeds: list[int]) -> list[dict[str, Any]]:
