@@ -219,6 +219,9 @@ class TrainConfig(OptimizerSettings):
     transfer_every: int = number(0, ge=0)
     progress: bool = True
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, …
+    # the model's matmuls in fp32, bf16 or fp16 (autocast; weights, gradients, optimizer state
+    # and losses stay float32), or auto: bf16 where it is measured faster here (precision.py)
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
 
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         """Every optimizer's settings by name: ``main`` (the settings of this section), then the

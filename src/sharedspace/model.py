@@ -14,6 +14,10 @@ its head joins each example's F outputs. The model returns the output and the na
 losses that any module emitted during that forward (``parts.emit``). ``feedback(task, losses)``
 hands the per-example losses of that batch to every part that learns from the loss.
 
+Mixed precision (``train.precision``): ``forward`` and ``embed`` run under autocast to
+``compute_dtype`` when the trainer sets one, and return float32 (``precision.to_float32``), so
+losses and metrics outside never see a rounded value.
+
 The loss-feedback hook: a submodule (cap, space, head, or any module inside them) that defines
 ``loss_feedback(task: int, losses: Tensor (B,)) -> dict[str, Tensor]`` is called after each
 forward with the detached per-example losses of its batch, in batch order; what it returns are
@@ -46,6 +50,7 @@ from sharedspace.parts import (
     emitters,
     split_stacked_rows,
 )
+from sharedspace.precision import autocast, to_float32
 from sharedspace.representation import Representation
 from sharedspace.spaces import build_space
 from sharedspace.spaces.global_batch import Positions, replay, stream_positions
@@ -65,6 +70,8 @@ class TaskPath:
 
 
 class SharedSpaceModel(nn.Module):
+    compute_dtype: torch.dtype | None = None  # autocast's dtype in forward and embed; None: fp32
+
     def __init__(
         self,
         caps: dict[str, nn.Module],
@@ -98,21 +105,23 @@ class SharedSpaceModel(nn.Module):
 
     def embed(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[Representation, AuxLosses]:
         """A batch's inputs → the space's output ((B, D) or a PaddedSequence) and aux losses."""
-        z = self.space(self._read(task, batch), task)
-        return z, collect(self._emitters)
+        with autocast(batch["x"].device, self.compute_dtype):
+            z = self.space(self._read(task, batch), task)
+        return to_float32(z), to_float32(collect(self._emitters))
 
     def forward(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[object, AuxLosses]:
-        h, path = self._read(task, batch), self.paths[task]
-        if path.output is None:
-            output = self.heads[str(task)](self.space(h, task), batch)
-        else:
-            net = self.outputs[path.output]
-            if path.decodes:  # states (B, L, D), one per target position
-                z = self.space(h, task, net.shifted(batch["y"], batch["y_mask"], task))
+        with autocast(batch["x"].device, self.compute_dtype):
+            h, path = self._read(task, batch), self.paths[task]
+            if path.output is None:
+                output = self.heads[str(task)](self.space(h, task), batch)
             else:
-                z = self.space(h, task)
-            output = net(z, task)
-        return output, collect(self._emitters)
+                net = self.outputs[path.output]
+                if path.decodes:  # states (B, L, D), one per target position
+                    z = self.space(h, task, net.shifted(batch["y"], batch["y_mask"], task))
+                else:
+                    z = self.space(h, task)
+                output = net(z, task)
+        return to_float32(output), to_float32(collect(self._emitters))
 
     @torch.inference_mode()
     def predict(

@@ -345,3 +345,44 @@ def test_a_checkpoint_holds_every_gpus_rng_on_cuda(monkeypatch):
     assert set(trainer.rng_state(torch.device("cpu"))) == {"torch"}
     trainer.set_rng_state({"torch": state["torch"]}, torch.device("cuda"))  # a CPU run's
     assert len(restored) == 1
+
+
+def test_bf16_keeps_float32_state_records_its_choice_and_resumes_exactly(
+    tiny_data_dir, tmp_path, monkeypatch
+):
+    """bf16 autocast: weights and Adam's moments stay float32, run.json names the precision
+    trained in (auto's choice too), and a killed run resumes to the same weights bit for bit."""
+    settings = dict(precision="bf16", max_steps=8, log_every=1, checkpoint_every=4)
+    reference = train(tiny_config(tiny_data_dir, tmp_path / "a", **settings))
+    state = trainer.load_newest_good(reference.run_dir / "checkpoints")[1]
+    assert state["precision"] == "bf16" and state["loss_scale"] is None
+    adam = state["optimizers"]["main"]["state"][0]
+    assert adam["exp_avg"].dtype == adam["exp_avg_sq"].dtype == torch.float32
+    assert all(w.dtype == torch.float32 for w in state["model"].values() if w.is_floating_point())
+    session = json.loads((reference.run_dir / "run.json").read_text())["sessions"][0]
+    assert session["precision"] == "bf16"
+
+    real_lr_at = optimizers.lr_at
+
+    def crash_at_step_6(step, *args):
+        if step == 6:
+            raise KeyboardInterrupt  # after the checkpoint at step 4
+        return real_lr_at(step, *args)
+
+    cfg = tiny_config(tiny_data_dir, tmp_path / "b", **settings)
+    monkeypatch.setattr(optimizers, "lr_at", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(optimizers, "lr_at", real_lr_at)
+    resumed = train(cfg, resume=True)
+    assert losses(resumed.run_dir) == losses(reference.run_dir)
+    for name, weight in reference.model.state_dict().items():
+        assert torch.equal(weight, resumed.model.state_dict()[name]), name
+
+    # auto measures once; a resume keeps what the run started in, whatever it would pick now
+    picks = iter(["bf16", "fp32"])
+    monkeypatch.setattr(trainer, "pick_precision", lambda *a: next(picks))
+    train(tiny_config(tiny_data_dir, tmp_path / "c", precision="auto", max_steps=4))
+    train(tiny_config(tiny_data_dir, tmp_path / "c", precision="auto", max_steps=6), resume=True)
+    sessions = json.loads((tmp_path / "c" / "tiny" / "run.json").read_text())["sessions"]
+    assert [s["precision"] for s in sessions] == ["bf16", "bf16"]

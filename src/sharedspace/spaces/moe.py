@@ -24,6 +24,7 @@ from torch import nn
 from sharedspace.config import Component, component
 from sharedspace.errors import ConfigError
 from sharedspace.parts import ParameterRows, emit
+from sharedspace.precision import to_float32
 from sharedspace.representation import Form, PaddedSequence, Representation
 from sharedspace.spaces.dispatch import dispatch
 from sharedspace.spaces.global_batch import RowDraws, global_batch_sum
@@ -68,7 +69,15 @@ class NoisyTopKGate(nn.Module):
 
         Load is Σ_rows P(x, i) in training (differentiable, also in W_noise), and the number of
         rows each expert got in evaluation (no noise, so no smooth estimate: a measurement).
+        In float32 under mixed precision: a top-k of rounded logits ties, and the balance
+        losses' CV² of rounded sums is noise.
         """
+        with torch.autocast(x.device.type, enabled=False):
+            return self._gates(to_float32(x), gate, uneven)
+
+    def _gates(
+        self, x: torch.Tensor, gate: int, uneven: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         k, m = self.k, self.w_gate[gate].shape[1]
         n = len(x)
         # expert-major (M, N): W^T·x^T is a fast matmul where x·W, with M ≪ N columns, is not

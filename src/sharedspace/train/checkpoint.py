@@ -40,6 +40,7 @@ import torch
 
 from sharedspace.errors import CheckpointError
 from sharedspace.files import atomic_write, sha256_of
+from sharedspace.precision import COMPUTE_DTYPES
 from sharedspace.untrusted import open_regular, regular_file
 
 LATEST = "latest"
@@ -134,6 +135,17 @@ TRAINER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "rng": ('{"torch": a uint8 tensor}', _rng),
     "streams": ("a list of dicts", lambda v: isinstance(v, list) and all(map(_is_dict, v))),
     **dict.fromkeys(("sampler", "config", "task_states", "best"), ("a dict", _is_dict)),
+    "precision": ("fp32, bf16 or fp16", lambda v: isinstance(v, str) and v in COMPUTE_DTYPES),
+    "loss_scale": (  # LossScale's fields (fp16), else None
+        "None or a dict of finite numbers",
+        lambda v: (
+            v is None
+            or (
+                _is_dict(v)
+                and all(type(x) in (int, float) and math.isfinite(x) for x in v.values())
+            )
+        ),
+    ),
 }
 
 

@@ -134,17 +134,24 @@ class RunRecord:
 
     @contextlib.contextmanager
     def session(
-        self, origin: Origin | None, from_step: int, processes: int, device: str, changes: dict
+        self,
+        origin: Origin | None,
+        from_step: int,
+        processes: int,
+        device: str,
+        changes: dict,
+        precision: str = "fp32",
     ) -> Iterator[dict[str, Any]]:
         """One training session, recorded when it opens (what was typed, where training starts,
-        on what, with which code) and when the block exits: ``finished``, ``stopped`` (a signal;
-        a checkpoint was saved) or ``failed (the error)``. The block keeps ``to_step`` current
+        on what, in which precision — auto's choice —, with which code) and when the block
+        exits: ``finished``, ``stopped`` (a signal; a checkpoint was saved) or ``failed (the
+        error)``. The block keeps ``to_step`` current
         and may add entries (the test metrics)."""
         session = {"started": _now(), "ended": None, "outcome": "running", "from_step": from_step}
         session |= {"to_step": from_step, "command": command_line(), **asdict(origin or Origin())}
         if from_step:
             session["changed"] = changes  # dotted key → [before, now] for this resume
-        session |= {"processes": processes, "device": device}
+        session |= {"processes": processes, "device": device, "precision": precision}
         if self.enabled:  # only the writer asks git (no subprocess from the other ranks)
             session |= code_version()
         self.sessions.append(session)

@@ -99,7 +99,7 @@ class RunningMeans:
 
     def __init__(self) -> None:
         self.sums: dict[tuple[str, str], torch.Tensor | float] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], int] = {}  # each value's mean is over its own adds
 
     def add(self, record: str, values: dict[str, torch.Tensor | float]) -> None:
         for name, value in values.items():
@@ -107,7 +107,7 @@ class RunningMeans:
                 value = value.detach().double()
             key = (record, name)
             self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.counts[record] = self.counts.get(record, 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + 1
 
     def flush(self, step: int, log: RunLog, procs: Processes) -> dict[str, float]:
         """Write the means (of the global batch: every rank steps the same tasks) and reset;
@@ -122,7 +122,7 @@ class RunningMeans:
             totals.update(zip(reduced, stacked.tolist(), strict=True))
         means: dict[str, dict[str, float]] = {}
         for (record, name), total in sorted(totals.items()):
-            means.setdefault(record, {})[name] = total / self.counts[record]
+            means.setdefault(record, {})[name] = total / self.counts[record, name]
         for record, record_means in means.items():
             log.write(step, "train", record, record_means)
         self.sums.clear()

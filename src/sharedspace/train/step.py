@@ -31,6 +31,7 @@ from sharedspace.errors import SharedSpaceError
 from sharedspace.model import SharedSpaceModel
 from sharedspace.registry import Registry
 from sharedspace.tasks import LossTerms, Task
+from sharedspace.train.loss_scale import LossScale
 from sharedspace.train.optimizers import Optimizers
 from sharedspace.train.weighting import StepContext, Weighting
 
@@ -53,6 +54,19 @@ class Training:
     ctx: StepContext
     train: TrainConfig
     draw: Callable[[list[int]], Batches]  # the next batches of these tasks (their streams)
+    loss_scale: LossScale | None = None  # fp16's (train.precision)
+
+    def overflowed(self, params: list[torch.nn.Parameter]) -> bool:
+        """fp16: did the gradients of ``params`` overflow the loss scale? Then they are
+        cleared and the step must be skipped. The scale moves either way."""
+        if self.loss_scale is None:
+            return False
+        finite = self.loss_scale.update(params)
+        self.ctx.loss_scale = self.loss_scale.scale
+        if not finite:
+            for p in params:
+                p.grad = None
+        return not finite
 
 
 @dataclass
@@ -66,6 +80,7 @@ class StepResult:
     stopping: bool  # some process was asked to stop (SIGINT/SIGTERM)
     norms: dict[str, torch.Tensor]  # optimizer → its gradients' global norm (those that clip)
     critic: dict[str, torch.Tensor]  # task → its critic loss (adversarial steps)
+    overflowed: bool = False  # fp16: skipped, its gradients overflowed the loss scale
 
 
 def reduce_losses(
@@ -185,6 +200,8 @@ class DefaultStep(TrainStep):
         ctx.global_losses = losses
         ctx.recompute = lambda: recompute_losses(training, batches, positions)
         minimised, weights = training.weighting.backward(shares, extra, ctx)
+        if training.overflowed(ctx.parameters):
+            return StepResult(losses, raw_aux, None, None, stopping, {}, {}, overflowed=True)
         norms = training.optimizers.step(self.stepped())
         training.weighting.after_step(ctx)
         return StepResult(losses, raw_aux, weights, minimised, stopping, norms, {})
@@ -238,9 +255,10 @@ class AdversarialStep(DefaultStep):
             shares, losses, _ = reduce_losses(terms, [], ctx.procs)
             if not check_finite(losses, None, ctx.step, training.train):
                 continue
-            torch.stack(list(shares.values())).sum().backward()
+            ctx.backward(torch.stack(list(shares.values())).sum())
             ctx.average(params)
-            norms |= training.optimizers.step([critic])
+            if not training.overflowed(params):
+                norms |= training.optimizers.step([critic])
         result = super().__call__(batches, stop_requested)
         result.norms |= norms
         result.critic = losses

@@ -26,11 +26,13 @@ from sharedspace import collectives, layout
 from sharedspace.config import ExperimentConfig, config_changes, save_config, to_dict
 from sharedspace.errors import CheckpointError, DataError, Interrupted
 from sharedspace.model import SharedSpaceModel, build_model
+from sharedspace.precision import COMPUTE_DTYPES, pick_precision
 from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import load_newest_good, save_checkpoint
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.export import BestWeights, save_weights
+from sharedspace.train.loss_scale import LossScale
 from sharedspace.train.optimizers import Optimizers
 from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version
 from sharedspace.train.results import stored_results, write_results
@@ -104,6 +106,7 @@ class Run:
     seconds_before: float = 0.0  # training seconds of the sessions before this one
     changes: dict[str, list] = field(default_factory=dict)  # config keys changed since the ckpt
     validations: int = 0  # validations so far (every train.eval_decode_every-th decodes)
+    precision: str = "fp32"  # what it trains in (train.precision; auto's choice)
 
     @property
     def task_states(self) -> dict[str, dict]:
@@ -134,6 +137,8 @@ class Run:
             "best": best,
             "validations": self.validations,
             "train_seconds": train_seconds,
+            "precision": self.precision,
+            "loss_scale": scale.state_dict() if (scale := self.training.loss_scale) else None,
         }
 
 
@@ -144,13 +149,16 @@ def setup(
     procs: collectives.Processes,
     task_states: dict[str, dict] | None = None,
     vocabularies: dict[str, dict] | None = None,
+    precision: str = "fp32",
 ) -> Run:
     """Build every part of the run from its config, seeded by ``cfg.seed`` (``task_states`` from
-    a checkpoint restore the tokenizers exactly; ``vocabularies`` as ``train``'s)."""
+    a checkpoint restore the tokenizers exactly; ``vocabularies`` as ``train``'s), to train in
+    ``precision`` (fp32, bf16, fp16)."""
     t = cfg.train
     torch.manual_seed(cfg.seed)
     tasks = build_tasks(cfg, task_states, vocabularies)
     model = build_model(cfg, tasks).to(device)
+    model.compute_dtype = COMPUTE_DTYPES[precision]
     weighting = build_weighting(t.weighting, [task.name for task in tasks], cfg.seed).to(device)
     params = [*model.parameters(), *weighting.parameters()]
     optimizers = Optimizers(t, model.param_groups(), params)
@@ -167,10 +175,27 @@ def setup(
     ctx = StepContext(0, model.shared_parameters(), params, procs, epoch_steps=epoch_steps)
     run = Run(
         cfg, run_dir, device, procs, tasks, model, weighting, optimizers, sampler, streams,
-        None, epoch_steps, total, BestWeights(t.keep_best, tasks),
+        None, epoch_steps, total, BestWeights(t.keep_best, tasks), precision=precision,
     )  # fmt: skip
-    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw)
+    scale = LossScale() if precision == "fp16" else None
+    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw, scale)
+    if scale:
+        ctx.loss_scale = scale.scale
     return run
+
+
+def choose_precision(
+    setting: str, device: torch.device, procs: collectives.Processes, ckpt: dict | None
+) -> str:
+    """``train.precision`` → what the run trains in. ``auto`` is measured once per run
+    (``pick_precision``; bf16 only where every process found it faster) and kept by the
+    checkpoint, so a resume trains in what the run started in."""
+    if setting != "auto":
+        return setting
+    if ckpt and "precision" in ckpt:
+        return ckpt["precision"]
+    faster = torch.tensor(float(pick_precision("auto", device) == "bf16"), device=device)
+    return "bf16" if collectives.total(faster, procs).item() == procs.world else "fp32"
 
 
 def restore(run: Run, ckpt: dict[str, Any], latest: Path) -> None:
@@ -187,6 +212,9 @@ def restore(run: Run, ckpt: dict[str, Any], latest: Path) -> None:
         if "best" in ckpt:  # runs from before keep_best have none
             run.best.load_state_dict(ckpt["best"])
         run.validations = ckpt.get("validations", 0)
+        if run.training.loss_scale and ckpt.get("loss_scale"):
+            run.training.loss_scale.load_state_dict(ckpt["loss_scale"])
+            run.training.ctx.loss_scale = run.training.loss_scale.scale
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
         # shapes, names, counts differ; or a planted state of the wrong types within
         first = str(e).strip().splitlines()[0]
@@ -257,7 +285,10 @@ def probe_transfer(run: Run, batches: Batches, lr: float, log: RunLog, step: int
 
 def record_step(run: Run, running: RunningMeans, taken: StepResult, lrs: dict[str, float]) -> None:
     """Add a taken step to the running means: each task's raw loss, weight, aux losses (and
-    their weights) and critic loss; the step's total, every optimizer's rate and gradient norm."""
+    their weights) and critic loss; the step's total, every optimizer's rate and gradient norm;
+    under fp16 the loss scale and the share of steps skipped for an overflow."""
+    if (scale := run.training.loss_scale) is not None:
+        running.add(STEP, {"loss_scale": scale.scale, "overflow_skipped": float(taken.overflowed)})
     if taken.weights is None:
         return
     aux_weights = run.cfg.train.aux_loss_weights
@@ -398,7 +429,8 @@ def _train(
             raise CheckpointError(f"{latest}: not a checkpoint of this trainer (no {missing})")
     try:
         states = ckpt["task_states"] if ckpt else None
-        run = setup(cfg, run_dir, device, procs, states, vocabularies)
+        precision = choose_precision(cfg.train.precision, device, procs, ckpt)
+        run = setup(cfg, run_dir, device, procs, states, vocabularies, precision)
     except DataError as e:  # a checkpoint's tokenizer state: say which checkpoint
         raise (CheckpointError(f"{latest}: {e}") if ckpt else e) from None
     if ckpt:
@@ -413,7 +445,9 @@ def _train(
     record = RunRecord(run_dir, enabled=procs.is_main)
     log = RunLog(run_dir, enabled=procs.is_main, resume_step=run.start)
     started = time.perf_counter()
-    with record.session(origin, run.start, procs.world, str(device), run.changes) as session:
+    with record.session(
+        origin, run.start, procs.world, str(device), run.changes, run.precision
+    ) as session:
         with StopRequest() as stop:
             loop(run, log, stop, session, started)
         loop_seconds = time.perf_counter() - started

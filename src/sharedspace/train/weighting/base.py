@@ -45,6 +45,20 @@ class StepContext:
     # the step's task losses recomputed on the same batches (no grad, means over processes): the
     # trainer sets it for methods that compare losses before and after the optimizer step
     recompute: Callable[[], Losses] | None = None
+    # fp16's loss scale S (train.loss_scale): a backward starts from S·loss and each gradient is
+    # divided by S as it is made, so weightings see true gradients; 1 in fp32 and bf16
+    loss_scale: float = 1.0
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()`` into every trainable parameter, through the loss scale."""
+        if self.loss_scale == 1.0:
+            loss.backward()
+            return
+        params = [p for p in self.parameters if p.requires_grad]
+        grads = torch.autograd.grad(loss * self.loss_scale, params, allow_unused=True)
+        for p, g in zip(params, grads, strict=True):
+            if g is not None:
+                _accumulate(p, g / self.loss_scale)
 
     def average(self, params: list[nn.Parameter] | None = None) -> None:
         """Average ``.grad`` of ``params`` (default: every parameter) over the processes."""
@@ -106,24 +120,30 @@ class LossWeighting(Weighting):
         weights = self.weights(losses, ctx)
         total = sum(weights[name] * loss for name, loss in losses.items())
         total = total + self.regulariser(losses) + extra
-        total.backward()
+        ctx.backward(total)
         ctx.average()
         return total.detach(), {name: w.detach() for name, w in weights.items()}
 
 
 def task_jacobian(
-    losses: list[torch.Tensor], shared: list[nn.Parameter], specific: list[nn.Parameter]
+    losses: list[torch.Tensor],
+    shared: list[nn.Parameter],
+    specific: list[nn.Parameter],
+    loss_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, list[list[torch.Tensor | None]]]:
     """Each loss's gradient: on ``shared`` as one row of a (T, n) matrix plus which shared
     parameters any loss reached, (len(shared),) of 0/1; on ``specific`` as a list per loss (None
     where unused). A task's forward is its own graph, so T calls of ``autograd.grad`` cost one
-    ordinary backward; graphs are kept for the aux losses."""
+    ordinary backward; graphs are kept for the aux losses. Under a loss scale (fp16) each
+    gradient is made from scale·loss and divided by it."""
     rows, specific_grads = [], []
     used = torch.zeros(len(shared), device=losses[0].device)
     for loss in losses:
         grads = torch.autograd.grad(
-            loss, [*shared, *specific], retain_graph=True, allow_unused=True
+            loss * loss_scale, [*shared, *specific], retain_graph=True, allow_unused=True
         )
+        if loss_scale != 1.0:
+            grads = tuple(None if g is None else g / loss_scale for g in grads)
         rows.append(
             torch.cat(
                 [
@@ -160,14 +180,16 @@ class GradientWeighting(Weighting):
         shared = [p for p in ctx.shared if p.requires_grad]
         shared_ids = {id(p) for p in shared}
         specific = [p for p in ctx.parameters if p.requires_grad and id(p) not in shared_ids]
-        jacobian, used, specific_grads = task_jacobian(list(losses.values()), shared, specific)
+        jacobian, used, specific_grads = task_jacobian(
+            list(losses.values()), shared, specific, ctx.loss_scale
+        )
         # one all-reduce: the T·n gradients and which parameters they reach (on any rank)
         packed = collectives.mean(torch.cat([jacobian.reshape(-1), used]), ctx.procs)
         jacobian, used = packed[: jacobian.numel()].view_as(jacobian), packed[jacobian.numel() :]
         global_losses = {n: ctx.loss_of(n, losses) for n in names}
         weights = self.combine(jacobian, global_losses, ctx).to(jacobian.dtype)
         if extra.requires_grad:
-            extra.backward()
+            ctx.backward(extra)
         for t, grads in enumerate(specific_grads):
             scale = weights[t] if self.weights_specific else None
             for p, g in zip(specific, grads, strict=True):
