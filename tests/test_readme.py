@@ -57,6 +57,8 @@ SCENES_SMOKE = {k: v for k, v in STUDIES["smoke"].budget.data["image"].items() i
 # and scoring 256 examples of each of MultiModel's 8 problems with decoding took a minute
 README_EVAL = 32
 SYNTHESISED = ("synthetic_speech", "spoken_words_en")  # data a test cannot make in seconds
+# drawn from the emoji font on every load: 42,000 pictures, half a minute, twice in their block
+EMOJI_PAIRS = ("emoji_skin_tones", "emoji_genders")
 STUDY_TESTS = {"multimodel_speech": "multimodel"}  # a study tested in another's test file
 
 
@@ -210,6 +212,8 @@ def sharedspace(argv: list[str], capsys: pytest.CaptureFixture) -> None:
             pytest.skip(f"{args.config} reads the captioning pictures: make data-multimodel")
         if '"scene_objects"' in sections and not pictures_installed():
             pytest.skip(f"{args.config} reads the stamps and emoji: make data-multimodel")
+        if any(f'"{source}"' in sections for source in EMOJI_PAIRS):
+            pytest.skip(f"{args.config} draws every emoji pair's pictures (a minute a block)")
         argv = with_smoke(argv, str(args.config))
     if args.command == "discover":  # the study's smoke search: seconds
         argv = [*argv, *PLANS["smoke"].search]

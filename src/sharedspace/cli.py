@@ -123,8 +123,9 @@ def _reproduce(args: argparse.Namespace) -> None:
     from sharedspace.experiments import EXPERIMENTS, RunOptions
 
     run = RunOptions(
-        args.budget, args.data_dir, args.out, args.resume, args.overwrite, args.overrides
-    )
+        args.budget, args.data_dir, args.out, args.resume, args.overwrite, args.overrides,
+        args.keep_checkpoints,
+    )  # fmt: skip
     table = EXPERIMENTS.get(args.experiment)(run)
     print(table.read_text())
     print(f"written: {table} (and .csv beside it)")
@@ -235,6 +236,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder of datasets (default: search path)")
     p.add_argument("--out", default="runs", help="parent folder of the run folders")
     p.add_argument("overrides", nargs="*", help="overrides applied to every configuration")
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep finished runs' resume checkpoints (else deleted; weights and results stay)",
+    )
     _run_flags(p)
     p.set_defaults(func=_reproduce)
 

@@ -53,7 +53,7 @@ from sharedspace.parts import (
 from sharedspace.precision import autocast, to_float32
 from sharedspace.representation import Representation
 from sharedspace.spaces import build_space
-from sharedspace.spaces.global_batch import Positions, replay, stream_positions
+from sharedspace.spaces.global_batch import Positions, RowDraws, replay, stream_positions
 from sharedspace.tasks import Task
 
 
@@ -89,6 +89,7 @@ class SharedSpaceModel(nn.Module):
         parts = [(name, m) for name, m in self.named_modules() if m is not self]
         self._learns_from_loss = [m for _, m in parts if hasattr(m, "loss_feedback")]
         self._emitters = emitters(self)
+        self._streams = [m for _, m in parts if isinstance(m, RowDraws)]  # found once, not a step
         self._declares_groups = [(n, m) for n, m in parts if hasattr(m, "param_groups")]
         self._declares_tasks = [m for _, m in parts if hasattr(m, "task_parameters")]
         # weights saved before per-task parameters were split into rows still load
@@ -194,7 +195,7 @@ class SharedSpaceModel(nn.Module):
 
     def stream_positions(self) -> Positions:
         """Where every per-row random stream (gates, routes, noise) stands now, for ``replay``."""
-        return stream_positions(self)
+        return stream_positions(self._streams)
 
     def replay(self, positions: Positions) -> AbstractContextManager[None]:
         """A context inside which the per-row streams draw again from ``positions``; after it,

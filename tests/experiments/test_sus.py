@@ -6,6 +6,7 @@ from sharedspace.errors import ConfigError
 from sharedspace.experiments import RunOptions
 from sharedspace.experiments.sus import SETTINGS, reproduce_sus, setting_configs
 from sharedspace.tables import read_table_csv
+from tests.tiny import tiny_config
 
 # the README's CIFAR-10 + WikiText-2 command
 OTHER_DATA = [
@@ -43,3 +44,17 @@ def test_smoke_table_has_every_configuration_and_figure(tiny_data_dir, tmp_path)
         has_reconstruction = setting not in ("classification", "next_word")
         assert (run / "task-reconstruction.png").exists() == has_reconstruction
     assert "| Configuration |" in md.read_text()
+
+    # the finished runs' resume checkpoints are pruned; the study resumes from what is left
+    for setting in SETTINGS:
+        run = tmp_path / "sus-smoke" / setting
+        assert not (run / "checkpoints").exists() and (run / "model.safetensors").is_file()
+    table = md.read_text()
+    again = reproduce_sus(RunOptions("smoke", str(tiny_data_dir), str(tmp_path), resume=True))
+    assert again.read_text() == table  # the stored results, not trained again
+
+
+def test_keep_checkpoints_keeps_them(tiny_data_dir, tmp_path):
+    run = RunOptions("smoke", str(tiny_data_dir), str(tmp_path), keep_checkpoints=True)
+    result = run.train(tiny_config(tiny_data_dir, tmp_path, max_steps=2))
+    assert list((result.run_dir / "checkpoints").glob("step_*.pt"))

@@ -386,3 +386,17 @@ def test_bf16_keeps_float32_state_records_its_choice_and_resumes_exactly(
     train(tiny_config(tiny_data_dir, tmp_path / "c", precision="auto", max_steps=6), resume=True)
     sessions = json.loads((tmp_path / "c" / "tiny" / "run.json").read_text())["sessions"]
     assert [s["precision"] for s in sessions] == ["bf16", "bf16"]
+
+
+def test_a_pruned_finished_run_resumes_to_its_results_and_goes_no_further(tiny_data_dir, tmp_path):
+    cfg = tiny_config(tiny_data_dir, tmp_path, max_steps=3)
+    done = train(cfg)
+    trainer.prune_checkpoints(done.run_dir)
+    assert not (done.run_dir / "checkpoints").exists()
+    again = train(cfg, resume=True)
+    assert again.metrics == done.metrics and again.steps == 3
+    for name, weight in done.model.state_dict().items():
+        assert torch.equal(weight, again.model.state_dict()[name]), name
+    longer = tiny_config(tiny_data_dir, tmp_path, max_steps=5)
+    with pytest.raises(CheckpointError, match="pruned, so it cannot go on to step 5"):
+        train(longer, resume=True)

@@ -39,7 +39,7 @@ from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.tables import mean_std, write_table
 from sharedspace.train.evaluation import evaluate
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 
 CONFIG = CONFIGS / "mtl" / "fashion_mnist.yaml"
 EXPERTS = 8
@@ -134,9 +134,7 @@ def reproduce_architectures(
     origin = Origin(str(CONFIG), list(run.overrides))
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = result = train(
-            cfg, resume=run.resume, overwrite=run.overwrite, origin=origin
-        )
+        results[name] = result = run.train(cfg, origin=origin)
         key = name.split("-n")[0]
         largest = [run_name("", key, study.sizes[-1], seed) for seed in study.seeds]
         if cfg.model.space.name == "multi_clustering" and name in largest:

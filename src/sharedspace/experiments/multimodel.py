@@ -64,7 +64,7 @@ from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.text_scores import bleu_interval, signatures
 from sharedspace.tasks.vocabulary import fit_vocabularies, vocabulary_groups
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 from sharedspace.train.transfer import gradient_cosine, lookahead_affinity, task_gradients
 
 CONFIG = CONFIGS / "multimodel" / "joint.yaml"
@@ -370,10 +370,7 @@ def reproduce(design: Design, name: str, run: RunOptions) -> Path:
     results: dict[str, TrainResult] = {}
     for run_name, cfg in configs.items():
         print(f"== {folder / run_name}", flush=True)
-        results[run_name] = train(
-            cfg, resume=run.resume, overwrite=run.overwrite, origin=origin,
-            vocabularies=vocabularies,
-        )  # fmt: skip
+        results[run_name] = run.train(cfg, origin=origin, vocabularies=vocabularies)
     note = table_note(run.budget, list(configs.values()), list(results.values()))
     note += f"; {study.steps} batches of 32 a problem in every run; BLEU: {signatures()['bleu']}"
 

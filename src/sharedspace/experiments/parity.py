@@ -35,7 +35,7 @@ from sharedspace.experiments.sizes import (
 from sharedspace.experiments.sus import Budget, table_note
 from sharedspace.tables import write_table
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 
 SETTINGS = {  # run-name prefix → (label, config)
     "shared": ("tasks share a feature", CONFIGS / "mtl" / "parity_shared.yaml"),
@@ -87,7 +87,7 @@ def reproduce_parity(
     results: dict[str, TrainResult] = {}
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origins[name])
+        results[name] = run.train(cfg, origin=origins[name])
 
     rows, paired, panels = [], [], {}
     for setting, (label, _) in SETTINGS.items():

@@ -40,7 +40,7 @@ from sharedspace.runs import draw_run_figures
 from sharedspace.tables import mean_std, write_table
 from sharedspace.tasks.scene_data import Scenes
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 
 CONFIG = CONFIGS / "detection" / "with_all.yaml"
 MAIN = "detect"
@@ -192,7 +192,7 @@ def reproduce_self_supervised(run: RunOptions, arms: list[str] | None = None) ->
             name = run_name(arm, regime, weighting, seed)
             print(f"== {folder / name}", flush=True)
             cfg = configs[name]
-            results[name] = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
+            results[name] = run.train(cfg, origin=origin)
 
     def validation_ap(method: str) -> float:
         """The arm of all four's mean validation AP with ``method``, over regimes, first seed."""

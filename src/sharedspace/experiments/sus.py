@@ -22,7 +22,7 @@ from sharedspace.tables import write_table
 from sharedspace.tasks import TASKS
 from sharedspace.tasks.data import source_kind
 from sharedspace.train.record import Origin, command_line, describe_code
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 
 CONFIG_DIR = CONFIGS / "sus"
 
@@ -121,7 +121,7 @@ def reproduce_sus(
     for setting, cfg in configs.items():
         print(f"== {SETTINGS[setting]} ({cfg.out_dir}/{cfg.name})", flush=True)
         origin = Origin(str(CONFIG_DIR / f"{setting}.yaml"), list(run.overrides))
-        result = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
+        result = run.train(cfg, origin=origin)
         draw_run_figures(result.run_dir, result.model, result.tasks, SETTINGS[setting])
         rows.append(table_row(setting, result))
         results.append(result)

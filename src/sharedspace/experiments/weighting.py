@@ -28,7 +28,6 @@ from sharedspace.resolve import load_config
 from sharedspace.runs import draw_run_figures
 from sharedspace.tables import mean_std, write_table
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import train
 from sharedspace.train.weighting import WEIGHTINGS
 
 CONFIG = CONFIGS / "weighting" / "joint.yaml"
@@ -120,7 +119,7 @@ def reproduce_weighting(
     def test_metric(name: str) -> dict[str, float]:
         print(f"== {study / name}", flush=True)
         origin = Origin(str(CONFIG), list(run.overrides))
-        result = train(configs[name], resume=run.resume, overwrite=run.overwrite, origin=origin)
+        result = run.train(configs[name], origin=origin)
         draw_run_figures(result.run_dir, result.model, result.tasks)
         results.append(result)
         return {t: result.metrics["test"][t][METRICS[t][1]] for t in result.metrics["test"]}

@@ -39,7 +39,7 @@ from sharedspace.resolve import load_config
 from sharedspace.runs import draw_run_figures
 from sharedspace.tables import mean_std, write_table
 from sharedspace.train.record import Origin
-from sharedspace.train.trainer import TrainResult, train
+from sharedspace.train.trainer import TrainResult
 
 CONFIG_DIR = CONFIGS / "zero_shot"
 TASK = "pairs"  # the task of every method's config
@@ -190,14 +190,14 @@ def reproduce_zero_shot(run: RunOptions) -> Path:
 
     print(f"== {folder / 'encoder'}", flush=True)
     origin = Origin(str(CONFIG_DIR / "encoder.yaml"), [])
-    extractor = train(encoder_cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
+    extractor = run.train(encoder_cfg, origin=origin)
     if run.overwrite or not (features / FILE).exists():
         export_features(extractor.run_dir, out=features / FILE, overwrite=True)
     results: dict[str, TrainResult] = {}
     origin = Origin(str(CONFIG_DIR / "tfg.yaml"), list(run.overrides))
     for name, cfg in configs.items():
         print(f"== {folder / name}", flush=True)
-        results[name] = train(cfg, resume=run.resume, overwrite=run.overwrite, origin=origin)
+        results[name] = run.train(cfg, origin=origin)
     first = study.seeds[0]
     for conditioning in VARIANTS:  # real and generated features of unseen pairs
         result = results[run_name(conditioning, first)]

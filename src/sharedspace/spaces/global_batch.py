@@ -63,9 +63,12 @@ class RowDraws(nn.Module):
 Positions = list[tuple[RowDraws, torch.Tensor]]
 
 
-def stream_positions(model: nn.Module) -> Positions:
-    """Where every per-row stream of ``model`` stands now, for ``replay``."""
-    return [(m, m.count.clone()) for m in model.modules() if isinstance(m, RowDraws)]
+def stream_positions(streams: nn.Module | list["RowDraws"]) -> Positions:
+    """Where every per-row stream stands now, for ``replay``: the streams of a model (found by
+    walking it) or a list of them (found once, as ``SharedSpaceModel`` keeps them)."""
+    if isinstance(streams, nn.Module):
+        streams = [m for m in streams.modules() if isinstance(m, RowDraws)]
+    return [(m, m.count.clone()) for m in streams]
 
 
 @contextmanager

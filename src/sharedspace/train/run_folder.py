@@ -25,8 +25,11 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / layout.METRICS).exists() or (run_dir / layout.CHECKPOINTS).exists()
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    return latest_checkpoint(run_dir / layout.CHECKPOINTS) is not None
+def resumable_run(run_dir: Path) -> bool:
+    """A checkpoint to resume from, or the final weights of a finished run whose checkpoints
+    were pruned (resuming it returns its results)."""
+    finished = (run_dir / layout.FINAL).is_file()
+    return finished or latest_checkpoint(run_dir / layout.CHECKPOINTS) is not None
 
 
 @contextlib.contextmanager
@@ -36,7 +39,7 @@ def run_folder(
     resume: bool,
     overwrite: bool,
     enabled: bool = True,
-    resumable: Callable[[Path], bool] = has_checkpoint,
+    resumable: Callable[[Path], bool] = resumable_run,
 ) -> Iterator[Path]:
     """``out_dir/name``, prepared and locked for the ``with`` block (only where ``enabled``: the
     main process of a DDP run). A run folder is never silently reused: continuing needs resume

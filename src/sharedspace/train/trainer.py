@@ -13,6 +13,7 @@ uninterrupted one; resuming a finished run returns its stored results without tr
 The run folder it leaves is drawn, and each name in it spelt, in ``sharedspace.layout``.
 """
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from sharedspace.tasks import Task, build_tasks
 from sharedspace.train import distributed, transfer
 from sharedspace.train.checkpoint import load_newest_good, save_checkpoint
 from sharedspace.train.evaluation import evaluate
-from sharedspace.train.export import BestWeights, save_weights
+from sharedspace.train.export import BestWeights, load_weights, save_weights
 from sharedspace.train.loss_scale import LossScale
 from sharedspace.train.optimizers import Optimizers
 from sharedspace.train.record import CODE_KEYS, Origin, RunRecord, code_version
@@ -248,6 +249,39 @@ def stored(run: Run) -> TrainResult | None:
     return TrainResult(run.model, run.tasks, metrics, run.run_dir, run.total, 0.0, seconds, code)
 
 
+def pruned(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    device: torch.device,
+    procs: collectives.Processes,
+    vocabularies: dict[str, dict] | None,
+) -> TrainResult:
+    """A finished run whose resume checkpoints were pruned (``prune_checkpoints``): its stored
+    results and final weights, when it finished at this config's last step; else why it cannot
+    go on, in one line."""
+    weights, task_states, info = load_weights(run_dir / layout.FINAL)
+    run = setup(cfg, run_dir, device, procs, task_states, vocabularies)
+    run.start = info.get("step")
+    finished = stored(run) if run.start == run.total else None
+    if finished is None:
+        raise CheckpointError(
+            f"{run_dir}: finished at step {run.start} and its resume checkpoints were pruned, "
+            f"so it cannot go on to step {run.total} (train.epochs, train.max_steps); resume "
+            "with the config it finished with, or start afresh with --overwrite"
+        )
+    finished.model.load_state_dict(weights)
+    return finished
+
+
+def prune_checkpoints(run_dir: Path) -> None:
+    """Delete a finished run's resume checkpoints (weights, optimizer state and every stream:
+    the bulk of a run folder), keeping its final weights, results and logs; ``--resume`` still
+    returns its results (``pruned``)."""
+    if not (run_dir / layout.FINAL).is_file() or not (run_dir / layout.RESULTS_JSON).is_file():
+        raise CheckpointError(f"{run_dir}: not finished (no final weights and results) to prune")
+    shutil.rmtree(run_dir / layout.CHECKPOINTS, ignore_errors=True)
+
+
 def validate(run: Run, log: RunLog, step: int) -> None:
     """Evaluate every task on the validation split (decoding on every
     ``train.eval_decode_every``-th); keep the best weights (``train.keep_best``)."""
@@ -421,6 +455,8 @@ def _train(
         None,
         None,
     )
+    if resume and ckpt is None and (run_dir / layout.FINAL).is_file():
+        return pruned(cfg, run_dir, device, procs, vocabularies)
     if ckpt is not None:
         missing = [key for key in CHECKPOINT_KEYS if key not in ckpt]
         if "optimizers" not in ckpt and "optimizer" not in ckpt:
