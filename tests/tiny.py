@@ -1,12 +1,16 @@
-"""Tiny generated datasets in the real file formats, and configs that train on them in seconds."""
+"""Tiny generated datasets in the real file formats, configs that train on them in seconds, and
+a run killed mid-training."""
 
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sharedspace.config import ExperimentConfig
 from sharedspace.resolve import load_config
+from sharedspace.train import optimizers
+from sharedspace.train.trainer import train
 from tests.data.data_formats import write_idx
 
 
@@ -155,3 +159,19 @@ def compositional_features(
         features[name] = (a_vectors[ids[:, 0]] + o_vectors[ids[:, 1]] + noise).relu()
         attrs[name], objs[name] = ids[:, 0].clone(), ids[:, 1].clone()
     return PairFeatures(split, features, attrs, objs, {"made": "tests.tiny"})
+
+
+def train_until_killed(cfg: ExperimentConfig, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train ``cfg`` and stop it dead as step ``step`` starts (a KeyboardInterrupt where the
+    learning rate is looked up), leaving what a kill leaves: its checkpoints up to then."""
+    real_lr_at = optimizers.lr_at
+
+    def crash(at: int, *args):
+        if at == step:
+            raise KeyboardInterrupt
+        return real_lr_at(at, *args)
+
+    monkeypatch.setattr(optimizers, "lr_at", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(optimizers, "lr_at", real_lr_at)

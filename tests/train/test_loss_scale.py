@@ -4,16 +4,15 @@ sees true gradients), overflowing steps skipped and counted, and its state resum
 import functools
 import json
 
-import pytest
 import torch
 from torch import nn
 
-from sharedspace.train import optimizers, trainer
+from sharedspace.train import trainer
 from sharedspace.train.checkpoint import latest_checkpoint, load_checkpoint
 from sharedspace.train.loss_scale import LossScale
 from sharedspace.train.trainer import train
 from sharedspace.train.weighting.base import StepContext, task_jacobian
-from tests.tiny import tiny_config
+from tests.tiny import tiny_config, train_until_killed
 
 
 def test_the_scale_backs_off_on_an_overflow_and_grows_after_good_steps():
@@ -72,19 +71,9 @@ def test_fp16_skips_overflowing_steps_counts_them_and_resumes_exactly(
     assert adam["exp_avg"].dtype == torch.float32  # optimizer state stays float32
     assert state["loss_scale"]["scale"] == steps[40]["loss_scale"]
 
-    real_lr_at = optimizers.lr_at
-
-    def crash_at_step_35(step, *args):
-        if step == 35:
-            raise KeyboardInterrupt  # after the checkpoint at step 30
-        return real_lr_at(step, *args)
-
     cfg = tiny_config(tiny_data_dir, tmp_path / "b", **settings)
-    monkeypatch.setattr(optimizers, "lr_at", crash_at_step_35)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg)
-    monkeypatch.setattr(optimizers, "lr_at", real_lr_at)
-    monkeypatch.setattr(trainer, "LossScale", LossScale)  # the checkpoint's scale, not 2⁴⁰
+    train_until_killed(cfg, 35, monkeypatch)  # after the checkpoint at step 30
+    monkeypatch.setattr(trainer, "LossScale", LossScale)  # the checkpoint's scale, not 2²⁴
     resumed = train(cfg, resume=True)
     untimed = lambda run: [{k: v for k, v in r.items() if k != "time"} for r in records(run)]  # noqa: E731
     assert untimed(resumed.run_dir) == untimed(reference.run_dir)

@@ -14,11 +14,11 @@ from sharedspace.spaces import SPACES
 from sharedspace.spaces.sus import SUSSpace
 from sharedspace.tasks import LossTerms, build_tasks
 from sharedspace.tasks.classification import Classification
-from sharedspace.train import optimizers, trainer
+from sharedspace.train import trainer
 from sharedspace.train.checkpoint import save_checkpoint
 from sharedspace.train.sampling import BatchStream
 from sharedspace.train.trainer import TrainingDiverged, train
-from tests.tiny import tiny_config
+from tests.tiny import tiny_config, train_until_killed
 
 ALL = ("classification", "reconstruction", "next_word")
 
@@ -56,20 +56,10 @@ def test_resume_after_a_crash_continues_exactly(tiny_data_dir, tmp_path, monkeyp
     overrides = dict(epochs=2, log_every=1, checkpoint_every=5, keep_checkpoints=2)
     reference = train(tiny_config(tiny_data_dir, tmp_path / "a", tasks=ALL, **overrides))
 
-    real_lr_at = optimizers.lr_at
-
-    def crash_at_step_13(step, *args):
-        if step == 13:
-            raise KeyboardInterrupt  # killed after the checkpoint at step 10
-        return real_lr_at(step, *args)
-
     cfg = tiny_config(tiny_data_dir, tmp_path / "b", tasks=ALL, **overrides)
-    monkeypatch.setattr(optimizers, "lr_at", crash_at_step_13)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg)
+    train_until_killed(cfg, 13, monkeypatch)  # after the checkpoint at step 10
     with (tmp_path / "b" / "tiny" / "metrics.jsonl").open("a") as log:
         log.write('{"step": 13, "split": "tr')  # killed mid-write
-    monkeypatch.setattr(optimizers, "lr_at", real_lr_at)
     if torn:  # the newest checkpoint (step 10) is damaged: resume goes on from step 5
         newest = tmp_path / "b" / "tiny" / "checkpoints" / "step_00000010.pt"
         newest.write_bytes(newest.read_bytes()[:1000])
@@ -99,7 +89,8 @@ def test_an_existing_run_is_never_silently_overwritten(tiny_data_dir, tmp_path):
 def test_resume_needs_a_checkpoint_unless_the_folder_is_empty(tiny_data_dir, tmp_path):
     cfg = tiny_config(tiny_data_dir, tmp_path, max_steps=2)
     assert train(cfg, resume=True).steps == 2  # nothing there yet: --resume starts the run
-    shutil.rmtree(tmp_path / "tiny" / "checkpoints")
+    shutil.rmtree(tmp_path / "tiny" / "checkpoints")  # and no final weights: a run that died
+    (tmp_path / "tiny" / "model.safetensors").unlink()  # before it saved anything to go on from
     log = (tmp_path / "tiny" / "metrics.jsonl").read_text()
     with pytest.raises(SharedSpaceError, match=r"tiny: nothing to resume .* --overwrite"):
         train(cfg, resume=True)
@@ -362,18 +353,8 @@ def test_bf16_keeps_float32_state_records_its_choice_and_resumes_exactly(
     session = json.loads((reference.run_dir / "run.json").read_text())["sessions"][0]
     assert session["precision"] == "bf16"
 
-    real_lr_at = optimizers.lr_at
-
-    def crash_at_step_6(step, *args):
-        if step == 6:
-            raise KeyboardInterrupt  # after the checkpoint at step 4
-        return real_lr_at(step, *args)
-
     cfg = tiny_config(tiny_data_dir, tmp_path / "b", **settings)
-    monkeypatch.setattr(optimizers, "lr_at", crash_at_step_6)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg)
-    monkeypatch.setattr(optimizers, "lr_at", real_lr_at)
+    train_until_killed(cfg, 6, monkeypatch)  # after the checkpoint at step 4
     resumed = train(cfg, resume=True)
     assert losses(resumed.run_dir) == losses(reference.run_dir)
     for name, weight in reference.model.state_dict().items():
