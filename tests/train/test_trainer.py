@@ -381,3 +381,6 @@ def test_a_pruned_finished_run_resumes_to_its_results_and_goes_no_further(tiny_d
     longer = tiny_config(tiny_data_dir, tmp_path, max_steps=5)
     with pytest.raises(CheckpointError, match="pruned, so it cannot go on to step 5"):
         train(longer, resume=True)
+    wider = tiny_config(tiny_data_dir, tmp_path, max_steps=3, overrides=["model.width=32"])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors does not fit this run's model"):
+        train(wider, resume=True)

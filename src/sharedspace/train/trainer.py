@@ -269,7 +269,14 @@ def pruned(
             f"so it cannot go on to step {run.total} (train.epochs, train.max_steps); resume "
             "with the config it finished with, or start afresh with --overwrite"
         )
-    finished.model.load_state_dict(weights)
+    try:
+        finished.model.load_state_dict(weights)
+    except RuntimeError as e:  # the config's model is not the one that finished
+        first = str(e).strip().splitlines()[1:2] or [str(e)]
+        raise CheckpointError(
+            f"{run_dir / layout.FINAL} does not fit this run's model ({first[0].strip()}); "
+            "resume with the config it finished with, or start afresh with --overwrite"
+        ) from None
     return finished
 
 
