@@ -11,7 +11,7 @@ LAYERS = [
     {"errors"},
     {"untrusted", "files", "layout"},
     {"tables"},
-    {"decoding", "parts", "collectives"},
+    {"decoding", "parts", "collectives", "precision"},
     {"registry", "config", "representation", "plugins"},
     {"overrides"},
     {"layers"},
