@@ -135,7 +135,7 @@ def decoding_rows(
     @torch.no_grad()
     def decode(beam_size: int, cached: bool) -> None:
         torch.nn.ModuleList(parts).eval()
-        steps, state = body.decoder(cap(x, mask), 0, cached=cached)
+        steps, state = body.decoder(body.encode(cap(x, mask), 0), cached=cached)
         tokens = net.token_steps(steps, 0)
         start = torch.full((b,), net.start_id)
         never = -1  # no token is <eos>: every row runs all n steps

@@ -11,6 +11,7 @@ import torch
 from sharedspace.data import DATASETS, TOKENIZERS, dataset
 from sharedspace.data.specs import ImageSpec, TokensTarget
 from sharedspace.data.tokenizers import EOS_ID
+from sharedspace.decoding import Decoding
 from sharedspace.errors import ConfigError
 from sharedspace.resolve import load_config
 from sharedspace.tasks.data import SPLITS, DataView, Sizes, TaskData
@@ -226,6 +227,16 @@ def test_two_tasks_share_one_language_net_and_one_decoder_told_apart_by_their_to
     model.eval()
     written = [model.predict(task, batch) for task in (0, 1)]
     assert not torch.equal(written[0], written[1])
+    # validation reads a batch once: ``scored`` is forward + predict with one pass of the cap
+    reads = []
+    hook = model.caps["text"].register_forward_hook(lambda *_: reads.append(1))
+    beam = Decoding(beam_size=2)
+    output, _, prediction = model.scored(1, batch, beam)
+    assert len(reads) == 1
+    hook.remove()
+    with torch.no_grad():
+        torch.testing.assert_close(output, model(1, batch)[0])
+    assert torch.equal(prediction, model.predict(1, batch, beam))
     for task, split in ((0, forward), (1, backward)):
         target = split.get(torch.arange(100))
         with torch.no_grad():

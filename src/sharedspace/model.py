@@ -111,18 +111,8 @@ class SharedSpaceModel(nn.Module):
         return to_float32(z), to_float32(collect(self._emitters))
 
     def forward(self, task: int, batch: dict[str, torch.Tensor]) -> tuple[object, AuxLosses]:
-        with autocast(batch["x"].device, self.compute_dtype):
-            h, path = self._read(task, batch), self.paths[task]
-            if path.output is None:
-                output = self.heads[str(task)](self.space(h, task), batch)
-            else:
-                net = self.outputs[path.output]
-                if path.decodes:  # states (B, L, D), one per target position
-                    z = self.space(h, task, net.shifted(batch["y"], batch["y_mask"], task))
-                else:
-                    z = self.space(h, task)
-                output = net(z, task)
-        return to_float32(output), to_float32(collect(self._emitters))
+        output, aux, _ = self._run(task, batch)
+        return output, aux
 
     @torch.inference_mode()
     def predict(
@@ -131,12 +121,54 @@ class SharedSpaceModel(nn.Module):
         """Output tokens (B, L) of a task that decodes, by ``decoding`` (greedy when None; beam
         search with a length penalty): its own head's prediction path, or the decoding space
         fed one token at a time through the task's output net, from the task's start token."""
-        decoding, path = decoding or Decoding(), self.paths[task]
-        if not path.decodes:
+        decoding = decoding or Decoding()
+        if not self.paths[task].decodes:
             z, _ = self.embed(task, batch)
             return self.heads[str(task)].predict(z, decoding)
-        net = self.outputs[path.output]
-        steps, state = self.space.decoder(self._read(task, batch), task)
+        with autocast(batch["x"].device, self.compute_dtype):
+            memory = self.space.encode(self._read(task, batch), task)
+        return self._search(task, to_float32(memory), decoding, batch)
+
+    @torch.inference_mode()
+    def scored(
+        self, task: int, batch: dict[str, torch.Tensor], decoding: Decoding
+    ) -> tuple[object, AuxLosses, torch.Tensor]:
+        """``forward`` and ``predict`` on one batch (validation of a task that decodes), its
+        inputs read once: the cap, and the space or a decoding space's encoder, run once."""
+        return self._run(task, batch, decoding)
+
+    def _run(
+        self, task: int, batch: dict[str, torch.Tensor], decoding: Decoding | None = None
+    ) -> tuple[object, AuxLosses, torch.Tensor | None]:
+        """The task's output and aux losses, and its prediction by ``decoding`` when given."""
+        path = self.paths[task]
+        with autocast(batch["x"].device, self.compute_dtype):
+            h = self._read(task, batch)
+            if path.decodes:  # states (B, L, D), one per target position
+                net = self.outputs[path.output]
+                z = self.space.encode(h, task)  # the decoder's memory
+                shifted = net.shifted(batch["y"], batch["y_mask"], task)
+                output = net(self.space.decode(z, shifted), task)
+            else:
+                z = self.space(h, task)
+                if path.output is None:
+                    output = self.heads[str(task)](z, batch)
+                else:
+                    output = self.outputs[path.output](z, task)
+        output, aux = to_float32(output), to_float32(collect(self._emitters))
+        if decoding is None:
+            return output, aux, None
+        if path.decodes:
+            return output, aux, self._search(task, to_float32(z), decoding, batch)
+        return output, aux, self.heads[str(task)].predict(to_float32(z), decoding)
+
+    def _search(
+        self, task: int, memory: object, decoding: Decoding, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Tokens (B, L) decoded from the decoding space's ``memory`` through the task's output
+        net, starting from its start token."""
+        net = self.outputs[self.paths[task].output]
+        steps, state = self.space.decoder(memory)
         start = torch.full((len(batch["x"]),), net.start_id, device=batch["x"].device)
         limited = decoding.within(self.space.max_len)
         return search(net.token_steps(steps, task), state, start, limited, EOS_ID, PAD_ID)

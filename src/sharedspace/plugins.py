@@ -15,6 +15,7 @@ plug-in that fails while it is imported (a syntax error, a missing dependency, a
 twice) is a one-line error naming its ``imports.N`` (or entry point), file and line.
 """
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -33,13 +34,21 @@ MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 def load_entry_points() -> None:
     """Import every installed package's ``sharedspace.parts`` module (once per process)."""
-    for entry in importlib.metadata.entry_points(group=GROUP):
+    for entry in _entry_points(tuple(sys.path)):
         if entry.module not in sys.modules:
             try:
                 entry.load()
             except Exception as e:
                 where = f"entry point {entry.name} = {entry.value} ({GROUP})"
                 raise _failed(where, entry.module, e) from e
+
+
+@functools.lru_cache(maxsize=8)
+def _entry_points(path: tuple[str, ...]) -> tuple[importlib.metadata.EntryPoint, ...]:
+    """The group's entry points found on this ``sys.path``: reading every installed package's
+    metadata takes ~10 ms, as long as the rest of reading a config, so it is done once per path
+    (a package installed while the process runs is seen by the next process, as with imports)."""
+    return tuple(importlib.metadata.entry_points(group=GROUP))
 
 
 def resolve_imports(imports: object, base: Path) -> list[str]:

@@ -55,11 +55,17 @@ def to_float32(value: Any) -> Any:
     return value
 
 
-def gemm_rates(device: torch.device, n: int = GEMM_SIZE, repeats: int = 3) -> dict[str, float]:
-    """FLOP/s of an n×n×n matrix multiply on ``device`` in float32 and bfloat16 (best of
+def gemm_rates(
+    device: torch.device,
+    n: int = GEMM_SIZE,
+    repeats: int = 3,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+) -> dict[str, float]:
+    """FLOP/s of an n×n×n matrix multiply on ``device`` in each of ``precisions`` (best of
     ``repeats``, after one warm-up): the peak each precision can reach here."""
     rates = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name in precisions:
+        dtype = COMPUTE_DTYPES[name] or torch.float32
         draws = torch.Generator(device).manual_seed(0)  # never the run's global RNG
         a, b = (torch.rand(n, n, device=device, generator=draws).to(dtype) for _ in "ab")
         best = float("inf")

@@ -79,7 +79,7 @@ def test_stepping_the_targets_gives_the_teacher_forced_states(space, one_thread,
     h, targets = h_of(form, g), embedded_targets(g, length=TINY.max_len)
     with torch.no_grad():
         expected = space(h, 1, targets).values  # (3, L, E)
-        steps, state = space.decoder(h, 1, cached=cached)
+        steps, state = space.decoder(space.encode(h, 1), cached=cached)
         for t in range(TINY.max_len):
             states, state = steps.step(targets.values[:, t], state)
             torch.testing.assert_close(states, expected[:, t], rtol=0, atol=1e-5)
@@ -134,7 +134,7 @@ def test_learns_to_copy_short_sequences(one_thread):
         optimizer.step()
     assert loss().item() < first / 20
     with torch.no_grad():
-        steps, state = space.eval().decoder(copier.memory(x), 0)
+        steps, state = space.eval().decoder(space.encode(copier.memory(x), 0))
         decoder = TokenSteps(copier.targets, steps, copier.out)
         tokens = greedy(decoder, state, torch.full((6,), copier.start), 5, eos, 0)
     assert torch.equal(tokens, y.masked_fill(~y_mask, 0))

@@ -127,7 +127,7 @@ def test_decoding_one_position_at_a_time_equals_teacher_forcing(settings):
     with torch.no_grad():
         forced = model(h, 0, y).values  # (3, 6, E)
         for cached in (True, False):
-            steps, state = model.decoder(h, 0, cached=cached)
+            steps, state = model.decoder(model.encode(h, 0), cached=cached)
             order = torch.arange(3)
             for t in range(6):
                 if t == 3:
@@ -159,7 +159,7 @@ def test_searches_through_the_body_beam_one_is_greedy_and_rows_stop_at_eos():
 
     def decode(beam_size: int, cached: bool = True) -> torch.Tensor:
         with torch.no_grad():
-            steps, state = model.decoder(h, 1, cached=cached)
+            steps, state = model.decoder(model.encode(h, 1), cached=cached)
             tokens = net.token_steps(steps, 1)
             if beam_size == 0:  # greedy itself
                 return greedy(tokens, state, start, 6, EOS_ID, PAD_ID)

@@ -82,6 +82,22 @@ def test_space_contract(name, form):
     assert any(p.grad is not None for p in space.parameters()) or not list(space.parameters())
 
 
+@pytest.mark.parametrize("name", [n for n in SPACES if getattr(SPACES.get(n), "decodes", False)])
+def test_a_decoding_space_decodes_its_encoding_as_its_call_does(name):
+    """``space(h, task, targets)`` is ``decode(encode(h, task), targets)``, and the decoder
+    started on that encoding gives teacher forcing's first state: validation encodes once."""
+    space = build(name).eval()
+    _, h = representation("sequence")
+    targets = embedded_targets(space.out_dim)
+    with torch.no_grad():
+        forced = space(h, 1, targets).values
+        memory = space.encode(h, 1)
+        torch.testing.assert_close(space.decode(memory, targets).values, forced)
+        steps, state = space.decoder(memory)
+        first, _ = steps.step(targets.values[:, 0], state)
+    torch.testing.assert_close(first, forced[:, 0], atol=1e-5, rtol=1e-4)
+
+
 def test_sus_is_three_dense_layers_2048_to_512_by_default():
     space = build("sus", in_dim=2048, num_tasks=1)
     linears = [m for m in space.modules() if isinstance(m, torch.nn.Linear)]

@@ -37,7 +37,7 @@ def test_scaled_backward_and_jacobian_give_the_true_gradients():
     plain, _, _ = task_jacobian(losses(), params, [])
     scaled, _, _ = task_jacobian(losses(), params, [], loss_scale=2.0**12)
     torch.testing.assert_close(scaled, plain)
-    ctx = StepContext(0, params, params, loss_scale=2.0**12)
+    ctx = StepContext(0, params, params, scaler=LossScale(scale=2.0**12))
     ctx.backward(sum(losses()))
     torch.testing.assert_close(torch.cat([p.grad.flatten() for p in params]), plain.sum(0))
 

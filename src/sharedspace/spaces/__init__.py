@@ -21,10 +21,12 @@ A space that ``decodes`` (class attribute, default False) is an autoregressive d
 cap's output as memory: it is also called as ``space(h, task, targets)`` with ``targets`` the
 embedded, shifted targets a task's output net gives it, a PaddedSequence of (B, L, out_dim), and
 returns one state per target position, a PaddedSequence of (B, L, out_dim) with the targets'
-mask, position t reading targets[:, :t + 1] only. For prediction, ``space.decoder(h, task,
-cached=True)`` → ``(steps, state)`` decodes incrementally on embeddings, up to ``max_len``
-positions: ``steps.step(x (N, out_dim), state) -> (states (N, out_dim), state)`` and
-``steps.reorder(state, rows)``.
+mask, position t reading targets[:, :t + 1] only. That call is ``space.decode(space.encode(h,
+task), targets)``: ``encode`` gives the memory the decoder reads (opaque to callers), so one
+encoding serves both teacher forcing and prediction (validation reads a batch once, as fairseq's
+encoder–decoder models do). For prediction, ``space.decoder(memory, cached=True)`` → ``(steps,
+state)`` decodes incrementally on embeddings, up to ``max_len`` positions: ``steps.step(x (N,
+out_dim), state) -> (states (N, out_dim), state)`` and ``steps.reorder(state, rows)``.
 """
 
 from sharedspace.spaces import (  # noqa: F401  (registers the entries)

@@ -19,6 +19,7 @@ Original code after Kaiser et al. 2017, "One model to learn them all", and Vaswa
 
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from sharedspace.representation import Form, PaddedSequence, Representation
@@ -29,6 +30,8 @@ from sharedspace.spaces.transformer import (
     EmbeddedSteps,
     project_memory,
 )
+
+Memory = tuple[torch.Tensor, torch.Tensor | None]  # (B, S, E) and its padding (B, S) or None
 
 
 @SPACES.register("decoder")
@@ -56,15 +59,20 @@ class DecoderSpace(nn.Module):
         (B, L, E) with the targets' mask, where position t reads targets[:, :t + 1] only."""
         if targets is None:
             return h.map(self.memory_proj) if isinstance(h, PaddedSequence) else self.memory_proj(h)
-        memory, padding = project_memory(self.memory_proj, h)  # (B, S, E), (B, S)
-        return PaddedSequence(self.stack(targets.values, memory, padding), targets.mask)
+        return self.decode(self.encode(h, task), targets)
 
-    def decoder(
-        self, h: Representation, task: int, cached: bool = True
-    ) -> tuple[EmbeddedSteps, Any]:
+    def encode(self, h: Representation, task: int) -> Memory:
+        """What the decoder attends to: the projected memory (B, S, E) and its key padding mask
+        (B, S), True = padding (None for a vector)."""
+        return project_memory(self.memory_proj, h)
+
+    def decode(self, memory: Memory, targets: PaddedSequence) -> PaddedSequence:
+        """Teacher-forced states (B, L, E) for the embedded, shifted targets (B, L, E)."""
+        return PaddedSequence(self.stack(targets.values, *memory), targets.mask)
+
+    def decoder(self, memory: Memory, cached: bool = True) -> tuple[EmbeddedSteps, Any]:
         """The incremental decoder for prediction and its start state: ``steps.step(x (N, E),
         state) -> (states (N, E), state)`` on embedded inputs, ``steps.reorder(state, rows)``;
         cached (one position per step), or recomputing the whole prefix each step."""
-        memory, padding = project_memory(self.memory_proj, h)
         start = self.stack.cached if cached else self.stack.recomputed
-        return start(memory, padding)
+        return start(*memory)

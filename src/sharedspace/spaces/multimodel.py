@@ -160,8 +160,9 @@ class MultiModelBody(nn.Module):
         self.decoder_blocks = _half(decoder, moe())
         self.norm = nn.LayerNorm(e, eps=1e-6)
 
-    def encode(self, h: Representation) -> PaddedSequence:
-        """(B, D) or (B, S, D) → (B, S, E), timing signal added at the input."""
+    def encode(self, h: Representation, task: int) -> PaddedSequence:
+        """(B, D) or (B, S, D) → (B, S, E), timing signal added at the input (task-blind: the
+        task token starts the decoder)."""
         seq = h if isinstance(h, PaddedSequence) else PaddedSequence(h[:, None], _all_real(h))
         x = self.input_proj(seq.values)  # (B, S, E)
         x = x + timing_signal(x.shape[1], x.shape[2], device=x.device).to(x.dtype)
@@ -173,7 +174,7 @@ class MultiModelBody(nn.Module):
     def forward(
         self, h: Representation, task: int, targets: PaddedSequence | None = None
     ) -> PaddedSequence:
-        encoded = self.encode(h)
+        encoded = self.encode(h, task)
         if targets is not None:
             return self.decode(encoded, targets)
         return encoded if isinstance(h, PaddedSequence) else encoded.values[:, 0]
@@ -191,10 +192,10 @@ class MultiModelBody(nn.Module):
             x = block(x, encoded) if isinstance(block, DecoderBlock) else block(x)
         return PaddedSequence(zero_padding(self.norm(x.values), x.mask), x.mask)
 
-    def decoder(self, h: Representation, task: int, cached: bool = True) -> tuple[Any, Any]:
-        """The incremental decoder for prediction and its start state: ``steps.step(x (N, E),
-        state) -> (states (N, E), state)`` on embedded inputs, ``steps.reorder(state, rows)``."""
-        encoded = self.encode(h)
+    def decoder(self, encoded: PaddedSequence, cached: bool = True) -> tuple[Any, Any]:
+        """The incremental decoder over the encoding (B, S, E), for prediction, and its start
+        state: ``steps.step(x (N, E), state) -> (states (N, E), state)`` on embedded inputs,
+        ``steps.reorder(state, rows)``."""
         if cached:
             steps = CachedSteps(self)
             return steps, steps.start(encoded)

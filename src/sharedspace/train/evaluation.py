@@ -1,7 +1,8 @@
 """Evaluate a task on a whole split: metric sums over every example, reduced over processes.
 
-The same path as training (``model(task, batch)``), plus the prediction path (``model.predict``
-with the task's decoding settings: greedy or beam search) for task kinds that decode. A kind whose
+The same path as training (``model(task, batch)``), plus the prediction path for task kinds that
+decode (``model.scored``: both on one read of the batch, the prediction by the task's decoding
+settings, greedy or beam search). A kind whose
 metric needs every example at once also gives per-example rows, joined over the split and the
 processes (``Task.metric_rows``).
 """
@@ -17,9 +18,10 @@ Tensors = dict[str, torch.Tensor]
 
 def _scored(model: nn.Module, task: Task, batch: Tensors, decode: bool) -> tuple[Tensors, Tensors]:
     """The batch's metric sums and metric rows."""
-    output, _ = model(task.index, batch)
-    decoded = task.decodes and decode
-    prediction = model.predict(task.index, batch, task.decoding) if decoded else None
+    if task.decodes and decode:
+        output, _, prediction = model.scored(task.index, batch, task.decoding)
+    else:
+        (output, _), prediction = model(task.index, batch), None
     return task.metric_sums(output, batch, prediction), task.metric_rows(output, batch, prediction)
 
 

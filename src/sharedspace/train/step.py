@@ -62,7 +62,6 @@ class Training:
         if self.loss_scale is None:
             return False
         finite = self.loss_scale.update(params)
-        self.ctx.loss_scale = self.loss_scale.scale
         if not finite:
             for p in params:
                 p.grad = None

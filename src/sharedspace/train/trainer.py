@@ -178,10 +178,8 @@ def setup(
         cfg, run_dir, device, procs, tasks, model, weighting, optimizers, sampler, streams,
         None, epoch_steps, total, BestWeights(t.keep_best, tasks), precision=precision,
     )  # fmt: skip
-    scale = LossScale() if precision == "fp16" else None
-    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw, scale)
-    if scale:
-        ctx.loss_scale = scale.scale
+    ctx.scaler = LossScale() if precision == "fp16" else None  # one object: ctx reads its S
+    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw, ctx.scaler)
     return run
 
 
@@ -215,7 +213,6 @@ def restore(run: Run, ckpt: dict[str, Any], latest: Path) -> None:
         run.validations = ckpt.get("validations", 0)
         if run.training.loss_scale and ckpt.get("loss_scale"):
             run.training.loss_scale.load_state_dict(ckpt["loss_scale"])
-            run.training.ctx.loss_scale = run.training.loss_scale.scale
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
         # shapes, names, counts differ; or a planted state of the wrong types within
         first = str(e).strip().splitlines()[0]

@@ -26,6 +26,7 @@ from torch import nn
 from sharedspace import collectives
 from sharedspace.collectives import SINGLE, Processes, average_gradients
 from sharedspace.registry import Registry
+from sharedspace.train.loss_scale import LossScale
 
 WEIGHTINGS: Registry[type["Weighting"]] = Registry("loss weighting")
 
@@ -45,9 +46,14 @@ class StepContext:
     # the step's task losses recomputed on the same batches (no grad, means over processes): the
     # trainer sets it for methods that compare losses before and after the optimizer step
     recompute: Callable[[], Losses] | None = None
-    # fp16's loss scale S (train.loss_scale): a backward starts from S·loss and each gradient is
-    # divided by S as it is made, so weightings see true gradients; 1 in fp32 and bf16
-    loss_scale: float = 1.0
+    # fp16's dynamic loss scale (train.precision), the trainer's own: None in fp32 and bf16
+    scaler: LossScale | None = None
+
+    @property
+    def loss_scale(self) -> float:
+        """S: a backward starts from S·loss and each gradient is divided by S as it is made, so
+        weightings see true gradients; 1 without a scaler."""
+        return 1.0 if self.scaler is None else self.scaler.scale
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()`` into every trainable parameter, through the loss scale."""
