@@ -76,20 +76,28 @@ def train_seconds(
     (after 3 warm-up steps); each step sums the losses of the (task, batch) pairs ``draw``
     returns and takes one backward."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    device = next(model.parameters()).device
+    cast = torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with cast:
             loss = sum(model.loss(task, batch) for task, batch in draw())
         opt.zero_grad()
         loss.backward()
         opt.step()
 
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(3):
         step()
     best = float("inf")
     for _ in range(steps // window):
+        synchronize()
         start = time.perf_counter()
         for _ in range(window):
             step()
+        synchronize()
         best = min(best, (time.perf_counter() - start) / window)
     return best
