@@ -54,7 +54,12 @@ class Training:
     ctx: StepContext
     train: TrainConfig
     draw: Callable[[list[int]], Batches]  # the next batches of these tasks (their streams)
-    loss_scale: LossScale | None = None  # fp16's (train.precision)
+
+    @property
+    def loss_scale(self) -> LossScale | None:
+        """fp16's dynamic loss scale (train.precision), held by the step context that applies
+        it; None in fp32 and bf16."""
+        return self.ctx.scaler
 
     def overflowed(self, params: list[torch.nn.Parameter]) -> bool:
         """fp16: did the gradients of ``params`` overflow the loss scale? Then they are

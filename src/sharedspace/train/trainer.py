@@ -178,8 +178,8 @@ def setup(
         cfg, run_dir, device, procs, tasks, model, weighting, optimizers, sampler, streams,
         None, epoch_steps, total, BestWeights(t.keep_best, tasks), precision=precision,
     )  # fmt: skip
-    ctx.scaler = LossScale() if precision == "fp16" else None  # one object: ctx reads its S
-    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw, ctx.scaler)
+    ctx.scaler = LossScale() if precision == "fp16" else None
+    run.training = Training(model, tasks, weighting, optimizers, ctx, t, run.draw)
     return run
 
 
