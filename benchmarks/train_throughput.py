@@ -91,6 +91,11 @@ def step_flops(model, task, batch) -> int:
     return counter.get_total_flops()
 
 
+def trains_every_task(label: str) -> bool:
+    """Does ``label``'s row train every task each step (sampler ``all``), not one drawn?"""
+    return "train.sampler=all" in SETTINGS[label][1]
+
+
 def window(steps: int) -> int:
     """Steps per timed window: a quarter of the run (both loops report their fastest)."""
     return max(1, steps // 4)
@@ -159,7 +164,7 @@ def measure(label: str, precision: str, steps: int, data_dir: str | None, out: s
     result, seconds = trainer_run(
         setting, steps, data_dir, out, (*extra, f"train.precision={precision}")
     )
-    every_task = "train.sampler=all" in extra
+    every_task = trains_every_task(label)
     per_task = [
         step_flops(result.model, task, task.data.splits["train"].get(torch.arange(BATCH)))
         for task in result.tasks

@@ -48,5 +48,5 @@ def test_each_rows_twin_is_the_trainers_model_and_both_give_a_step_time(
     twin, splits = bench.twin_of(result)
     assert shapes(twin) == shapes(result.model)
     assert len(splits) == len(result.tasks)
-    twin_seconds = bench.twin_run(result, "train.sampler=all" in extra, 2, "fp32")
+    twin_seconds = bench.twin_run(result, bench.trains_every_task(label), 2, "fp32")
     assert 0 < seconds < 60 and 0 < twin_seconds < 60
